@@ -1,0 +1,20 @@
+"""The IPython magics: thin wrappers that parse flags, call the runtime and display results.
+
+Each module here holds one ``@magics_class`` for one concern; :func:`register_magics` registers
+them all. None of these modules imports torch or transformers at import time.
+"""
+from __future__ import annotations
+
+import importlib
+
+# (module, class) pairs; one Magics class per concern, in the jupysql style.
+MAGIC_CLASSES: list[tuple[str, str]] = [
+    ("llm_magic.magics.config_magics", "ConfigMagics"),
+]
+
+
+def register_magics(ipython) -> None:
+    """Register every llm_magic magics class with ``ipython``."""
+    for module_name, class_name in MAGIC_CLASSES:
+        module = importlib.import_module(module_name)
+        ipython.register_magics(getattr(module, class_name))

@@ -1,0 +1,50 @@
+"""Helpers shared by the magics: user-error translation and ``--data`` resolution."""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, TypeVar
+
+from IPython.core.error import UsageError
+
+from llm_magic.errors import LlmMagicError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Turn :class:`LlmMagicError` into ``UsageError`` so the user sees one screen, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LlmMagicError as exc:
+            raise UsageError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def resolve_data_arg(shell, spec: str | None) -> Any:
+    """Resolve a ``--data X`` flag: a variable in the user's namespace, else a file path.
+
+    Returns the object (DataFrame, ``datasets.Dataset``, ...) or the path string; None when no
+    flag was given. A name that is neither a variable nor an existing file is a clear error.
+    """
+    if spec is None:
+        return None
+    spec = spec.strip().strip("'\"")
+    namespace = getattr(shell, "user_ns", {}) or {}
+    if spec in namespace:
+        return namespace[spec]
+    if os.path.exists(os.path.expanduser(spec)):
+        return os.path.expanduser(spec)
+    variables = sorted(
+        name for name, value in namespace.items()
+        if not name.startswith("_") and type(value).__name__ in ("DataFrame", "Dataset", "DatasetDict")
+    )
+    hint = f" Data variables in the notebook: {', '.join(variables)}." if variables else ""
+    raise LlmMagicError(
+        f"--data {spec}: no notebook variable and no file of that name.{hint} Pass the name of a "
+        "pandas DataFrame or datasets.Dataset, or a path to a CSV, TSV, JSON, JSONL or Parquet file."
+    )

@@ -1,0 +1,142 @@
+"""The shared runtime object: one per kernel, holding configs, the model, data and history.
+
+A :class:`Session` is a thin facade. Each method delegates to the module that owns the concept
+(``runtime.models``, ``runtime.data``, ``runtime.training``, ``runtime.generation``), importing it
+on first use so that creating a session never imports torch.
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llm_magic.runtime.config import LLMConfig
+
+DEFAULT_CONFIG_NAME = "default"
+
+
+class Session:
+    """The kernel's runtime state: named configs, the loaded model, bound data, training history.
+
+    Configs are stored by name; the last one set is current (:attr:`config`). Storing a config
+    never loads a model by itself: the model loads on first use (or :meth:`load_model`), and when
+    one is loaded already it is reconciled with the new config, reloading only what changed.
+    """
+
+    def __init__(self) -> None:
+        self._configs: dict[str, LLMConfig] = {}
+        self.config_name: str | None = None
+        #: The model manager (``runtime.models.manager.ModelManager``), created on first use.
+        self._models: Any = None
+        #: Data bound to the session by the last ``--data`` (a DataFrame, Dataset or path).
+        self.data: Any = None
+        #: Why the session cannot start another job now (e.g. a background training run), or None.
+        self.busy_reason: str | None = None
+        self.lock = threading.RLock()
+        #: Free-form per-feature state (training runs, history, stop events, ...), keyed by owner.
+        self.state: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------------------- configs
+    @property
+    def config(self) -> LLMConfig | None:
+        """The current config (the last one stored), or None before any ``%%llm_config``."""
+        return self._configs.get(self.config_name) if self.config_name else None
+
+    @property
+    def configs(self) -> dict[str, LLMConfig]:
+        """All named configs stored in this session (a copy)."""
+        return dict(self._configs)
+
+    def set_config(self, config: LLMConfig | str | dict, name: str | None = None) -> Any:
+        """Store ``config`` under ``name`` and make it current.
+
+        Text and dicts are validated first (:func:`llm_magic.load_config`); an invalid config
+        raises :class:`~llm_magic.ConfigError` and leaves the session untouched. When a model is
+        loaded it is reconciled with the new config; the returned value describes what was
+        reloaded (see ``ModelManager.sync``), or None when no model is loaded.
+        """
+        from llm_magic.runtime.config import LLMConfig, load_config
+
+        if not isinstance(config, LLMConfig):
+            config = load_config(config)
+        self.check_idle("change the config")
+        name = name or self.config_name or DEFAULT_CONFIG_NAME
+        change = None
+        if self._models is not None and self._models.loaded:
+            change = self._models.sync(config)
+        self._configs[name] = config
+        self.config_name = name
+        return change
+
+    def use_config(self, name: str) -> LLMConfig:
+        """Make the stored config ``name`` current again."""
+        if name not in self._configs:
+            known = ", ".join(sorted(self._configs)) or "none yet"
+            raise LlmMagicError(f"No config named {name!r} in this session (stored: {known}).")
+        return self.set_config(self._configs[name], name) or self._configs[name]
+
+    def require_config(self) -> LLMConfig:
+        """The current config, or a clear error telling the user to write one."""
+        if self.config is None:
+            raise LlmMagicError(
+                "No config yet. Write one in a %%llm_config cell (or call "
+                "llm_magic.get_session().set_config(...)) first."
+            )
+        return self.config
+
+    def check_idle(self, action: str) -> None:
+        """Raise a clear error if a background job (e.g. training) keeps us from ``action``."""
+        if self.busy_reason:
+            raise LlmMagicError(
+                f"Cannot {action} now: {self.busy_reason}. Wait for it to finish, or stop it "
+                "(the widget's Stop button, or %llm_train --stop)."
+            )
+
+    # ----------------------------------------------------------------------------- model
+    @property
+    def models(self) -> Any:
+        """The model manager (created lazily; importing it does not import torch)."""
+        if self._models is None:
+            from llm_magic.runtime.models.manager import ModelManager
+
+            self._models = ModelManager()
+        return self._models
+
+    def load_model(self) -> Any:
+        """Load (or reconcile) the model for the current config and return the loaded bundle."""
+        return self.models.ensure(self.require_config())
+
+    def info(self) -> Any:
+        """A summary of the loaded model: parameters, trainable parameters, dtype, device, memory."""
+        self.load_model()
+        return self.models.info()
+
+    def unload_model(self) -> None:
+        """Free the loaded model and its memory."""
+        if self._models is not None:
+            self._models.unload()
+
+
+_SESSION: Session | None = None
+_SESSION_LOCK = threading.Lock()
+
+
+def get_session() -> Session:
+    """The kernel's session (created on first call)."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = Session()
+        return _SESSION
+
+
+def reset_session() -> Session:
+    """Replace the kernel's session with a fresh one (tests use this); frees any loaded model."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is not None:
+            _SESSION.unload_model()
+        _SESSION = Session()
+        return _SESSION

@@ -1,0 +1,1 @@
+"""Widgets that render runtime state: each has a plain-text fallback for terminal IPython."""
