@@ -1,0 +1,232 @@
+"""The run-folder layout: file names, the manifest, atomic writes and secret checks.
+
+A run folder is flat so that it is also a valid Hub repository: ``PeftModel.from_pretrained``
+reads the adapter files at its root, ``AutoModelForCausalLM`` the full weights (when present) and
+``AutoTokenizer`` the tokenizer files. Our own files sit beside them::
+
+    llm_magic.json              manifest (this module): kind, base model, file sizes, checkpoint
+    config.yaml                 the effective config (all defaults filled)
+    adapter_config.json         } kind "adapter": PEFT save_pretrained output (non-default
+    adapter_model.safetensors   }   adapters of an ``adapters:`` config go into <name>/)
+    config.json, model.safetensors, generation_config.json   kind "full", or merged weights
+    tokenizer.json, tokenizer_config.json, ...                the tokenizer
+    history.csv, metrics.json   training history and final metrics (when there was training)
+    checkpoints/checkpoint-N/   the last trainer checkpoint, for ``%llm_train --resume``
+    README.md                   the model card
+
+Only the standard library here: reading a manifest must stay cheap.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from llm_magic.errors import LlmMagicError
+
+MANIFEST_NAME = "llm_magic.json"
+CONFIG_NAME = "config.yaml"
+HISTORY_NAME = "history.csv"
+METRICS_NAME = "metrics.json"
+CARD_NAME = "README.md"
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
+MODEL_CONFIG_NAME = "config.json"
+FULL_WEIGHTS_NAME = "model.safetensors"
+FULL_INDEX_NAME = "model.safetensors.index.json"
+CHECKPOINTS_DIR = "checkpoints"
+
+#: Bumped when the layout changes incompatibly; older llm_magic refuses newer folders.
+FORMAT_VERSION = 1
+
+#: What a run folder holds: adapter weights on a base, a full fine-tune, or only a config
+#: (a zero-shot session: the base model is reloaded from its name).
+KINDS = ("adapter", "full", "config")
+
+#: The environment variables a Hugging Face token may come from (huggingface_hub's names).
+TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+# Files we scan for a leaked token before declaring a save or an upload good.
+_TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".md", ".csv", ".txt", ".jinja", ".py"}
+
+
+@dataclass
+class Manifest:
+    """What ``llm_magic.json`` records about a run folder.
+
+    ``files`` maps every weights file (relative path) to its size in bytes, so a truncated copy
+    is named precisely; ``checkpoint`` is the relative path of the copied trainer checkpoint.
+    """
+
+    kind: str
+    base_model: str
+    adapter_type: str | None = None
+    adapter_names: list[str] = field(default_factory=list)
+    merged: bool = False
+    files: dict[str, int] = field(default_factory=dict)
+    data_rows: int | None = None
+    checkpoint: str | None = None
+    config_name: str | None = None
+    created: str | None = None
+    llm_magic_version: str | None = None
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """The manifest as pretty JSON."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: Path) -> "Manifest":
+        """Parse a manifest, naming the file when it is damaged or from a newer llm_magic."""
+        try:
+            data = json.loads(text)
+            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+            manifest = cls(**known)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise LlmMagicError(
+                f"{where} is not a valid llm_magic manifest ({exc}). The folder is damaged: "
+                "save the model again with %llm_save."
+            ) from None
+        if manifest.format > FORMAT_VERSION:
+            raise LlmMagicError(
+                f"{where} was written by a newer llm_magic (format {manifest.format}, this one "
+                f"reads up to {FORMAT_VERSION}). Upgrade llm_magic to load it."
+            )
+        if manifest.kind not in KINDS:
+            raise LlmMagicError(
+                f"{where}: unknown kind {manifest.kind!r} (expected one of {', '.join(KINDS)})."
+            )
+        return manifest
+
+
+def run_folder(directory: str | os.PathLike) -> Path:
+    """Resolve ``directory`` as an existing run folder, or raise a clear error."""
+    path = Path(directory).expanduser()
+    if not path.exists():
+        raise LlmMagicError(
+            f"{path}: no such folder. Pass the folder written by %llm_save (or Session.save)."
+        )
+    if not path.is_dir():
+        raise LlmMagicError(f"{path} is a file; pass the folder written by %llm_save.")
+    if not (path / MANIFEST_NAME).is_file():
+        hint = ""
+        if (path / ADAPTER_CONFIG_NAME).is_file() or (path / MODEL_CONFIG_NAME).is_file():
+            hint = (
+                " It looks like a plain Hugging Face/PEFT folder: use it as `base_model` (full "
+                "model) or `adapter.pretrained_adapter_weights` (adapter) in %%llm_config instead."
+            )
+        raise LlmMagicError(
+            f"{path} is not an llm_magic run folder (no {MANIFEST_NAME}).{hint}"
+        )
+    return path
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read ``llm_magic.json`` of a run folder."""
+    where = directory / MANIFEST_NAME
+    return Manifest.from_json(where.read_text(encoding="utf-8"), where)
+
+
+def check_file_sizes(directory: Path, manifest: Manifest) -> None:
+    """Every weights file listed in the manifest exists with the recorded size."""
+    for rel, size in manifest.files.items():
+        path = directory / rel
+        if not path.is_file():
+            raise LlmMagicError(
+                f"{path} is missing: the run folder is incomplete. Copy the whole folder, or "
+                "save the model again with %llm_save."
+            )
+        actual = path.stat().st_size
+        if actual != size:
+            raise LlmMagicError(
+                f"{path} is corrupted or truncated: {actual:,} bytes, but {size:,} were saved. "
+                "Copy the folder again from where it was saved, or save the model again."
+            )
+
+
+def weight_files(directory: Path) -> dict[str, int]:
+    """Sizes of the safetensors files under ``directory`` (relative paths), checkpoints excluded."""
+    sizes = {}
+    for path in sorted(directory.rglob("*.safetensors")):
+        rel = path.relative_to(directory)
+        if rel.parts[0] != CHECKPOINTS_DIR:
+            sizes[rel.as_posix()] = path.stat().st_size
+    return sizes
+
+
+def env_token() -> str | None:
+    """The Hugging Face token from the environment (never printed, logged or saved)."""
+    for name in TOKEN_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _text_files(directory: Path) -> Iterator[Path]:
+    for path in directory.rglob("*"):
+        if path.is_file() and path.suffix.lower() in _TEXT_SUFFIXES:
+            yield path
+
+
+def assert_no_secret(directory: Path, secret: str | None = None) -> None:
+    """Refuse a folder whose text files contain the HF token (defence in depth: none should)."""
+    secret = secret or env_token()
+    if not secret or len(secret) < 8:
+        return
+    for path in _text_files(directory):
+        if secret in path.read_text(encoding="utf-8", errors="ignore"):
+            raise LlmMagicError(
+                f"{path.relative_to(directory)} contains your Hugging Face token. Remove it "
+                "(tokens belong in the HF_TOKEN environment variable only) and try again."
+            )
+
+
+class AtomicFolder:
+    """Write a folder beside its target, then swap it in: a failed write leaves nothing half-done.
+
+    Use as a context manager; ``.path`` is the temporary folder to write into. On success the
+    target is replaced (only if it is empty or a folder we wrote before, as ``marker`` tells), on
+    error the temporary folder is removed and the target left as it was.
+    """
+
+    def __init__(self, target: str | os.PathLike, marker: str | tuple[str, ...]) -> None:
+        self.target = Path(target).expanduser()
+        self.markers = (marker,) if isinstance(marker, str) else tuple(marker)
+        self.path: Path = self.target
+        if self.target.exists():
+            if not self.target.is_dir():
+                raise LlmMagicError(f"{self.target} is a file; pass a folder path.")
+            ours = any((self.target / m).exists() for m in self.markers)
+            if any(self.target.iterdir()) and not ours:
+                raise LlmMagicError(
+                    f"{self.target} exists and holds other files. Pick a new folder (it is "
+                    "created for you) or an empty one; llm_magic only overwrites its own folders."
+                )
+
+    def __enter__(self) -> "AtomicFolder":
+        parent = self.target.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=parent))
+        # mkdtemp makes the folder private (0700); a saved model gets the user's usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.path, 0o777 & ~umask)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        backup = None
+        if self.target.exists():
+            backup = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(self.target, backup)
+        os.replace(self.path, self.target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,271 @@
+"""``%llm_load DIR``: bring a run folder back into a session, or fail leaving it untouched.
+
+Everything is checked and loaded into temporaries first (manifest, file sizes, safetensors
+headers, the config, the adapter's base, a model manager of its own with the weights applied);
+only then are config, model and training results swapped into the session in one step. So a
+missing folder, a damaged file or an adapter that does not fit its base raises a clear
+:class:`~llm_magic.LlmMagicError` and the session keeps its config, model and data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.runtime.persistence import layout
+from llm_magic.runtime.persistence.state import restore_training_state
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llm_magic.runtime.session import Session
+
+__all__ = [
+    "LoadReport",
+    "apply_adapter_weights",
+    "load_session",
+    "read_run",
+    "restore_into",
+]
+
+
+@dataclass
+class SavedRun:
+    """A run folder read and checked from disk; nothing is loaded into a model yet."""
+
+    path: Path
+    manifest: layout.Manifest
+    config: dict[str, Any]
+    history: Any = None
+    metrics: dict[str, Any] | None = None
+
+
+@dataclass
+class LoadReport:
+    """What ``%llm_load`` restored."""
+
+    path: Path
+    kind: str
+    base_model: str
+    config_name: str
+    adapter_type: str | None = None
+    history_rows: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+    def __repr__(self) -> str:
+        what = {
+            "adapter": f"{self.adapter_type} adapter on {self.base_model}",
+            "full": f"full fine-tune of {self.base_model}",
+            "config": f"config for {self.base_model}",
+        }[self.kind]
+        parts = [f"Loaded {what} from {self.path} as config {self.config_name!r}"]
+        if self.history_rows:
+            parts.append(f"{self.history_rows} history rows")
+        if self.metrics:
+            parts.append(f"{len(self.metrics)} final metrics")
+        if self.checkpoint:
+            parts.append("a checkpoint for %llm_train --resume")
+        return "; ".join(parts) + "."
+
+
+def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
+    """Open every weights file's header: a truncated or garbled file fails here, by name."""
+    from safetensors import safe_open
+
+    for rel in manifest.files:
+        try:
+            with safe_open(str(path / rel), framework="pt") as handle:
+                list(handle.keys())
+        except Exception as exc:  # safetensors raises its own error types and OSError
+            raise LlmMagicError(
+                f"{path / rel} is corrupted or truncated and cannot be read ({exc}). Copy the "
+                "folder again from where it was saved, or save the model again with %llm_save."
+            ) from None
+
+
+def read_run(directory: str | Path) -> SavedRun:
+    """Read and check a run folder: manifest, weights files, config, history and metrics."""
+    import yaml
+
+    path = layout.run_folder(directory).resolve()
+    manifest = layout.read_manifest(path)
+    layout.check_file_sizes(path, manifest)
+    _check_safetensors(path, manifest)
+    config_path = path / layout.CONFIG_NAME
+    if not config_path.is_file():
+        raise LlmMagicError(f"{config_path} is missing: the run folder is incomplete.")
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise LlmMagicError(f"{config_path} is not valid YAML ({exc}).") from None
+    if not isinstance(config, dict):
+        raise LlmMagicError(f"{config_path} does not hold a config mapping.")
+
+    history = None
+    if (path / layout.HISTORY_NAME).is_file():
+        import pandas as pd
+
+        history = pd.read_csv(path / layout.HISTORY_NAME)
+    metrics = None
+    if (path / layout.METRICS_NAME).is_file():
+        import json
+
+        metrics = json.loads((path / layout.METRICS_NAME).read_text(encoding="utf-8"))
+    run = SavedRun(path=path, manifest=manifest, config=config, history=history, metrics=metrics)
+    _check_adapter_base(run)
+    return run
+
+
+def _check_adapter_base(run: SavedRun) -> None:
+    """The adapter must have been trained on the base model the folder's config names."""
+    import json
+
+    base = str(run.config.get("base_model"))
+    if run.manifest.kind != "adapter":
+        return
+    for name in run.manifest.adapter_names or ["default"]:
+        folder = run.path if name == "default" else run.path / name
+        adapter_config = folder / layout.ADAPTER_CONFIG_NAME
+        if not adapter_config.is_file():
+            raise LlmMagicError(f"{adapter_config} is missing: the run folder is incomplete.")
+        trained_on = json.loads(adapter_config.read_text(encoding="utf-8")).get(
+            "base_model_name_or_path"
+        )
+        if trained_on and trained_on != base:
+            raise LlmMagicError(
+                f"{adapter_config} was trained on base model {trained_on!r}, but "
+                f"{run.path / layout.CONFIG_NAME} names base_model {base!r}. An adapter only fits "
+                "the base it was trained on: fix base_model in config.yaml, or save again."
+            )
+
+
+def _adapter_file(path: Path, name: str) -> Path:
+    # PEFT's save_pretrained layout: the "default" adapter at the root, others in <name>/.
+    folder = path if name == "default" else path / name
+    return folder / layout.ADAPTER_WEIGHTS_NAME
+
+
+def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> None:
+    """Load saved adapter weights into a PEFT model after checking that every tensor fits.
+
+    The check (same tensor names, same shapes) is what catches an adapter saved for another
+    base model or another rank: PEFT alone would skip or partly load mismatched tensors.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    for name in adapter_names or ["default"]:
+        if name not in getattr(model, "peft_config", {}):
+            raise LlmMagicError(
+                f"{path}: the saved adapter {name!r} is not in the model built from config.yaml "
+                f"(adapters there: {', '.join(sorted(model.peft_config))})."
+            )
+        weights_path = _adapter_file(path, name)
+        saved = load_file(str(weights_path))
+        expected = get_peft_model_state_dict(model, adapter_name=name)
+        missing = sorted(set(expected) - set(saved))
+        extra = sorted(set(saved) - set(expected))
+        wrong = sorted(
+            k for k in set(saved) & set(expected) if tuple(saved[k].shape) != tuple(expected[k].shape)
+        )
+        if missing or extra or wrong:
+            details = []
+            if wrong:
+                k = wrong[0]
+                details.append(
+                    f"{len(wrong)} tensors differ in shape (e.g. {k}: saved "
+                    f"{tuple(saved[k].shape)}, the model needs {tuple(expected[k].shape)})"
+                )
+            if missing:
+                details.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+            if extra:
+                details.append(f"{len(extra)} unexpected tensors (e.g. {extra[0]})")
+            raise LlmMagicError(
+                f"{weights_path} does not fit the model built from its config.yaml: "
+                f"{'; '.join(details)}. The adapter was saved for another base model or adapter "
+                "settings; load it with the config it was trained with."
+            )
+        set_peft_model_state_dict(model, saved, adapter_name=name)
+
+
+def _config_for_loading(run: SavedRun) -> Any:
+    """The LLMConfig to build the model from: weights come from the folder, not from elsewhere."""
+    from llm_magic.runtime.config import load_config
+
+    data = dict(run.config)
+    if run.manifest.kind == "full":
+        # The fine-tuned weights *are* the model now: load them straight from the folder.
+        data["base_model"] = str(run.path)
+    if isinstance(data.get("adapter"), dict) and data["adapter"].get("pretrained_adapter_weights"):
+        # The folder holds the trained adapter; fetching the original again would be wasted.
+        data["adapter"] = {**data["adapter"], "pretrained_adapter_weights": None}
+    try:
+        return load_config(data)
+    except ConfigError as exc:
+        raise LlmMagicError(f"{run.path / layout.CONFIG_NAME} is not a valid config:\n{exc}") from None
+
+
+def restore_into(session: "Session", directory: str | Path, name: str | None = None) -> LoadReport:
+    """Restore the run folder ``directory`` into ``session`` (config, model, history, metrics).
+
+    The config is stored under ``name`` (default: the name it was saved under). Loading replaces
+    the session's model; on any error the session is left exactly as it was.
+    """
+    session.check_idle("load a saved model")
+    run = read_run(directory)
+    config = _config_for_loading(run)
+    config_name = name or run.manifest.config_name or "default"
+
+    from llm_magic.runtime.models.manager import ModelManager
+
+    manager = ModelManager()
+    try:
+        bundle = manager.ensure(config)
+        if run.manifest.kind == "adapter":
+            apply_adapter_weights(bundle.model, run.path, run.manifest.adapter_names)
+    except BaseException:
+        manager.unload()
+        raise
+
+    checkpoint = run.path / run.manifest.checkpoint if run.manifest.checkpoint else None
+    restored = {
+        "path": run.path,
+        "history": run.history,
+        "metrics": run.metrics,
+        "final_metrics": run.metrics,
+        "data_rows": run.manifest.data_rows,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+    }
+    with session.lock:
+        # Checked again under the lock: a job may have started while we were loading.
+        try:
+            session.check_idle("load a saved model")
+        except LlmMagicError:
+            manager.unload()
+            raise
+        previous = session._models
+        session._models = manager
+        session._configs[config_name] = config
+        session.config_name = config_name
+        restore_training_state(session, restored)
+    if previous is not None and previous is not manager:
+        previous.unload()
+    return LoadReport(
+        path=run.path,
+        kind=run.manifest.kind,
+        base_model=str(run.config.get("base_model")),
+        config_name=config_name,
+        adapter_type=run.manifest.adapter_type,
+        history_rows=0 if run.history is None else len(run.history),
+        metrics=dict(run.metrics or {}),
+        checkpoint=checkpoint,
+    )
+
+
+def load_session(directory: str | Path) -> "Session":
+    """Restore a run folder into the kernel's session (``get_session()``) and return it."""
+    from llm_magic.runtime.session import get_session
+
+    session = get_session()
+    restore_into(session, directory)
+    return session

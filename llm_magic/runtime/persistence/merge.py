@@ -1,0 +1,177 @@
+"""``%llm_merge``: fold the adapter into the base weights (PEFT ``merge_and_unload``).
+
+The session's own adapter model is never touched (it stays trainable and usable): the merge
+happens on a copy. For an unquantized base that is a deep copy; for a quantized base the copy is
+the base reloaded in full precision with the trained adapter weights applied, because merging
+into 4/8-bit weights would re-quantize (and lose) the update. Either way the copy needs memory
+for a whole model, which the report (and any out-of-memory error) states.
+
+The merged model is kept in ``session.state["persistence"]["merged"]`` with a fingerprint of the
+adapter weights, so ``%llm_export`` reuses it until the adapter changes (e.g. more training).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.persistence.state import own_state
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llm_magic.runtime.session import Session
+
+__all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_session", "merged_copy"]
+
+
+@dataclass
+class MergeReport:
+    """A merged model and what it took to build it."""
+
+    model: Any
+    tokenizer: Any
+    parameters: int
+    dtype: str
+    estimated_bytes: int
+    dequantized: bool
+    fingerprint: str
+
+    def __repr__(self) -> str:
+        how = (
+            "reloaded the base in full precision and applied the adapter, then merged"
+            if self.dequantized else "merged the adapter into a copy of the base weights"
+        )
+        return (
+            f"Merged: {how}. The merged model has {self.parameters:,} parameters ({self.dtype}, "
+            f"about {self.estimated_bytes / 1e9:.2f} GB). The session keeps its adapter model; "
+            "write the merged one with %llm_export DIR."
+        )
+
+
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "base_model")
+
+
+def _logical_parameters(model: Any) -> int:
+    """Parameter count as in the full-precision model (4-bit weights are stored packed)."""
+    total = 0
+    for param in model.parameters():
+        quant_state = getattr(param, "quant_state", None)
+        shape = getattr(quant_state, "shape", None)
+        total += math.prod(shape) if shape is not None else param.numel()
+    return total
+
+
+def estimate_bytes(parameters: int, dtype: Any) -> int:
+    """Bytes to hold ``parameters`` weights in ``dtype`` (4 bytes when the dtype is unknown)."""
+    import torch
+
+    try:
+        width = torch.finfo(dtype).bits // 8
+    except TypeError:
+        width = 4
+    return parameters * width
+
+
+def adapter_fingerprint(model: Any) -> str:
+    """A hash of every adapter tensor: changes whenever training updates the adapter."""
+    import torch
+    from peft import get_peft_model_state_dict
+
+    digest = hashlib.sha1()
+    for name in sorted(model.peft_config):
+        state = get_peft_model_state_dict(model, adapter_name=name)
+        for key in sorted(state):
+            digest.update(key.encode())
+            tensor = state[key].detach().cpu().contiguous().reshape(-1)
+            digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
+    """The base reloaded without quantization, with ``model``'s adapter weights applied."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    from llm_magic.runtime.config import load_config
+    from llm_magic.runtime.models.manager import ModelManager
+
+    data = config.to_dict()
+    data["quantization"] = None
+    full_config = load_config(data)
+    manager = ModelManager()
+    try:
+        copy_model = manager.ensure(full_config).model
+        for name in sorted(model.peft_config):
+            set_peft_model_state_dict(
+                copy_model, get_peft_model_state_dict(model, adapter_name=name), adapter_name=name
+            )
+    except (MemoryError, RuntimeError) as exc:
+        manager.unload()
+        if isinstance(exc, RuntimeError) and "out of memory" not in str(exc).lower():
+            raise
+        raise LlmMagicError(
+            f"Out of memory while reloading {config.base_model} in full precision to merge the "
+            f"adapter: that needs about {estimated / 1e9:.1f} GB besides the quantized model. "
+            "Free memory (unload other models, restart and %llm_load the saved adapter) and retry."
+        ) from None
+    return copy_model
+
+
+def merged_copy(model: Any, config: Any, *, progressbar: bool = False) -> tuple[Any, bool]:
+    """Return (merged model, dequantized?) built from a copy of the PEFT ``model``."""
+    quantized = bool(getattr(config, "quantization", None)) or bool(
+        getattr(model, "is_quantized", False) or getattr(model.get_base_model(), "is_quantized", False)
+    )
+    estimated = estimate_bytes(_logical_parameters(model), getattr(model, "dtype", None))
+    work = _full_precision_copy(config, model, estimated) if quantized else copy.deepcopy(model)
+    adapter_type = getattr(getattr(config, "adapter", None), "type", "this")
+    try:
+        merged = work.merge_and_unload(progressbar=progressbar)
+    except (ValueError, NotImplementedError, AttributeError, TypeError) as exc:
+        raise LlmMagicError(
+            f"Cannot merge a {adapter_type} adapter into the base weights ({exc}). Keep it as an "
+            "adapter (%llm_save DIR) or train a LoRA-family adapter (adapter.type: lora)."
+        ) from None
+    merged.eval()
+    return merged, quantized
+
+
+def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
+    """Merge the session's adapter into full base weights; reuse the last merge if still fresh.
+
+    ``keep=True`` holds the merged model in the session for ``%llm_export`` (a second model's
+    worth of memory until the next merge or load replaces it).
+    """
+    config = session.require_config()
+    session.check_idle("merge the adapter")
+    bundle = session.load_model()
+    model = bundle.model
+    if not _is_peft(model):
+        raise LlmMagicError(
+            "Nothing to merge: the current config has no adapter, so the model's weights are "
+            "already complete. Use %llm_export DIR to write them as a Hugging Face folder."
+        )
+    fingerprint = adapter_fingerprint(model)
+    state = own_state(session)
+    cached = state.get("merged")
+    if cached is not None and cached.fingerprint == fingerprint and cached.model is not None:
+        return cached
+    postprocessor = getattr(config.adapter, "postprocessor", None)
+    merged, dequantized = merged_copy(
+        model, config, progressbar=bool(getattr(postprocessor, "progressbar", False))
+    )
+    parameters = merged.num_parameters()
+    report = MergeReport(
+        model=merged,
+        tokenizer=bundle.tokenizer,
+        parameters=parameters,
+        dtype=str(merged.dtype).replace("torch.", ""),
+        estimated_bytes=estimate_bytes(parameters, merged.dtype),
+        dequantized=dequantized,
+        fingerprint=fingerprint,
+    )
+    if keep:
+        state["merged"] = report
+    return report
