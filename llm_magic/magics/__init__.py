@@ -10,6 +10,7 @@ import importlib
 # (module, class) pairs; one Magics class per concern, in the jupysql style.
 MAGIC_CLASSES: list[tuple[str, str]] = [
     ("llm_magic.magics.config_magics", "ConfigMagics"),
+    ("llm_magic.magics.data_magics", "DataMagics"),
 ]
 
 

@@ -118,6 +118,17 @@ class Session:
         if self._models is not None:
             self._models.unload()
 
+    # ----------------------------------------------------------------------------- data
+    def bind_data(self, data: Any) -> None:
+        """Bind ``data`` (DataFrame, ``datasets.Dataset`` or file path) as the session's default data."""
+        self.data = data
+
+    def preview(self, data: Any = None, row: int = 0, split: str | None = None) -> Any:
+        """A ``runtime.data.PromptPreview`` of ``data`` (default: the bound data) under the current config."""
+        from llm_magic.runtime.data.preview import build_preview
+
+        return build_preview(self, data=data, row=row, split=split)
+
 
 _SESSION: Session | None = None
 _SESSION_LOCK = threading.Lock()

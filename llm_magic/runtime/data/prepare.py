@@ -1,0 +1,134 @@
+"""The whole data pipeline in one call, for training and evaluation: :func:`prepare_data`.
+
+load -> check columns -> clean missing values -> sample -> split -> build the retriever on the
+train split -> render prompts -> tokenise each split. The training and generation engineers call
+this; :class:`PreparedData` holds every intermediate result they may want.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
+from llm_magic.runtime.data.retrieval import Retriever, build_retriever
+from llm_magic.runtime.data.sources import CleaningReport, clean_data, load_data, require_columns
+from llm_magic.runtime.data.splits import DEFAULT_SEED, SPLIT_NAMES, sample_data, split_data
+from llm_magic.runtime.data.tokenize import (
+    SequenceLimits,
+    TokenizedData,
+    TruncationReport,
+    tokenize_for_training,
+)
+
+__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data"]
+
+# Tokenizers saved without a limit report ~1e30 as model_max_length; treat that as "unknown".
+_NO_LIMIT = 1_000_000
+
+
+@dataclass
+class PreparedData:
+    """Everything :func:`prepare_data` produced, per split (``train``, ``validation``, ``test``).
+
+    - ``rows[split]``: the cleaned data rows of the split (original columns, original index);
+    - ``frames[split]``: a DataFrame with columns ``prompt`` and ``target``, same index;
+    - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer);
+    - ``truncation[split]``: that split's :class:`TruncationReport`;
+    - ``cleaning``: what missing-value handling changed; ``renderer`` and ``retriever`` are reusable
+      for prediction (same prompts, same retrieval index).
+    """
+
+    rows: dict[str, Any]
+    frames: dict[str, Any]
+    tokenized: dict[str, TokenizedData | None]
+    cleaning: CleaningReport
+    renderer: PromptRenderer
+    retriever: Retriever | None = None
+    limits: SequenceLimits = field(default_factory=SequenceLimits)
+
+    @property
+    def truncation(self) -> dict[str, TruncationReport | None]:
+        """Per split, the truncation report (None for splits that were not tokenised)."""
+        return {name: (t.truncation if t is not None else None) for name, t in self.tokenized.items()}
+
+    def summary(self) -> str:
+        """A few lines for the user: split sizes, cleaning and truncation."""
+        sizes = ", ".join(f"{name} {len(self.rows[name])}" for name in SPLIT_NAMES)
+        lines = [f"Rows: {sizes}."]
+        lines += [f"Missing values: {m}." for m in self.cleaning.messages()]
+        for name, report in self.truncation.items():
+            if report is not None and report.rows_truncated:
+                lines.append(f"{name}: {report.summary()}")
+        return "\n".join(lines)
+
+
+def clean_for_config(df: Any, config: Any, renderer: PromptRenderer, need_target: bool = True) -> tuple[Any, CleaningReport]:
+    """Check ``df`` has the columns the prompt (and, if ``need_target``, the target) needs, then clean it.
+
+    The target column uses the output feature's missing-value strategy (default ``drop_row``); every
+    column the prompt reads uses the input feature's (default ``fill_with_const`` with ``fill_value``).
+    """
+    needed = renderer.required_columns()
+    target = feature_column(config.output_feature)
+    if need_target:
+        needed[target] = f"the output feature {config.output_feature.name!r}: the target"
+    require_columns(df, needed)
+    columns: dict[str, Any] = {}
+    if target in df.columns:
+        columns[target] = config.output_feature
+    for col in needed:
+        columns.setdefault(col, config.input_feature)
+    return clean_data(df, columns)
+
+
+def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None:
+    """The model's context length (from its config), else the tokenizer's, else None."""
+    cfg = getattr(model, "config", None)
+    for key in ("max_sequence_length", "max_position_embeddings", "n_positions"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    if isinstance(value, int) and 0 < value < _NO_LIMIT:
+        return value
+    return None
+
+
+def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_SEED,
+                 context_length: int | None = None) -> PreparedData:
+    """Load, clean, split, render and tokenise ``data`` for ``config``.
+
+    ``data`` is anything :func:`~llm_magic.runtime.data.load_data` takes. ``tokenizer`` may be None
+    (prompts only, e.g. for a preview). ``context_length`` (the model's; default: from the
+    tokenizer) caps ``preprocessing.global_max_sequence_length``. Raises :class:`LlmMagicError` for
+    missing columns, empty data, bad templates and split settings.
+    """
+    import pandas as pd
+
+    df = load_data(data)
+    renderer = PromptRenderer(config, tokenizer=tokenizer)
+    df, cleaning = clean_for_config(df, config, renderer)
+    splits = split_data(sample_data(df, config, seed), config, seed)
+    retriever = build_retriever(config, splits["train"], seed) if renderer.retrieval_type else None
+    renderer.retriever = retriever
+    target_column = feature_column(config.output_feature)
+    if context_length is None:
+        context_length = model_context_length(tokenizer)
+    limits = SequenceLimits.from_config(config, context_length)
+    frames, tokenized = {}, {}
+    for name in SPLIT_NAMES:
+        part = splits[name]
+        rows = [row for _, row in part.iterrows()]
+        if retriever is not None:
+            retriever.prefetch(rows)
+        frame = pd.DataFrame(
+            {"prompt": [renderer.render(r) for r in rows], "target": [str(r[target_column]) for r in rows]},
+            index=part.index,
+        )
+        frames[name] = frame
+        tokenized[name] = None if tokenizer is None else tokenize_for_training(
+            tokenizer, list(frame["prompt"]), list(frame["target"]), limits.max_input,
+            limits.max_target, limits.max_total, add_special_tokens=not renderer.chat_template,
+        )
+    return PreparedData(rows=splits, frames=frames, tokenized=tokenized, cleaning=cleaning,
+                        renderer=renderer, retriever=retriever, limits=limits)

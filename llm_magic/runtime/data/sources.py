@@ -1,0 +1,236 @@
+"""Data sources: turn what the user passes as ``--data`` into a clean pandas DataFrame.
+
+:func:`load_data` accepts a DataFrame, a Hugging Face ``datasets.Dataset`` or a path to a CSV, TSV,
+JSON, JSONL or Parquet file, and sanitises column names the way Ludwig sanitises feature names
+(spec section 1, step 2), so a template refers to a column ``a.b`` as ``{a_b}``.
+
+:func:`clean_data` applies the configured missing-value strategies (see ``docs/data-and-prompts.md``)
+and reports what it changed; :func:`require_columns` gives the one error message for a missing column.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from llm_magic.errors import LlmMagicError
+
+__all__ = [
+    "CleaningReport",
+    "SUPPORTED_SUFFIXES",
+    "clean_data",
+    "feature_setting",
+    "load_data",
+    "require_columns",
+    "sanitize_name",
+]
+
+#: File suffixes :func:`load_data` reads, and the pandas reader for each.
+SUPPORTED_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".parquet": "parquet",
+}
+
+# The characters Ludwig replaces with "_" in feature names and dataset columns.
+_UNSAFE_CHARS = "(){}.:\"'[]"
+_SANITIZE_TABLE = str.maketrans({ch: "_" for ch in _UNSAFE_CHARS})
+
+
+def sanitize_name(name: Any) -> str:
+    """A column or feature name with each of ``( ) { } . : " ' [ ]`` replaced by ``_`` (as Ludwig does)."""
+    return str(name).translate(_SANITIZE_TABLE)
+
+
+def load_data(source: Any) -> Any:
+    """Load ``source`` into a pandas DataFrame with sanitised column names.
+
+    The result has a fresh ``0..n-1`` index. ``source`` is a pandas DataFrame (copied, never modified), a ``datasets.Dataset``, or a path
+    (str or Path) to a ``.csv``, ``.tsv``, ``.json``, ``.jsonl`` or ``.parquet`` file. Empty data, an
+    unsupported type or suffix, a missing file, and two columns that sanitise to the same name are
+    :class:`LlmMagicError` s that say how to fix them.
+    """
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+    elif isinstance(source, (str, os.PathLike)):
+        df = _read_file(Path(os.path.expanduser(str(source))))
+    elif _is_hf_dataset_dict(source):
+        splits = ", ".join(repr(name) for name in source)
+        raise LlmMagicError(
+            f"--data is a datasets.DatasetDict with splits {splits}; pass one split, e.g. "
+            f"ds[{next(iter(source))!r}], and choose the train/validation/test split with "
+            "preprocessing.split in the config."
+        )
+    elif _is_hf_dataset(source):
+        df = source.to_pandas()
+    else:
+        raise LlmMagicError(
+            f"--data must be a pandas DataFrame, a datasets.Dataset or a path to a CSV, TSV, JSON, "
+            f"JSONL or Parquet file; got a {type(source).__name__}."
+        )
+    if len(df.columns) == 0 or len(df) == 0:
+        raise LlmMagicError(
+            f"The data is empty ({len(df)} rows, columns: {_column_list(df.columns)}). "
+            "Pass a dataset with at least one row."
+        )
+    # A fresh 0..n-1 index: row numbers in previews and retrieval ids must be unique positions.
+    return _sanitize_columns(df).reset_index(drop=True)
+
+
+def _is_hf_dataset(obj: Any) -> bool:
+    # Checked by name so that a DataFrame-only user never pays for importing `datasets`.
+    return type(obj).__name__ == "Dataset" and hasattr(obj, "to_pandas")
+
+
+def _is_hf_dataset_dict(obj: Any) -> bool:
+    return type(obj).__name__ in ("DatasetDict", "IterableDatasetDict")
+
+
+def _read_file(path: Path) -> Any:
+    import pandas as pd
+
+    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise LlmMagicError(
+            f"Cannot read {path.name!r}: unsupported file type {path.suffix or '(none)'!r}. "
+            f"Supported: {', '.join(SUPPORTED_SUFFIXES)}."
+        )
+    if not path.is_file():
+        raise LlmMagicError(f"Data file {str(path)!r} does not exist.")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        if kind == "tsv":
+            return pd.read_csv(path, sep="\t")
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        # A .json file is either a list of records or, as often in practice, JSON lines.
+        try:
+            return pd.read_json(path)
+        except ValueError:
+            return pd.read_json(path, lines=True)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise LlmMagicError(f"Cannot read {str(path)!r} as {kind.upper()}: {exc}") from None
+
+
+def _sanitize_columns(df: Any) -> Any:
+    renamed = {col: sanitize_name(col) for col in df.columns}
+    seen: dict[str, Any] = {}
+    for original, new in renamed.items():
+        if new in seen:
+            raise LlmMagicError(
+                f"Columns {seen[new]!r} and {original!r} both become {new!r} once the characters "
+                f"{_UNSAFE_CHARS} are replaced by '_' (as in feature names). Rename one of them."
+            )
+        seen[new] = original
+    return df.rename(columns=renamed)
+
+
+def _column_list(columns: Iterable[Any]) -> str:
+    names = [str(c) for c in columns]
+    return ", ".join(names) if names else "(none)"
+
+
+def require_columns(df: Any, needed: dict[str, str]) -> None:
+    """Raise one clear error for every column in ``needed`` (name -> why) that ``df`` lacks.
+
+    The message names each missing column and what needs it, and lists the columns that exist.
+    """
+    missing = [f"{name!r} ({why})" for name, why in needed.items() if name not in df.columns]
+    if missing:
+        raise LlmMagicError(
+            f"The data has no column {', no column '.join(missing)}. Columns in the data: "
+            f"{_column_list(df.columns)}. Rename the column, or fix the config to use one of these "
+            "(names are sanitised: each of ( ) { } . : \" ' [ ] becomes _)."
+        )
+
+
+def feature_setting(feature: Any, key: str, default: Any) -> Any:
+    """A feature's ``preprocessing.<key>``, or ``default`` when unset (works for models and dicts)."""
+    prep = getattr(feature, "preprocessing", None)
+    if isinstance(prep, dict):
+        value = prep.get(key, default)
+    else:
+        value = getattr(prep, key, default)
+    return default if value is None else value
+
+
+@dataclass
+class CleaningReport:
+    """What :func:`clean_data` changed: rows dropped and values filled, per column."""
+
+    rows_before: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    filled: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_dropped(self) -> int:
+        """Total rows dropped for missing values."""
+        return sum(self.dropped.values())
+
+    def messages(self) -> list[str]:
+        """One human-readable line per change (empty when nothing changed)."""
+        lines = [
+            f"dropped {n} row{'s' if n != 1 else ''} with no value in {col!r}"
+            for col, n in self.dropped.items() if n
+        ]
+        lines += [
+            f"filled {n} missing value{'s' if n != 1 else ''} in {col!r}"
+            for col, n in self.filled.items() if n
+        ]
+        return lines
+
+
+def clean_data(df: Any, columns: dict[str, Any]) -> tuple[Any, CleaningReport]:
+    """Apply missing-value strategies and return ``(cleaned copy, report)``.
+
+    ``columns`` maps a column name to the feature whose ``preprocessing.missing_value_strategy``
+    (``fill_with_const`` with ``fill_value``, ``fill_with_mode``, ``bfill``, ``ffill``, ``drop_row``)
+    applies to it. Empty strings count as present: only NaN/None are missing. Columns are cleaned
+    in the order given; the caller puts the target first so that a row with no target is dropped
+    before anything is filled for it.
+    """
+    report = CleaningReport(rows_before=len(df))
+    df = df.copy()
+    for col, feature in columns.items():
+        if col not in df.columns:
+            continue
+        missing = df[col].isna()
+        count = int(missing.sum())
+        if not count:
+            continue
+        strategy = feature_setting(feature, "missing_value_strategy", "fill_with_const")
+        if strategy == "drop_row":
+            df = df[~missing]
+            report.dropped[col] = count
+            continue
+        if strategy == "fill_with_const":
+            value = feature_setting(feature, "fill_value", "<UNK>")
+            df[col] = df[col].astype(object).where(~missing, value)
+        elif strategy == "fill_with_mode":
+            mode = df[col].mode(dropna=True)
+            df[col] = df[col].astype(object).where(~missing, mode.iloc[0] if len(mode) else "")
+        elif strategy in ("bfill", "ffill"):
+            filled = df[col].bfill() if strategy == "bfill" else df[col].ffill()
+            # A run of missing values at the edge has no neighbour to copy: fill it with "".
+            df[col] = filled.astype(object).where(filled.notna(), "")
+        else:
+            raise LlmMagicError(
+                f"missing_value_strategy {strategy!r} for column {col!r} is not supported; use "
+                "fill_with_const, fill_with_mode, bfill, ffill or drop_row."
+            )
+        report.filled[col] = count
+    if len(df) == 0:
+        raise LlmMagicError(
+            "No rows left after dropping rows with missing values ("
+            + "; ".join(report.messages())
+            + "). Fill the missing values, or set the feature's missing_value_strategy."
+        )
+    return df, report

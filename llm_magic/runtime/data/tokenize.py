@@ -1,0 +1,235 @@
+"""Tokenisation for fine-tuning: prompt + target + EOS, the prompt masked out of the loss.
+
+Per row (spec section 2.5, with deliberate differences documented in ``docs/data-and-prompts.md``):
+
+- ``input_ids`` = prompt tokens (with the tokenizer's BOS, if it adds one) + target tokens + EOS;
+- ``labels`` = -100 on every prompt position, the target ids (and EOS) elsewhere;
+- truncation keeps the **end** of the prompt (where the answer cue such as ``ASSISTANT:`` is;
+  Ludwig keeps the start) and the **start** of the target. A target cut short loses its EOS:
+  teaching the model to stop mid-answer would be wrong. When prompt + target exceed the global
+  limit, the prompt gives way first, down to half the budget; then the target is cut.
+
+Padding happens per batch in the collator (:func:`make_data_collator`): transformers'
+``DataCollatorForSeq2Seq`` pads ``input_ids`` with the tokenizer's pad id (Ludwig pads with id 0),
+``attention_mask`` with 0 and ``labels`` with -100.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from llm_magic.errors import LlmMagicError
+
+__all__ = [
+    "SequenceLimits",
+    "TokenizedData",
+    "TruncationReport",
+    "ensure_pad_token",
+    "load_tokenizer",
+    "make_data_collator",
+    "plan_truncation",
+    "tokenize_for_training",
+]
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class SequenceLimits:
+    """Token limits: the prompt (input feature), the target + EOS (output feature), and the total."""
+
+    max_input: int | None = None
+    max_target: int | None = None
+    max_total: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, context_length: int | None = None) -> "SequenceLimits":
+        """Limits from the features' ``max_sequence_length`` and ``global_max_sequence_length``.
+
+        The global limit defaults to ``context_length`` (the model's) and is capped by it, as in Ludwig.
+        """
+        from llm_magic.runtime.data.sources import feature_setting
+
+        total = getattr(getattr(config, "preprocessing", None), "global_max_sequence_length", None)
+        if context_length is not None:
+            total = context_length if total is None else min(total, context_length)
+        return cls(
+            max_input=feature_setting(config.input_feature, "max_sequence_length", None),
+            max_target=feature_setting(config.output_feature, "max_sequence_length", None),
+            max_total=total,
+        )
+
+
+def plan_truncation(n_prompt: int, n_target: int, limits: SequenceLimits) -> tuple[int, int]:
+    """How many prompt and target tokens survive the limits: ``(keep_prompt, keep_target)``."""
+    keep_p, keep_t = n_prompt, n_target
+    if limits.max_input is not None:
+        keep_p = min(keep_p, limits.max_input)
+    if limits.max_target is not None:
+        keep_t = min(keep_t, limits.max_target)
+    total = limits.max_total
+    if total is not None and keep_p + keep_t > total:
+        # The prompt gives way first (its start matters least), but keeps at least half the budget.
+        keep_p = min(keep_p, max(total - keep_t, total // 2))
+        keep_t = min(keep_t, total - keep_p)
+    return keep_p, keep_t
+
+
+@dataclass
+class TruncationReport:
+    """Which rows the limits cut, and by how many tokens (``cuts``: row -> (prompt, target) cut)."""
+
+    rows: int = 0
+    limits: SequenceLimits = field(default_factory=SequenceLimits)
+    cuts: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def rows_truncated(self) -> int:
+        """Rows that lost any token."""
+        return len(self.cuts)
+
+    @property
+    def prompt_tokens_cut(self) -> int:
+        """Prompt tokens cut, over all rows."""
+        return sum(p for p, _ in self.cuts.values())
+
+    @property
+    def target_tokens_cut(self) -> int:
+        """Target tokens (EOS included) cut, over all rows."""
+        return sum(t for _, t in self.cuts.values())
+
+    def summary(self) -> str:
+        """One line for the user: how many rows were truncated and by how much."""
+        if not self.cuts:
+            return f"No truncation: all {self.rows} rows fit the sequence limits."
+        return (
+            f"{self.rows_truncated} of {self.rows} rows truncated: {self.prompt_tokens_cut} prompt "
+            f"tokens cut from the start, {self.target_tokens_cut} target tokens cut from the end "
+            f"(limits: input {self.limits.max_input}, target {self.limits.max_target}, "
+            f"total {self.limits.max_total})."
+        )
+
+
+@dataclass
+class TokenizedData:
+    """Unpadded training rows (``input_ids``, ``attention_mask``, ``labels`` lists) and the truncation report.
+
+    Indexable like a torch ``Dataset``, so it can go straight to the Hugging Face ``Trainer`` with
+    :func:`make_data_collator`.
+    """
+
+    rows: list[dict[str, list[int]]]
+    truncation: TruncationReport
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+def _token_ids(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+    if not texts:
+        return []
+    return tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
+
+
+def _keep_end(ids: list[int], keep: int, bos_id: int | None) -> list[int]:
+    """The last ``keep`` tokens, but a leading BOS stays first (the model expects it there)."""
+    if keep >= len(ids):
+        return ids
+    if keep <= 0:
+        return []
+    if bos_id is not None and ids and ids[0] == bos_id:
+        return [bos_id] + ids[len(ids) - keep + 1:] if keep > 1 else [bos_id]
+    return ids[len(ids) - keep:]
+
+
+def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Sequence[str],
+                          max_input_len: int | None = None, max_target_len: int | None = None,
+                          global_max_len: int | None = None, *,
+                          add_special_tokens: bool = True) -> TokenizedData:
+    """Tokenise prompt/target pairs into training rows with the prompt masked out of the loss.
+
+    ``max_input_len`` limits the prompt tokens, ``max_target_len`` the target tokens including EOS,
+    ``global_max_len`` their sum (None: no limit). ``add_special_tokens=False`` skips the BOS for
+    prompts that already hold it (chat templates write it as text).
+    """
+    if len(prompts) != len(targets):
+        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise LlmMagicError(
+            f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has no EOS token, "
+            "so fine-tuning cannot teach the model where an answer ends. Use a model whose tokenizer "
+            "defines eos_token."
+        )
+    limits = SequenceLimits(max_input_len, max_target_len, global_max_len)
+    report = TruncationReport(rows=len(prompts), limits=limits)
+    prompt_ids = _token_ids(tokenizer, prompts, add_special_tokens)
+    target_ids = _token_ids(tokenizer, [str(t) for t in targets], False)
+    bos = getattr(tokenizer, "bos_token_id", None)
+    rows = []
+    for i, (p_ids, t_ids) in enumerate(zip(prompt_ids, target_ids)):
+        t_ids = list(t_ids) + [eos]
+        keep_p, keep_t = plan_truncation(len(p_ids), len(t_ids), limits)
+        if keep_p < len(p_ids) or keep_t < len(t_ids):
+            report.cuts[i] = (len(p_ids) - keep_p, len(t_ids) - keep_t)
+        p_ids, t_ids = _keep_end(list(p_ids), keep_p, bos), t_ids[:keep_t]
+        ids = p_ids + t_ids
+        rows.append({
+            "input_ids": ids,
+            "attention_mask": [1] * len(ids),
+            "labels": [IGNORE_INDEX] * len(p_ids) + t_ids,
+        })
+    return TokenizedData(rows, report)
+
+
+def ensure_pad_token(tokenizer: Any) -> Any:
+    """Give ``tokenizer`` a pad token (its EOS, as Ludwig and most recipes do) if it has none."""
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise LlmMagicError(
+                f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has neither a "
+                "pad nor an EOS token; batches cannot be padded."
+            )
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
+    """A collator that pads :class:`TokenizedData` rows into a batch of tensors.
+
+    transformers' ``DataCollatorForSeq2Seq`` does what causal-LM fine-tuning needs here: pad ids
+    are the tokenizer's pad id, padded ``attention_mask`` is 0 and padded ``labels`` are -100, on
+    the tokenizer's ``padding_side``.
+    """
+    from transformers import DataCollatorForSeq2Seq
+
+    ensure_pad_token(tokenizer)
+    return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX,
+                                  pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
+
+
+def load_tokenizer(config: Any) -> Any:
+    """The tokenizer of ``config.base_model`` alone (no weights), with a pad token set.
+
+    ``llm-magic/tiny`` is the embedded model; other names are local folders or hub ids.
+    """
+    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
+
+    name = config.base_model
+    path = str(embedded_model_path()) if is_embedded_model(name) else name
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, trust_remote_code=bool(getattr(config, "trust_remote_code", False))
+        )
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LlmMagicError(
+            f"Cannot load the tokenizer of base_model {name!r}: {first}. Check the name, or use a "
+            "local folder (or llm-magic/tiny) when offline."
+        ) from None
+    return ensure_pad_token(tokenizer)

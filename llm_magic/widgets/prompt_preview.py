@@ -1,0 +1,158 @@
+"""The prompt-template preview: a row selector and the rendered prompt, each substituted part highlighted.
+
+Renders a :class:`~llm_magic.runtime.data.preview.PromptPreview` (the state; built by
+``Session.preview``): in a notebook an ipywidgets panel (a row slider above an HTML view), in
+terminal IPython plain text. :func:`maybe_show_preview` is what ``%%llm_config`` calls to show the
+preview when data is bound.
+"""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.data.preview import PromptPreview
+from llm_magic.widgets.frontend import is_notebook
+
+__all__ = ["KIND_COLOURS", "PromptPreview", "PromptPreviewView", "maybe_show_preview", "render_html",
+           "render_text"]
+
+#: Background colour per span kind; fixed template text stays unhighlighted.
+KIND_COLOURS = {
+    "column": "#cfe8ff",
+    "sample": "#d3f5d3",
+    "task": "#fff0b3",
+    "context": "#f0d9ff",
+    "chat": "#e4e4e4",
+}
+_KIND_LABELS = {"column": "column", "sample": "input sample", "task": "task",
+                "context": "retrieved context", "chat": "chat template"}
+
+
+def _limit(value: int | None) -> str:
+    return "none" if value is None else str(value)
+
+
+def _header(preview: PromptPreview) -> str:
+    where = f" of the {preview.split} split" if preview.split else ""
+    return f"Prompt preview: row {preview.current_row} of {len(preview)}{where} (0-based)"
+
+
+def _token_lines(preview: PromptPreview) -> list[str]:
+    counts, limits = preview.token_counts, preview.limits
+    if counts is None:
+        return ["(no tokenizer: token counts unavailable)"]
+    return [
+        f"prompt  {counts['prompt']:>6}   limit {_limit(limits.max_input)}",
+        f"target  {counts['target']:>6}   limit {_limit(limits.max_target)}   (with EOS)",
+        f"total   {counts['total']:>6}   limit {_limit(limits.max_total)}",
+    ]
+
+
+def _short(text: str, width: int = 70) -> str:
+    one_line = text.replace("\n", "\\n")
+    return one_line if len(one_line) <= width else one_line[: width - 3] + "..."
+
+
+def render_text(preview: PromptPreview) -> str:
+    """The preview as plain text (terminal IPython): prompt, parts, target, context, tokens, warnings."""
+    lines = [_header(preview), "", "--- prompt ---", preview.prompt, "--- substituted parts ---"]
+    for span in preview.spans:
+        if span.kind != "template":
+            label = f"{{{span.source}}}" if span.source else _KIND_LABELS[span.kind]
+            lines.append(f"  {label} [{_KIND_LABELS[span.kind]}]: {_short(span.text)}")
+    lines += ["--- target ---", preview.target if preview.target is not None else "(no target)"]
+    if preview.context:
+        lines.append(f"--- retrieved context ({len(preview.context)}) ---")
+        lines += [f"  {i + 1}. {_short(ex['input'], 50)} -> {_short(ex['output'], 30)}"
+                  for i, ex in enumerate(preview.context)]
+    lines += ["--- tokens ---", *_token_lines(preview)]
+    lines += [f"WARNING: {w}" for w in preview.warnings]
+    lines += [f"note: {n}" for n in preview.notes]
+    return "\n".join(lines)
+
+
+def render_html(preview: PromptPreview) -> str:
+    """The preview as HTML: the prompt with each substituted part in a coloured span, then details."""
+    parts = []
+    for span in preview.spans:
+        text = html.escape(span.text)
+        if span.kind == "template":
+            parts.append(text)
+            continue
+        title = html.escape(f"{_KIND_LABELS[span.kind]}" + (f": {{{span.source}}}" if span.source else ""),
+                            quote=True)
+        parts.append(f'<span class="llm-span llm-{span.kind}" title="{title}" '
+                     f'style="background:{KIND_COLOURS[span.kind]}">{text}</span>')
+    pre = 'style="white-space:pre-wrap;border:1px solid #ccc;padding:6px;margin:4px 0"'
+    legend = " ".join(f'<span style="background:{colour};padding:0 4px">{_KIND_LABELS[kind]}</span>'
+                      for kind, colour in KIND_COLOURS.items()
+                      if any(s.kind == kind for s in preview.spans))
+    target = html.escape(preview.target) if preview.target is not None else "<i>(no target)</i>"
+    out = [f"<b>{html.escape(_header(preview))}</b>", f"<div>{legend}</div>",
+           f"<pre {pre}>{''.join(parts)}</pre>", "<b>Target</b>", f"<pre {pre}>{target}</pre>"]
+    if preview.context:
+        items = "".join(f"<li><code>{html.escape(_short(ex['input'], 80))}</code> &rarr; "
+                        f"<code>{html.escape(_short(ex['output'], 40))}</code></li>" for ex in preview.context)
+        out.append(f"<b>Retrieved context ({len(preview.context)})</b><ol>{items}</ol>")
+    out.append("<b>Tokens</b><pre>" + html.escape("\n".join(_token_lines(preview))) + "</pre>")
+    out += [f'<div style="color:#b35c00">&#9888; {html.escape(w)}</div>' for w in preview.warnings]
+    out += [f'<div style="color:#666">{html.escape(n)}</div>' for n in preview.notes]
+    return "\n".join(out)
+
+
+class PromptPreviewView:
+    """Displays a :class:`PromptPreview`: the ipywidget in a notebook, plain text elsewhere."""
+
+    def __init__(self, preview: PromptPreview) -> None:
+        self.preview = preview
+        self._widget: Any = None
+
+    def widget(self) -> Any:
+        """The ipywidgets panel (built once): a row slider and the HTML view it updates."""
+        if self._widget is None:
+            import ipywidgets as widgets
+
+            view = widgets.HTML(render_html(self.preview))
+            slider = widgets.IntSlider(value=self.preview.current_row, min=0,
+                                       max=max(len(self.preview) - 1, 0), description="Row",
+                                       continuous_update=False)
+
+            def on_change(change: dict) -> None:
+                self.preview.select(change["new"])
+                view.value = render_html(self.preview)
+
+            slider.observe(on_change, names="value")
+            children = [slider, view] if len(self.preview) > 1 else [view]
+            self._widget = widgets.VBox(children)
+        return self._widget
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if is_notebook():
+            display(self.widget())
+        else:
+            print(render_text(self.preview))
+
+    def __repr__(self) -> str:
+        return render_text(self.preview)
+
+
+def maybe_show_preview(session: Any) -> PromptPreviewView | None:
+    """Show the preview if the session has both a config and bound data; return the view, or None.
+
+    Meant to run after ``%%llm_config``: a config that does not fit the data (a placeholder with no
+    column, ...) is reported in one line instead of failing the config cell.
+    """
+    if session.config is None or session.data is None:
+        return None
+    from IPython.display import display
+
+    try:
+        view = PromptPreviewView(session.preview())
+    except LlmMagicError as exc:
+        print(f"Prompt preview unavailable: {exc}")
+        return None
+    display(view)
+    return view
