@@ -129,6 +129,25 @@ class Session:
 
         return build_preview(self, data=data, row=row, split=split)
 
+    # ----------------------------------------------------------------------------- generation
+    def generate(self, text: str, raw: bool = False, *, seed: int | None = None,
+                 on_text: Any = None, **overrides: Any) -> Any:
+        """Generate an answer to ``text`` (through the prompt template unless ``raw``).
+
+        ``overrides`` are ``generation`` keys for this call only (``temperature=0.7``, ...);
+        ``on_text(text_so_far)`` sees the answer grow. Returns a ``GenerationResult``.
+        """
+        from llm_magic.runtime.generation.runner import generate
+
+        return generate(self, text, raw=raw, seed=seed, on_text=on_text, **overrides)
+
+    def predict(self, data: Any, batch_size: int | None = None, **overrides: Any) -> Any:
+        """Generate for every row of ``data`` in batches; a DataFrame of inputs, prompts, outputs."""
+        from llm_magic.runtime.generation.runner import predict
+
+        seed = overrides.pop("seed", None)
+        return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
+
 
 _SESSION: Session | None = None
 _SESSION_LOCK = threading.Lock()

@@ -1,0 +1,72 @@
+"""Batched generation for many prompts at once (``%llm_predict``, ``Session.predict``).
+
+Decoder-only models must be left-padded to generate in a batch (the new tokens follow each
+prompt directly); the tokenizer's ``padding_side`` is switched to "left" for the call only and
+restored afterwards, because training pads on the right.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+__all__ = ["generate_batch", "left_padding"]
+
+
+@contextmanager
+def left_padding(tokenizer: Any) -> Iterator[Any]:
+    """Temporarily set ``tokenizer.padding_side = "left"``; restore the old side afterwards."""
+    previous = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.padding_side = previous
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    hf_kwargs: dict[str, Any],
+    *,
+    batch_size: int = 1,
+    seed: int | None = None,
+    device: Any = None,
+    labels: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    add_special_tokens: bool = True,
+) -> list[str]:
+    """Generate one continuation per prompt, ``batch_size`` prompts per ``model.generate`` call.
+
+    Returns the decoded new text of each prompt (special tokens stripped), in order. ``labels``
+    constrains generation to those label strings (category ``constrain_to_vocabulary``).
+    ``progress(n)`` is called after each batch with the number of prompts it finished.
+    """
+    import torch
+    from transformers import set_seed
+
+    from llm_magic.runtime.generation.labels import label_prefix_fn
+    from llm_magic.runtime.generation.streaming import model_device
+
+    if seed is not None:
+        set_seed(seed)
+    device = device if device is not None else model_device(model)
+    kwargs = dict(hf_kwargs)
+    kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
+    outputs: list[str] = []
+    with left_padding(tokenizer), torch.inference_mode():
+        for start in range(0, len(prompts), max(1, batch_size)):
+            chunk = prompts[start : start + max(1, batch_size)]
+            inputs = tokenizer(
+                chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+            ).to(device)
+            width = inputs["input_ids"].shape[1]
+            extra = {}
+            if labels:
+                extra["prefix_allowed_tokens_fn"] = label_prefix_fn(tokenizer, labels, width)
+            ids = model.generate(**inputs, **kwargs, **extra)
+            ids = getattr(ids, "sequences", ids)
+            outputs.extend(tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True))
+            if progress is not None:
+                progress(len(chunk))
+    return outputs

@@ -1,0 +1,322 @@
+"""Generation for a session: prompt from the config's template, settings merged, model loaded.
+
+This is what ``Session.generate`` / ``Session.predict`` and the ``%%llm_prompt`` /
+``%llm_predict`` magics call. It ties together the config (``generation`` block, prompt
+template, output feature), the loaded model bundle and the low-level generators in
+:mod:`~llm_magic.runtime.generation.streaming` and :mod:`~llm_magic.runtime.generation.batch`.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any, Callable, Iterator, Protocol
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
+
+__all__ = [
+    "GenerationListener",
+    "build_prompt",
+    "effective_settings",
+    "generate",
+    "generate_samples",
+    "predict",
+    "prediction_batch_size",
+]
+
+STATE_KEY = "generation"
+#: Batch size when neither ``--batch-size`` nor the trainer's (eval_)batch_size is a number.
+DEFAULT_BATCH_SIZE = 4
+
+
+class GenerationListener(Protocol):
+    """Receives progress of :func:`generate_samples` (the magics' stream display implements it)."""
+
+    def start(self, titles: list[str]) -> None:
+        """Called once with one title per result that will be generated."""
+
+    def text(self, index: int, text: str) -> None:
+        """Called with the text generated so far for result ``index``."""
+
+    def done(self, index: int, result: GenerationResult) -> None:
+        """Called when result ``index`` is complete (or was stopped)."""
+
+
+# ----------------------------------------------------------------------------------- prompts
+def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
+    from llm_magic.runtime.data.prompts import PromptRenderer
+
+    return PromptRenderer(config, retriever=_retriever(session, config), tokenizer=tokenizer)
+
+
+def _retriever(session: Any, config: Any) -> Any:
+    """The few-shot retriever over the session's training split (built once per config)."""
+    retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
+    if not getattr(retrieval, "type", None):
+        return None
+    state = session.state.setdefault(STATE_KEY, {})
+    cached = state.get("retriever")
+    if cached is not None and cached[0] is config and cached[1] is session.data:
+        return cached[2]
+    if session.data is None:
+        raise LlmMagicError(
+            "prompt.retrieval needs training examples to retrieve from, and no data is bound to the "
+            "session yet. Bind some with %llm_train --data NAME (or %llm_preview --data NAME) first, "
+            "or use --raw to send the text without the template."
+        )
+    from llm_magic.runtime.data.retrieval import build_retriever
+    from llm_magic.runtime.data.sources import load_data
+    from llm_magic.runtime.data.splits import split_data
+
+    retriever = build_retriever(config, split_data(load_data(session.data), config)["train"])
+    state["retriever"] = (config, session.data, retriever)
+    return retriever
+
+
+def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
+    """The data row a cell body stands for, given the template's placeholders.
+
+    A template that reads only the input feature (``{__sample__}`` or its column, or no template)
+    gets the whole body as that column. A template that reads other columns needs them all: the
+    body is then YAML ``column: value`` lines (``yaml.safe_load`` of a mapping).
+    """
+    columns = [c for c in renderer.column_placeholders if c != renderer.input_column]
+    if not columns:
+        return {renderer.input_column: text}
+    import yaml
+
+    needed = list(renderer.required_columns())
+    example = "\n".join(f"{c}: ..." for c in needed)
+    try:
+        row = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LlmMagicError(
+            f"The prompt template uses the columns {', '.join(needed)}, so the cell body must be "
+            f"YAML 'column: value' lines, like:\n{example}\nIt is not valid YAML ({exc}). "
+            "Use --raw to send the text as it is."
+        ) from None
+    if not isinstance(row, dict):
+        raise LlmMagicError(
+            f"The prompt template uses the columns {', '.join(needed)}, so the cell body must be "
+            f"'column: value' lines, like:\n{example}\nUse --raw to send the text as it is."
+        )
+    row = {str(k): v for k, v in row.items()}
+    missing = [c for c in needed if c not in row]
+    if missing:
+        raise LlmMagicError(
+            f"The cell body has no value for {', '.join(missing)} (the prompt template uses "
+            f"{', '.join(needed)}). Add a line '{missing[0]}: ...' for each."
+        )
+    return row
+
+
+def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tokenizer: Any = None) -> tuple[str, bool]:
+    """The prompt for ``text`` and whether the tokenizer should add special tokens (BOS).
+
+    ``raw`` sends ``text`` unchanged; otherwise it goes through the config's prompt template
+    (:func:`prompt_row`). A chat-template prompt already holds its special tokens.
+    """
+    if raw:
+        return text, True
+    renderer = _renderer(session, config, tokenizer)
+    return renderer.render(prompt_row(renderer, text)), not renderer.chat_template
+
+
+# ---------------------------------------------------------------------------------- settings
+def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
+                       name_format: Callable[[str], str] = str) -> Any:
+    """``config.generation`` with ``overrides`` merged and validated (see ``settings.merge_settings``)."""
+    from llm_magic.runtime.generation.settings import merge_settings
+
+    return merge_settings(config.generation, dict(overrides or {}), name_format)
+
+
+def _settings_dict(settings: Any) -> dict[str, Any]:
+    return {k: v for k, v in settings.model_dump().items() if v is not None}
+
+
+@contextlib.contextmanager
+def _adapter_disabled(model: Any) -> Iterator[None]:
+    """Run the base model: a PEFT model with its adapter(s) switched off."""
+    with model.disable_adapter():
+        yield
+
+
+def _check_can_compare(model: Any, config: Any) -> None:
+    if not hasattr(model, "disable_adapter"):
+        raise LlmMagicError(
+            "--compare shows the base model next to the fine-tuned one, but this config has no "
+            "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') "
+            "and train it with %llm_train, or drop --compare."
+        )
+
+
+# -------------------------------------------------------------------------------- generation
+def generate_samples(
+    session: Any,
+    text: str,
+    *,
+    raw: bool = False,
+    seed: int | None = None,
+    n: int = 1,
+    compare: bool = False,
+    overrides: dict[str, Any] | None = None,
+    name_format: Callable[[str], str] = str,
+    listener: GenerationListener | None = None,
+) -> GenerationResults:
+    """Generate ``n`` answers to ``text`` (base and fine-tuned side by side with ``compare``).
+
+    Sample ``i`` uses seed ``seed + i`` (a random ``seed`` is drawn and recorded when None), and
+    in a comparison both models get the same seed and settings. Stopping (KeyboardInterrupt)
+    keeps the results so far, the current one partial, and skips the rest.
+    """
+    from llm_magic.runtime.generation.settings import hf_kwargs
+    from llm_magic.runtime.generation.streaming import generate_one
+
+    if n < 1:
+        raise LlmMagicError(f"--n {n}: the number of samples must be at least 1.")
+    session.check_idle("generate")
+    config = session.require_config()
+    settings = effective_settings(config, overrides, name_format)
+    bundle = session.load_model()
+    model, tokenizer = bundle.model, bundle.tokenizer
+    if compare:
+        _check_can_compare(model, config)
+    prompt, special = build_prompt(session, config, text, raw=raw, tokenizer=tokenizer)
+    kwargs = hf_kwargs(settings, tokenizer)
+    base_seed = random.randrange(2**31) if seed is None else int(seed)
+
+    plan = []  # (title, base model?, seed)
+    for i in range(n):
+        suffix = f" #{i + 1}" if n > 1 else ""
+        if compare:
+            plan.append((f"base{suffix}", True, base_seed + i))
+        plan.append(((f"fine-tuned{suffix}" if compare else f"sample{suffix}".strip()), False, base_seed + i))
+    if listener is not None:
+        listener.start([title for title, _, _ in plan])
+
+    results = GenerationResults()
+    for index, (title, use_base, sample_seed) in enumerate(plan):
+        on_text = (lambda t, i=index: listener.text(i, t)) if listener is not None else None
+        context = _adapter_disabled(model) if use_base else contextlib.nullcontext()
+        with context:
+            result = generate_one(
+                model, tokenizer, prompt, kwargs, seed=sample_seed, on_text=on_text,
+                settings=_settings_dict(settings), label=title if (compare or n > 1) else "",
+                device=getattr(bundle, "device", None), add_special_tokens=special,
+            )
+        results.append(result)
+        if listener is not None:
+            listener.done(index, result)
+        if result.interrupted:
+            break
+    _remember(session, results)
+    return results
+
+
+def generate(session: Any, text: str, *, raw: bool = False, seed: int | None = None,
+             on_text: Callable[[str], None] | None = None, **overrides: Any) -> GenerationResult:
+    """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows."""
+    listener = _CallbackListener(on_text) if on_text is not None else None
+    return generate_samples(session, text, raw=raw, seed=seed, overrides=overrides, listener=listener)[0]
+
+
+class _CallbackListener:
+    def __init__(self, on_text: Callable[[str], None]) -> None:
+        self.on_text = on_text
+
+    def start(self, titles: list[str]) -> None:
+        pass
+
+    def text(self, index: int, text: str) -> None:
+        self.on_text(text)
+
+    def done(self, index: int, result: GenerationResult) -> None:
+        pass
+
+
+def _remember(session: Any, results: GenerationResults) -> None:
+    """Keep the last results in the session, so a stopped generation's text is not lost."""
+    session.state.setdefault(STATE_KEY, {})["last"] = results
+
+
+# -------------------------------------------------------------------------------- prediction
+def prediction_batch_size(config: Any, batch_size: int | None = None) -> int:
+    """``batch_size`` if given, else ``trainer.eval_batch_size``, else ``trainer.batch_size``."""
+    if batch_size is not None:
+        if int(batch_size) < 1:
+            raise LlmMagicError(f"--batch-size {batch_size}: must be at least 1.")
+        return int(batch_size)
+    trainer = getattr(config, "trainer", None)
+    for key in ("eval_batch_size", "batch_size"):
+        value = getattr(trainer, key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return DEFAULT_BATCH_SIZE
+
+
+def predict(
+    session: Any,
+    data: Any,
+    *,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    progress: bool | Callable[[int], None] = True,
+    overrides: dict[str, Any] | None = None,
+    name_format: Callable[[str], str] = str,
+) -> Any:
+    """Generate for every row of ``data``; return a DataFrame of inputs, prompts and outputs.
+
+    Columns added: ``prompt`` (the rendered prompt; ``llm_prompt`` if the data has a ``prompt``
+    column already), ``<output>_response`` (the generated text) and, for category outputs,
+    ``<output>_predictions`` (the label, see :func:`~llm_magic.runtime.generation.labels.map_to_label`).
+    ``progress``: True shows a progress bar of rows done (``tqdm.auto``: a widget in Jupyter,
+    text elsewhere), False none, a callable is told after each batch how many rows it finished.
+    """
+    from llm_magic.runtime.data.sources import load_data
+    from llm_magic.runtime.generation.batch import generate_batch
+    from llm_magic.runtime.generation.labels import category_labels, map_to_label
+    from llm_magic.runtime.generation.settings import hf_kwargs
+
+    session.check_idle("predict")
+    config = session.require_config()
+    settings = effective_settings(config, overrides, name_format)
+    size = prediction_batch_size(config, batch_size)
+    df = load_data(data)
+    bundle = session.load_model()
+    renderer = _renderer(session, config, bundle.tokenizer)
+    renderer.check_columns(df)
+    prompts = [renderer.render(row) for _, row in df.iterrows()]
+    output = config.output_feature
+    is_category = getattr(output, "type", "text") == "category"
+    constrain = is_category and bool(getattr(getattr(output, "decoder", None), "constrain_to_vocabulary", False))
+    with _progress_bar(progress, len(prompts)) as tick:
+        texts = generate_batch(
+            bundle.model, bundle.tokenizer, prompts, hf_kwargs(settings, bundle.tokenizer),
+            batch_size=size, seed=seed, device=getattr(bundle, "device", None),
+            labels=category_labels(output) if constrain else None, progress=tick,
+            add_special_tokens=not renderer.chat_template,
+        )
+    result = df.copy()
+    result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts
+    name = output.name
+    result[f"{name}_response"] = texts
+    if is_category:
+        result[f"{name}_predictions"] = [map_to_label(t, output) for t in texts]
+    return result
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: bool | Callable[[int], None], total: int) -> Iterator[Callable[[int], None] | None]:
+    if callable(progress):
+        yield progress
+    elif not progress:
+        yield None
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="predict", unit="row")
+        try:
+            yield bar.update
+        finally:
+            bar.close()

@@ -1,0 +1,159 @@
+"""Generate one answer while streaming its text, interruptibly.
+
+``model.generate`` runs in a worker thread and feeds a ``transformers.TextIteratorStreamer``;
+the calling (main) thread reads the text pieces and hands them to ``on_text``. Keeping the main
+thread free is what makes the notebook's stop button work: the KeyboardInterrupt lands in the
+main thread, which sets a flag that a ``StoppingCriteria`` in the worker checks at every step, so
+generation ends at the next token and what was generated so far is kept.
+"""
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from typing import Any, Callable
+
+from llm_magic.runtime.generation.result import GenerationResult
+
+__all__ = ["StopFlag", "generate_one", "model_device"]
+
+# How long the main thread waits for the next text piece before checking on the worker again;
+# short so a crashed worker or an interrupt is noticed quickly, long enough to cost nothing.
+_POLL_SECONDS = 0.05
+
+
+def model_device(model: Any, default: Any = None) -> Any:
+    """The device of ``model``'s first parameter (where inputs must go), else ``default``."""
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return default or "cpu"
+
+
+def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria instance
+    """A ``StoppingCriteria`` that ends generation once ``event`` is set (built lazily: torch)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return _Stop()
+
+
+def generate_one(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    hf_kwargs: dict[str, Any],
+    *,
+    seed: int | None = None,
+    on_text: Callable[[str], None] | None = None,
+    settings: dict[str, Any] | None = None,
+    label: str = "",
+    device: Any = None,
+    add_special_tokens: bool = True,
+) -> GenerationResult:
+    """Generate a continuation of ``prompt`` and return a :class:`GenerationResult`.
+
+    ``hf_kwargs`` go to ``model.generate`` as they are. ``on_text(text_so_far)`` is called in the
+    calling thread as text arrives (once at the end for beam search, which HF cannot stream).
+    ``seed`` (chosen at random and recorded when None) makes sampling reproducible;
+    ``add_special_tokens=False`` is for prompts that hold them already (chat templates). A
+    KeyboardInterrupt during generation (the notebook's stop button, or one raised by
+    ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
+    """
+    from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
+
+    if seed is None:
+        seed = random.randrange(2**31)
+    device = device if device is not None else model_device(model)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens).to(device)
+    prompt_len = inputs["input_ids"].shape[1]
+
+    kwargs = dict(hf_kwargs)
+    kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
+    stop = threading.Event()
+    criteria = StoppingCriteriaList(list(kwargs.pop("stopping_criteria", None) or []))
+    criteria.append(StopFlag(stop))
+    # HF refuses a streamer with beam search; those runs report their text once, at the end.
+    streams = int(kwargs.get("num_beams") or 1) == 1
+    streamer = (
+        TextIteratorStreamer(tokenizer, skip_prompt=True, timeout=_POLL_SECONDS, skip_special_tokens=True)
+        if streams else None
+    )
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["ids"] = model.generate(
+                **inputs, **kwargs, stopping_criteria=criteria, streamer=streamer
+            )
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+        finally:
+            if streamer is not None:
+                streamer.end()  # unblocks the reader even when generate() failed early
+
+    set_seed(seed)
+    started = time.perf_counter()
+    worker = threading.Thread(target=work, name="llm-magic-generate", daemon=True)
+    worker.start()
+    streamed = ""
+    interrupted = False
+    try:
+        while True:
+            try:
+                if streamer is None:
+                    worker.join(_POLL_SECONDS)
+                    if not worker.is_alive():
+                        break
+                    continue
+                try:
+                    piece = next(streamer)
+                except StopIteration:
+                    break
+                except queue.Empty:
+                    continue
+                streamed += piece
+                if on_text is not None and not interrupted:
+                    on_text(streamed)
+            except KeyboardInterrupt:
+                # Stop at the next token, then keep draining so the worker can hand back its ids.
+                interrupted = True
+                stop.set()
+    finally:
+        # Any other error in the caller's callback: stop the worker before propagating it.
+        stop.set()
+        worker.join()
+    seconds = time.perf_counter() - started
+    if "error" in outcome:
+        raise outcome["error"]
+
+    sequences = outcome["ids"]
+    sequences = getattr(sequences, "sequences", sequences)
+    new_ids = sequences[0, prompt_len:]
+    text = tokenizer.decode(new_ids, skip_special_tokens=True)
+    tokens = _count_generated(new_ids, tokenizer)
+    if on_text is not None and not interrupted and text != streamed:
+        on_text(text)
+    return GenerationResult(
+        text=text, prompt=prompt, settings=dict(settings or {}), tokens=tokens, seconds=seconds,
+        seed=seed, interrupted=interrupted, label=label,
+    )
+
+
+def _count_generated(new_ids: Any, tokenizer: Any) -> int:
+    """Generated tokens, not counting the padding HF appends after an early EOS."""
+    pad = tokenizer.pad_token_id
+    ids = new_ids.tolist()
+    eos = tokenizer.eos_token_id
+    # Trailing pad tokens are filler, except the first one when pad == eos (the real EOS).
+    count = len(ids)
+    while count and ids[count - 1] == pad:
+        count -= 1
+    if pad is not None and pad == eos and count < len(ids):
+        count += 1
+    return count

@@ -1,0 +1,28 @@
+"""generate_batch: left padding for generation only, one answer per prompt, progress, constraints."""
+from __future__ import annotations
+
+from llm_magic.runtime.generation.batch import generate_batch
+from llm_magic.runtime.generation.streaming import generate_one
+
+PROMPTS = ["The quick brown fox", "A tiny model", "Question: what is two plus two? Answer:"]
+
+
+def test_batched_greedy_matches_one_by_one_and_restores_padding_side(tiny_lm):
+    model, tok = tiny_lm
+    tok.padding_side = "right"
+    kwargs = {"max_new_tokens": 6, "do_sample": False}
+    done = []
+    batched = generate_batch(model, tok, PROMPTS, kwargs, batch_size=2, progress=done.append)
+    single = [generate_one(model, tok, p, kwargs).text for p in PROMPTS]
+    assert batched == single
+    assert tok.padding_side == "right"
+    assert done == [2, 1]
+
+
+def test_labels_constrain_generation_to_the_vocabulary(tiny_lm):
+    model, tok = tiny_lm
+    labels = ["positive", "negative"]
+    out = generate_batch(model, tok, PROMPTS, {"max_new_tokens": 8, "do_sample": True}, batch_size=3,
+                         seed=0, labels=labels)
+    for text in out:
+        assert text.strip() == "" or any(lab.startswith(text.strip()) for lab in labels), text

@@ -1,0 +1,100 @@
+"""generate_one: streaming, seeds, greedy determinism, interrupts, beam search."""
+from __future__ import annotations
+
+import pytest
+
+from llm_magic.runtime.generation.streaming import generate_one
+
+PROMPT = "The quick brown fox"
+
+
+def test_streams_text_in_pieces_that_add_up_to_the_answer(tiny_lm):
+    model, tok = tiny_lm
+    seen: list[str] = []
+    result = generate_one(model, tok, PROMPT, {"max_new_tokens": 40, "min_new_tokens": 40, "do_sample": True},
+                          seed=3, on_text=seen.append)
+    assert len(seen) > 1, "text should arrive in several pieces"
+    assert all(b.startswith(a) for a, b in zip(seen, seen[1:])), "each call sees the text so far"
+    assert seen[-1] == result.text
+    assert result.tokens == 40
+    assert result.prompt == PROMPT
+    assert result.seconds > 0 and result.tokens_per_second > 0
+
+
+def test_greedy_is_deterministic(tiny_lm):
+    model, tok = tiny_lm
+    kwargs = {"max_new_tokens": 20, "do_sample": False}
+    texts = {generate_one(model, tok, PROMPT, kwargs, seed=s).text for s in (0, 1, 2)}
+    assert len(texts) == 1
+
+
+def test_same_seed_same_sample_different_seed_differs(tiny_lm):
+    model, tok = tiny_lm
+    kwargs = {"max_new_tokens": 20, "min_new_tokens": 20, "do_sample": True, "temperature": 1.5}
+    a = generate_one(model, tok, PROMPT, kwargs, seed=7)
+    b = generate_one(model, tok, PROMPT, kwargs, seed=7)
+    c = generate_one(model, tok, PROMPT, kwargs, seed=8)
+    assert a.text == b.text
+    assert a.text != c.text
+    assert a.seed == 7
+
+
+def test_seed_is_drawn_and_recorded_when_not_given(tiny_lm):
+    model, tok = tiny_lm
+    kwargs = {"max_new_tokens": 12, "min_new_tokens": 12, "do_sample": True, "temperature": 1.5}
+    first = generate_one(model, tok, PROMPT, kwargs)
+    again = generate_one(model, tok, PROMPT, kwargs, seed=first.seed)
+    assert first.seed is not None and again.text == first.text
+
+
+def test_interrupt_keeps_partial_text(tiny_lm):
+    model, tok = tiny_lm
+    calls = []
+
+    def stop_button(text):
+        calls.append(text)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    result = generate_one(model, tok, PROMPT, {"max_new_tokens": 200, "min_new_tokens": 200, "do_sample": True},
+                          seed=0, on_text=stop_button)
+    assert result.interrupted
+    assert 0 < result.tokens < 200
+    assert result.text.startswith(calls[2]) or calls[2].startswith(result.text)
+    # The model is still usable afterwards.
+    again = generate_one(model, tok, PROMPT, {"max_new_tokens": 5, "min_new_tokens": 5, "do_sample": False})
+    assert again.tokens == 5 and not again.interrupted
+
+
+def test_error_in_callback_stops_worker_and_propagates(tiny_lm):
+    model, tok = tiny_lm
+
+    def broken(text):
+        raise RuntimeError("display broke")
+
+    with pytest.raises(RuntimeError, match="display broke"):
+        generate_one(model, tok, PROMPT, {"max_new_tokens": 200, "min_new_tokens": 200}, seed=0, on_text=broken)
+
+
+def test_beam_search_reports_text_once_at_the_end(tiny_lm):
+    model, tok = tiny_lm
+    seen: list[str] = []
+    result = generate_one(model, tok, PROMPT, {"max_new_tokens": 8, "num_beams": 2, "do_sample": False},
+                          on_text=seen.append)
+    assert seen == [result.text]
+    assert result.tokens > 0
+
+
+def test_kwargs_reach_model_generate(tiny_lm, monkeypatch):
+    model, tok = tiny_lm
+    received = {}
+    original = type(model).generate
+
+    def spy(self, *args, **kwargs):
+        received.update(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", spy)
+    generate_one(model, tok, PROMPT, {"max_new_tokens": 3, "top_k": 7, "repetition_penalty": 1.3, "do_sample": True})
+    assert received["top_k"] == 7 and received["repetition_penalty"] == 1.3 and received["max_new_tokens"] == 3
+    assert received["pad_token_id"] == tok.pad_token_id
