@@ -1,0 +1,173 @@
+"""Wrapping a loaded base model in the configured PEFT adapter, and unwrapping it again.
+
+Every adapter type the config accepts is built by PEFT from the config's own
+``adapter.to_peft_config(target_modules)``; we only supply target modules when the config leaves
+them unset (see :mod:`.targets`). Pretrained adapter weights come from a local folder or a hub
+repo, safetensors only, and are trainable when the config fine-tunes.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from llm_magic.errors import LlmMagicError
+
+__all__ = [
+    "attach_adapter", "build_peft_config", "detach_adapter", "is_training_config",
+    "resolve_adapter_targets",
+]
+
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def is_training_config(config: Any) -> bool:
+    """Whether ``config`` fine-tunes (``trainer.type: finetune``), so adapters must be trainable."""
+    trainer = getattr(config, "trainer", None)
+    return getattr(trainer, "type", "none") == "finetune"
+
+
+def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
+    """The configured ``target_modules``, or the ones found in the base for ``adapter.type``."""
+    from llm_magic.runtime.models.targets import default_target_modules
+
+    configured = getattr(adapter, "target_modules", None)
+    if configured:
+        return list(configured)
+    return default_target_modules(candidates, adapter.type)
+
+
+def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | None]:
+    """``(peft_config, target_modules)`` for ``adapter``: cheap, touches no weights.
+
+    Used to check an adapter change before the current adapter is removed.
+    """
+    targets = resolve_adapter_targets(adapter, candidates)
+    try:
+        return adapter.to_peft_config(targets), targets
+    except ValueError as exc:  # PEFT config classes validate their arguments this way
+        raise _peft_error(exc, adapter, targets) from None
+
+
+def attach_adapter(
+    base: Any, config: Any, quantized: bool, candidates: Any
+) -> tuple[Any, list[str] | None]:
+    """Wrap ``base`` in ``config.adapter``; return ``(model, target_modules)``.
+
+    ``candidates`` are the base's adaptable module names (:func:`.targets.find_candidates`).
+    With no adapter, returns ``base`` unchanged (full fine-tuning: every weight trainable unless
+    quantized). Quantized bases are prepared for k-bit training first (PEFT's helper: freezes the
+    base, upcasts norms; gradient checkpointing stays the trainer's decision).
+    """
+    adapter = getattr(config, "adapter", None)
+    if adapter is None:
+        if not quantized:
+            for param in base.parameters():
+                param.requires_grad_(True)
+        return base, None
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    training = is_training_config(config)
+    if quantized and training:
+        prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+    weights = getattr(adapter, "pretrained_adapter_weights", None)
+    if weights:
+        return _load_pretrained(base, weights, training), None
+    peft_config, targets = build_peft_config(adapter, candidates)
+    try:
+        return get_peft_model(base, peft_config), targets
+    except ValueError as exc:  # PEFT's way of saying the settings do not fit this model
+        raise _peft_error(exc, adapter, targets) from None
+    except TypeError as exc:
+        # PEFT raises TypeError for layer kinds an adapter type cannot wrap (e.g. LoHa on GPT-2's
+        # Conv1D); anything else is a genuine bug and propagates.
+        if "not supported" not in str(exc):
+            raise
+        raise LlmMagicError(
+            f"adapter.type: {adapter.type} cannot wrap this model's layers ({', '.join(targets or [])}"
+            f"): {exc}. Pick an adapter type that supports them (lora, adalora, ia3, vera and "
+            "fourierft handle GPT-2-style Conv1D layers), or set adapter.target_modules."
+        ) from None
+
+
+def detach_adapter(model: Any) -> Any:
+    """The base model under ``model``, with every adapter layer removed (not merged).
+
+    A model without an adapter is returned as is.
+    """
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        return model
+    # Prompt-learning adapters (prompt tuning, ...) inject no layers: the base is intact.
+    if model.active_peft_config.is_prompt_learning:
+        base = model.get_base_model()
+    else:
+        base = model.base_model.unload()
+    # PEFT leaves its config on the transformers model; a stale one confuses the next wrap.
+    if hasattr(base, "peft_config"):
+        del base.peft_config
+    return base
+
+
+def _local_adapter_folder(weights: str) -> Path:
+    """A folder holding the adapter's config and safetensors weights (downloading hub repos)."""
+    from llm_magic.runtime.models.source import ModelSource, explain_load_error, hub_token
+
+    folder = Path(os.path.expanduser(weights))
+    if not folder.is_dir():
+        if weights.startswith((".", "/", "~")) or weights.count("/") > 1:
+            raise LlmMagicError(
+                f"adapter.pretrained_adapter_weights: {weights!r} is not an existing folder (and not "
+                "a hub id of the form 'owner/name')."
+            )
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(
+                snapshot_download(weights, allow_patterns=list(_ADAPTER_FILES), token=hub_token())
+            )
+        except Exception as exc:  # noqa: BLE001 - translated when recognised, re-raised otherwise
+            error = explain_load_error(exc, ModelSource(weights, weights, is_local=False))
+            if error is None:
+                raise
+            raise LlmMagicError(
+                str(error).replace("base_model:", "adapter.pretrained_adapter_weights:", 1)
+            ) from None
+    missing = [name for name in _ADAPTER_FILES if not (folder / name).is_file()]
+    if missing:
+        pickle_hint = (
+            " It holds adapter_model.bin: llm_magic loads safetensors only, because pickles can run "
+            "code; re-save it with model.save_pretrained(folder) (safetensors is the default)."
+            if (folder / "adapter_model.bin").is_file()
+            else ""
+        )
+        raise LlmMagicError(
+            f"adapter.pretrained_adapter_weights: {weights!r} has no {', '.join(missing)}; it must "
+            f"be a folder or repo written by a PEFT model's save_pretrained.{pickle_hint}"
+        )
+    return folder
+
+
+def _load_pretrained(base: Any, weights: str, training: bool) -> Any:
+    from peft import PeftModel
+
+    folder = _local_adapter_folder(weights)
+    try:
+        return PeftModel.from_pretrained(base, str(folder), is_trainable=training)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise LlmMagicError(
+            f"adapter.pretrained_adapter_weights: {weights!r} does not fit this base model: {exc}. "
+            "Use adapter weights trained on the same base_model."
+        ) from None
+
+
+def _peft_error(exc: Exception, adapter: Any, targets: list[str] | None) -> LlmMagicError:
+    where = (
+        f"target_modules {targets}" if getattr(adapter, "target_modules", None)
+        else f"the target modules found in the model ({targets})"
+    )
+    return LlmMagicError(
+        f"adapter: PEFT could not build the {adapter.type} adapter on {where}: {exc}. Check the "
+        f"adapter's settings (e.g. adapter.target_modules), or try another adapter type."
+    )

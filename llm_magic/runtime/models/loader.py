@@ -1,0 +1,215 @@
+"""Loading a config's model: checks first, then HF config, tokenizer, weights, NEFTune, adapter.
+
+Everything that can be checked without reading weights is checked first (remote code, the
+source, the device, quantization, RoPE settings), so a bad config fails fast. The result is a
+:class:`LoadedModel` bundle; :func:`free_model` releases one before another is loaded.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_magic.errors import LlmMagicError
+
+__all__ = ["LoadedModel", "free_model", "load_model", "precheck", "wrap_adapter"]
+
+logger = logging.getLogger("llm_magic.models")
+
+
+@dataclass(eq=False, repr=False)
+class LoadedModel:
+    """A loaded model and everything the rest of llm_magic needs to use it.
+
+    ``model`` is the ``transformers`` causal LM, PEFT-wrapped when an adapter is configured;
+    ``tokenizer`` always has a pad token; ``config`` is the ``LLMConfig`` it was built for (kept
+    current by :class:`~llm_magic.runtime.models.manager.ModelManager`).
+    """
+
+    model: Any
+    tokenizer: Any
+    device: Any
+    dtype: Any
+    config: Any
+    base_model_id: str
+    context_length: int
+    adapter_type: str | None
+    #: The adapter's target modules (configured or found), None without an adapter.
+    target_modules: list[str] | None = None
+    #: Human description of the quantization (``"none"`` when unquantized).
+    quantization: str = "none"
+    #: Things the loader decided for the user (dtype choice, pad token, RoPE), shown by %llm_info.
+    notes: list[str] = field(default_factory=list)
+    #: Where the weights came from (``source.ModelSource``).
+    source: Any = None
+    #: Adaptable module names of the bare base, found once at load (``targets.TargetCandidates``).
+    candidates: Any = None
+    _neftune: Any = None
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the base weights are 4- or 8-bit."""
+        return self.quantization != "none"
+
+    @property
+    def base(self) -> Any:
+        """The underlying ``transformers`` model, without the PEFT wrapper."""
+        get_base = getattr(self.model, "get_base_model", None)
+        return get_base() if callable(get_base) else self.model
+
+    def __repr__(self) -> str:
+        adapter = self.adapter_type or "none (full fine-tuning)"
+        return (
+            f"LoadedModel({self.base_model_id}, device={self.device}, dtype={self.dtype}, "
+            f"quantization={self.quantization}, adapter={adapter})"
+        )
+
+
+def _hf_call(func, source, **kwargs):
+    """Call a ``from_pretrained`` with the hub token; translate hub/network errors for the user."""
+    from llm_magic.runtime.models.source import explain_load_error, hub_token
+
+    try:
+        return func(source.location, token=hub_token(), trust_remote_code=False, **kwargs)
+    except LlmMagicError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - translated when recognised, re-raised otherwise
+        error = explain_load_error(exc, source)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _set_pad_token(tokenizer, model, notes: list[str]) -> None:
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise LlmMagicError(
+                "The tokenizer of base_model has neither a pad nor an end-of-sequence token, so "
+                "batches cannot be padded. Use a model whose tokenizer defines eos_token."
+            )
+        tokenizer.pad_token = tokenizer.eos_token
+        note = f"tokenizer had no pad token: using eos {tokenizer.eos_token!r} for padding"
+        logger.info(note)
+        notes.append(note)
+    # Generation warns (and guesses) when the model does not know the pad id.
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def precheck(config: Any) -> tuple[Any, Any]:
+    """Every check that needs no weights, cheapest first; returns ``(source, placement)``.
+
+    Remote code, the model source (local folder contents), RoPE settings, the device and
+    whether quantization can work there.
+    """
+    from llm_magic.runtime.models.device import choose_placement
+    from llm_magic.runtime.models.parameters import rope_settings
+    from llm_magic.runtime.models.quantization import check_quantization
+    from llm_magic.runtime.models.source import refuse_remote_code, resolve_source
+
+    refuse_remote_code(bool(getattr(config, "trust_remote_code", False)))
+    source = resolve_source(config.base_model)
+    rope_settings(getattr(config, "model_parameters", None))
+    quantization = getattr(config, "quantization", None)
+    check_quantization(quantization, None)  # backend and bits, before torch is imported
+    placement = choose_placement(quantization)
+    check_quantization(quantization, placement.device)
+    return source, placement
+
+
+def load_model(config: Any) -> LoadedModel:
+    """Load ``config``'s base model, tokenizer and adapter; return the bundle."""
+    from llm_magic.runtime.models.parameters import apply_rope_scaling, rope_settings
+    from llm_magic.runtime.models.quantization import describe_quantization
+
+    source, placement = precheck(config)
+    quantization = getattr(config, "quantization", None)
+    model_parameters = getattr(config, "model_parameters", None)
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    hf_config = _hf_call(AutoConfig.from_pretrained, source)
+    notes = [f"device {placement.device}, dtype {_dtype_name(placement.dtype)}: {placement.note}"]
+    if apply_rope_scaling(hf_config, model_parameters, source.model_id):
+        settings = rope_settings(model_parameters)
+        notes.append(f"RoPE scaling {settings['rope_type']} x{settings['factor']:g}")
+    tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
+    kwargs: dict[str, Any] = {}
+    if quantization is not None:
+        from llm_magic.runtime.models.quantization import bnb_config
+
+        kwargs["quantization_config"] = bnb_config(quantization, placement.device)
+    model = _hf_call(
+        AutoModelForCausalLM.from_pretrained,
+        source,
+        config=hf_config,
+        dtype=placement.dtype,
+        use_safetensors=True,  # never unpickle weights
+        device_map={"": str(placement.device)},
+        **kwargs,
+    )
+    _set_pad_token(tokenizer, model, notes)
+
+    from llm_magic.runtime.models.parameters import attach_neftune, context_length
+    from llm_magic.runtime.models.targets import find_candidates
+
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        device=placement.device,
+        dtype=placement.dtype,
+        config=config,
+        base_model_id=source.model_id,
+        context_length=context_length(model.config),
+        adapter_type=None,
+        quantization=describe_quantization(quantization),
+        notes=notes,
+        source=source,
+        candidates=find_candidates(model),
+        _neftune=attach_neftune(model, model_parameters),
+    )
+    try:
+        wrap_adapter(loaded, config)
+    except BaseException:
+        free_model(loaded)
+        raise
+    return loaded
+
+
+def wrap_adapter(loaded: LoadedModel, config: Any) -> None:
+    """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle."""
+    from llm_magic.runtime.models.adapters import attach_adapter
+
+    model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
+    adapter = getattr(config, "adapter", None)
+    loaded.model = model
+    loaded.target_modules = targets
+    loaded.adapter_type = adapter.type if adapter is not None else None
+    loaded.config = config
+
+
+def free_model(loaded: LoadedModel | None) -> None:
+    """Drop ``loaded``'s model and tokenizer and return their memory (CPU and GPU).
+
+    The bundle is emptied too, so a stale reference held elsewhere cannot keep weights alive.
+    """
+    if loaded is None:
+        return
+    if loaded._neftune is not None:
+        loaded._neftune.remove()
+        loaded._neftune = None
+    loaded.model = None
+    loaded.tokenizer = None
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - nothing was loaded without torch
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")

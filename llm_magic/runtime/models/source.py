@@ -1,0 +1,195 @@
+"""Where a model comes from: ``base_model`` resolution, the hub token, and load-error messages.
+
+``base_model`` may be the embedded model (``llm-magic/tiny``), a Ludwig preset short name, a local
+directory or a Hugging Face hub id. This module turns it into a :class:`ModelSource`, refuses what
+we will not load (remote code, pickle-only weights), and turns hub and network failures into
+messages that say what to do. It imports no torch; ``huggingface_hub`` only inside functions.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm_magic.errors import LlmMagicError
+
+__all__ = ["ModelSource", "hub_token", "refuse_remote_code", "resolve_source", "explain_load_error"]
+
+# Both names are honoured by huggingface_hub; HF_TOKEN wins, as it does there.
+_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved ``base_model``: what the user wrote, and what ``from_pretrained`` gets.
+
+    ``location`` is a local folder path or a hub repo id; ``is_local`` says which.
+    """
+
+    requested: str
+    location: str
+    is_local: bool
+
+    @property
+    def model_id(self) -> str:
+        """The name to show: the hub id (presets resolved), or the folder as the user wrote it."""
+        return self.requested if self.is_local else self.location
+
+
+def hub_token() -> str | None:
+    """The hub token from ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``, or None. Never print it."""
+    for name in _TOKEN_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def redact(text: str) -> str:
+    """``text`` with the hub token (if any) replaced by ``***``, for anything shown to the user."""
+    token = hub_token()
+    return text.replace(token, "***") if token else text
+
+
+def refuse_remote_code(trust_remote_code: bool) -> None:
+    """Raise if the config asks to run a model repository's own Python code."""
+    if trust_remote_code:
+        raise LlmMagicError(
+            "trust_remote_code: true is not supported. It would run Python code downloaded with the "
+            "model, with your notebook's permissions, and llm_magic does not execute code from model "
+            "repositories. Remove the key (or set it to false) and pick a model whose architecture "
+            "transformers supports natively (Llama, Mistral, Qwen2, Phi, Gemma, GPT-2, GPT-NeoX, ...)."
+        )
+
+
+def _resolve_preset(name: str) -> str:
+    """A Ludwig preset short name -> its hub id (unchanged when it is not a preset)."""
+    try:
+        from llm_magic.runtime.config.presets import resolve_preset
+    except ImportError:  # the config package has no presets module yet
+        return name
+    return resolve_preset(name) or name
+
+
+def resolve_source(base_model: str) -> ModelSource:
+    """Resolve ``base_model`` to a local folder or a hub id; check local folders up front.
+
+    Order: the embedded model, an existing local directory, a preset short name, a hub id.
+    A local folder must hold ``config.json`` and safetensors weights.
+    """
+    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
+
+    if is_embedded_model(base_model):
+        try:
+            folder = embedded_model_path()
+        except FileNotFoundError as exc:
+            raise LlmMagicError(f"base_model: {base_model}: {exc}") from None
+        return ModelSource(base_model, str(folder), is_local=True)
+    expanded = Path(os.path.expanduser(base_model))
+    if expanded.is_dir():
+        check_local_folder(expanded, base_model)
+        return ModelSource(base_model, str(expanded.resolve()), is_local=True)
+    # Hub ids are "name" or "owner/name"; anything else that looks like a path is a missing folder.
+    if base_model.startswith((".", "/", "~")) or base_model.count("/") > 1:
+        raise LlmMagicError(
+            f"base_model: {base_model!r} is not an existing folder (and not a hub id of the form "
+            "'owner/name'). Check the path, or use a hub id such as 'Qwen/Qwen2.5-0.5B'."
+        )
+    return ModelSource(base_model, _resolve_preset(base_model), is_local=False)
+
+
+def check_local_folder(folder: Path, requested: str) -> None:
+    """A local model folder needs ``config.json`` and ``*.safetensors`` weights (no pickles)."""
+    if not (folder / "config.json").is_file():
+        raise LlmMagicError(
+            f"base_model: the folder {requested!r} has no config.json, so it is not a saved model. "
+            "Point base_model at the folder written by model.save_pretrained(...)."
+        )
+    names = {p.name for p in folder.iterdir()}
+    if any(n.endswith(".safetensors") or n.endswith(".safetensors.index.json") for n in names):
+        return
+    if any(n.startswith("pytorch_model") and n.endswith((".bin", ".bin.index.json")) for n in names):
+        raise LlmMagicError(
+            f"base_model: the folder {requested!r} holds only pickle weights (pytorch_model.bin). "
+            "llm_magic loads safetensors only, because loading a pickle can run arbitrary code. "
+            "Convert it once, in a Python session you trust:\n"
+            "    from transformers import AutoModelForCausalLM\n"
+            f"    AutoModelForCausalLM.from_pretrained({str(folder)!r}).save_pretrained("
+            f"{str(folder)!r}, safe_serialization=True)"
+        )
+    raise LlmMagicError(
+        f"base_model: the folder {requested!r} has no weights (*.safetensors). Save the model there "
+        "with model.save_pretrained(folder) first."
+    )
+
+
+def _chain(exc: BaseException):
+    """``exc`` and every exception it was raised from (``__cause__`` / ``__context__``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError | None:
+    """A user-facing error for a failed hub/config/weights load, or None for a genuine bug.
+
+    Recognises gated (401/403) and missing (404) repos, no network / offline mode, repos that
+    need custom code, and repos without safetensors weights, by huggingface_hub's exception types
+    anywhere in the chain (transformers re-raises them as ``OSError``).
+    """
+    from huggingface_hub import errors as hub
+
+    name = source.model_id
+    token_hint = (
+        "A token is set (HF_TOKEN) but it has no access to this repo."
+        if hub_token()
+        else "Set the HF_TOKEN environment variable to a token with access (never put it in the config)."
+    )
+    local_hint = " Or use a model folder on disk: base_model: /path/to/model (or llm-magic/tiny)."
+    for err in _chain(exc):
+        if isinstance(err, hub.GatedRepoError):
+            return LlmMagicError(
+                f"base_model: {name} is a gated repo and access was refused. Accept its licence on "
+                f"https://huggingface.co/{name} with your account. {token_hint}"
+            )
+        if isinstance(err, hub.RepositoryNotFoundError):
+            return LlmMagicError(
+                f"base_model: {name} was not found on the Hugging Face hub (404), or it is private. "
+                f"Check the spelling (owner/name). {token_hint}"
+            )
+        if isinstance(err, hub.RevisionNotFoundError):
+            return LlmMagicError(f"base_model: {name}: that revision does not exist on the hub.")
+        if isinstance(err, (hub.OfflineModeIsEnabled, hub.LocalEntryNotFoundError)) or _is_network(err):
+            offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+            why = (
+                "HF_HUB_OFFLINE is set, so the hub is not contacted"
+                if offline
+                else "the Hugging Face hub could not be reached (no network?)"
+            )
+            return LlmMagicError(
+                f"base_model: cannot load {name}: {why}, and it is not in the local cache.{local_hint}"
+            )
+    text = str(exc)
+    if isinstance(exc, ValueError) and "trust_remote_code" in text:
+        return LlmMagicError(
+            f"base_model: {name} needs custom Python code from its repo (trust_remote_code), which "
+            "llm_magic does not run. Pick a model whose architecture transformers supports natively."
+        )
+    if isinstance(exc, OSError) and "safetensors" in text.lower():
+        return LlmMagicError(
+            f"base_model: {name} has no safetensors weights. llm_magic loads safetensors only, "
+            "because pickle weights (pytorch_model.bin) can run arbitrary code. Use a repo or folder "
+            "with *.safetensors, or convert the weights once with "
+            "model.save_pretrained(folder, safe_serialization=True)."
+        )
+    if isinstance(exc, OSError):
+        return LlmMagicError(f"base_model: cannot load {name}: {redact(text)}")
+    return None
+
+
+def _is_network(err: BaseException) -> bool:
+    """Connection failures from the HTTP client (named by class to avoid importing it)."""
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "ConnectionError", "NetworkError"})
