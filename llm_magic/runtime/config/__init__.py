@@ -1,0 +1,17 @@
+"""The config language behind ``%%llm_config``: Ludwig ``model_type: llm`` configs, typed and checked.
+
+- :func:`load_config` (YAML text or dict -> :class:`LLMConfig`, or :class:`~llm_magic.ConfigError`
+  listing every problem with its key path and YAML line),
+- :func:`resolve_preset` (Ludwig's base-model short names),
+- the typed sections in :mod:`llm_magic.runtime.config.schema`.
+
+Validation is offline and instant: it never contacts the Hugging Face Hub.
+"""
+from __future__ import annotations
+
+from llm_magic.runtime.config.loader import load_config
+from llm_magic.runtime.config.presets import EMBEDDED_MODEL, resolve_preset
+from llm_magic.runtime.config.schema.adapters import ADAPTER_TYPES
+from llm_magic.runtime.config.schema.root import LLMConfig
+
+__all__ = ["ADAPTER_TYPES", "EMBEDDED_MODEL", "LLMConfig", "load_config", "resolve_preset"]

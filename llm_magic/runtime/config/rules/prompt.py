@@ -1,0 +1,82 @@
+"""Rules about ``prompt`` (spec 3.2), checked up front instead of at preprocessing time."""
+from __future__ import annotations
+
+import string
+
+from llm_magic.runtime.config.rules import rule
+
+SPECIAL = ("__sample__", "__task__", "__context__")
+
+
+def template_fields(template: str) -> list[tuple[str, str]]:
+    """``(field, format_spec)`` for each placeholder; raises ValueError on bad brace syntax."""
+    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
+
+
+@rule("prompt")
+def retrieval_settings(c):
+    """Ludwig's retrieval post-init checks."""
+    r = c.prompt.retrieval
+    if r.type is None and r.k != 0:
+        yield ("prompt.retrieval.k",
+               f"k is {r.k} but retrieval.type is null; set `type: random` or `type: semantic`, or remove k.")
+    if r.type is None and r.model_name is not None:
+        yield ("prompt.retrieval.model_name",
+               "model_name is only used with `type: semantic`; set the type or remove model_name.")
+    if r.type == "semantic" and r.model_name is None:
+        yield ("prompt.retrieval.model_name",
+               "semantic retrieval needs a sentence-transformers model, e.g. `model_name: all-MiniLM-L6-v2`.")
+
+
+@rule("prompt", "preprocessing")
+def retrieval_needs_fixed_split(c):
+    """The retrieval index holds only training rows, found through the split column."""
+    r = c.prompt.retrieval
+    if r.type is not None and r.index_name is None and c.preprocessing.split.type != "fixed":
+        yield ("preprocessing.split.type",
+               "retrieval builds its index from the training rows, which needs a fixed split: "
+               "`preprocessing: {split: {type: fixed, column: split}}` with 0/1/2 in that column.")
+
+
+@rule("prompt", "output_features", "input_features")
+def template_rules(c):
+    """Placeholders that must (or must not) appear, and a template Python can format."""
+    p = c.prompt
+    if p.is_default():
+        return
+    if p.template is None and p.task is None:
+        yield ("prompt.task",
+               "a task is required when no template is given (the retrieval block alone does not make "
+               "a prompt); add `task: ...` or `template: ...`.")
+        return
+    if p.template is None:
+        return
+    try:
+        fields = template_fields(p.template)
+    except ValueError as exc:
+        yield ("prompt.template",
+               f"not a valid template ({exc}). Placeholders look like {{column}}; write literal braces "
+               "(e.g. JSON examples) doubled: {{ and }}.")
+        return
+    names = [name for name, _ in fields]
+    if p.task is not None and "__task__" not in names:
+        yield ("prompt.template", "prompt.task is set, so the template must contain {__task__} where the "
+                                  "task goes.")
+    if p.retrieval.type is not None and "__context__" not in names:
+        yield ("prompt.template", "retrieval is set, so the template must contain {__context__} where the "
+                                  "retrieved examples go.")
+    if p.task is None and not names:
+        yield ("prompt.template", "the template has no placeholder, so every row would get the same prompt; "
+                                  "use {column} or {__sample__}.")
+    outputs = {name for f in c.output_features for name in (f.name, f.column)}
+    inputs = {name for f in c.input_features for name in (f.name, f.column)}
+    for name, spec in fields:
+        if name in outputs and name not in inputs:
+            yield ("prompt.template",
+                   f"the template uses the output column {{{name}}}; the target is appended "
+                   "automatically, so remove it from the template.")
+        if spec and "f" not in spec:
+            yield ("prompt.template",
+                   f"placeholder {{{name}:{spec}}}: only float formats (like :.2f) are allowed.")
+        if name == "":
+            yield ("prompt.template", "empty placeholder {}; name a column, e.g. {question}.")

@@ -1,0 +1,61 @@
+"""Rules about ``trainer`` and global ``preprocessing`` (spec 2.4, 7.3)."""
+from __future__ import annotations
+
+import re
+
+from llm_magic.runtime.config.rules import rule
+
+
+@rule("trainer")
+def batch_sizes_divide(c):
+    """Ludwig's trainer post-init: the effective batch is made of whole batches and accumulations."""
+    t = c.trainer
+    if t.type != "finetune":
+        return
+    eff, bs, ga = t.effective_batch_size, t.batch_size, t.gradient_accumulation_steps
+    if isinstance(eff, int):
+        if isinstance(bs, int) and (eff < bs or eff % bs):
+            yield ("trainer.effective_batch_size",
+                   f"{eff} must be a multiple of batch_size ({bs}); e.g. {bs * max(1, eff // bs)}.")
+        if isinstance(ga, int) and (eff < ga or eff % ga):
+            yield ("trainer.effective_batch_size",
+                   f"{eff} must be a multiple of gradient_accumulation_steps ({ga}).")
+        if t.max_batch_size < eff:
+            yield ("trainer.max_batch_size",
+                   f"{t.max_batch_size} is smaller than effective_batch_size ({eff}).")
+    if isinstance(bs, int) and t.max_batch_size < bs:
+        yield ("trainer.max_batch_size", f"{t.max_batch_size} is smaller than batch_size ({bs}).")
+
+
+@rule("trainer")
+def one_checkpoint_schedule(c):
+    """Ludwig fails at run time when both are set; we say so before anything loads."""
+    t = c.trainer
+    if t.steps_per_checkpoint and t.checkpoints_per_epoch:
+        yield ("trainer.checkpoints_per_epoch",
+               "set either steps_per_checkpoint or checkpoints_per_epoch, not both.")
+
+
+@rule("trainer")
+def freeze_regex_compiles(c):
+    pattern = getattr(c.trainer, "layers_to_freeze_regex", None)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            yield ("trainer.layers_to_freeze_regex", f"invalid regular expression: {exc}.")
+
+
+@rule("preprocessing")
+def sample_size_or_ratio(c):
+    p = c.preprocessing
+    if p.sample_size is not None and p.sample_ratio < 1:
+        yield ("preprocessing.sample_size",
+               f"set either sample_size ({p.sample_size}) or sample_ratio ({p.sample_ratio}), not both.")
+
+
+@rule("preprocessing")
+def split_column_given(c):
+    split = c.preprocessing.split
+    if split.type in ("stratify", "datetime", "hash") and getattr(split, "column", None) is None:
+        yield ("preprocessing.split.column", f"a {split.type} split needs `column:` naming the column to use.")

@@ -1,0 +1,86 @@
+"""Global ``preprocessing``: dataset split, sampling and the merged sequence-length cap."""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from llm_magic.runtime.config.schema.base import F, ConfigModel, type_block
+
+_DEFAULT_PROBS = [0.7, 0.1, 0.2]
+
+
+def _check_probabilities(value: list[float]) -> list[float]:
+    if len(value) != 3:
+        raise ValueError("expected three numbers [train, validation, test], e.g. [0.7, 0.1, 0.2]")
+    if any(p < 0 for p in value):
+        raise ValueError("split probabilities must not be negative")
+    if abs(sum(value) - 1.0) > 1e-6:
+        raise ValueError(f"split probabilities must sum to 1 (they sum to {sum(value):g})")
+    return value
+
+
+class RandomSplit(ConfigModel):
+    """Shuffle rows and split them by the given proportions."""
+
+    type: Literal["random"] = F("random", "Split type.")
+    probabilities: list[float] = F(default_factory=lambda: list(_DEFAULT_PROBS),
+                                   help="Proportions [train, validation, test]; must sum to 1.")
+    _probs = field_validator("probabilities")(classmethod(lambda cls, v: _check_probabilities(v)))
+
+
+class FixedSplit(ConfigModel):
+    """Use a column of the data: 0 = train, 1 = validation, 2 = test (needed for retrieval)."""
+
+    type: Literal["fixed"] = F("fixed", "Split type.")
+    column: str = F("split", "Column holding 0/1/2 (or train/validation/test).")
+
+
+class StratifySplit(ConfigModel):
+    """Random split that keeps the class balance of a column."""
+
+    type: Literal["stratify"] = F("stratify", "Split type.")
+    column: str | None = F(None, "Column to stratify on (required).")
+    probabilities: list[float] = F(default_factory=lambda: list(_DEFAULT_PROBS),
+                                   help="Proportions [train, validation, test]; must sum to 1.")
+    _probs = field_validator("probabilities")(classmethod(lambda cls, v: _check_probabilities(v)))
+
+
+class DatetimeSplit(ConfigModel):
+    """Split by time: oldest rows train, newest test."""
+
+    type: Literal["datetime"] = F("datetime", "Split type.")
+    column: str | None = F(None, "Datetime column (required).")
+    datetime_format: str | None = F(None, "strftime format of the column; null = inferred.")
+    fill_value: str = F("", "Value for missing datetimes.")
+    probabilities: list[float] = F(default_factory=lambda: list(_DEFAULT_PROBS),
+                                   help="Proportions [train, validation, test]; must sum to 1.")
+    _probs = field_validator("probabilities")(classmethod(lambda cls, v: _check_probabilities(v)))
+
+
+class HashSplit(ConfigModel):
+    """Deterministic split by hashing an id column (stable when rows are added)."""
+
+    type: Literal["hash"] = F("hash", "Split type.")
+    column: str | None = F(None, "Id column to hash (required).")
+    probabilities: list[float] = F(default_factory=lambda: list(_DEFAULT_PROBS),
+                                   help="Proportions [train, validation, test]; must sum to 1.")
+    _probs = field_validator("probabilities")(classmethod(lambda cls, v: _check_probabilities(v)))
+
+
+SplitConfig = Annotated[
+    Union[RandomSplit, FixedSplit, StratifySplit, DatetimeSplit, HashSplit],
+    Field(discriminator="type"), BeforeValidator(type_block)]
+
+
+class PreprocessingConfig(ConfigModel):
+    """Dataset-level preprocessing."""
+
+    sample_ratio: float = F(1.0, "Fraction of rows to use (0-1].", ge=0, le=1)
+    sample_size: int | None = F(None, "Exact number of rows to use; not together with sample_ratio < 1.", ge=0)
+    oversample_minority: float | None = F(None, "Oversample the minority class to this ratio (category).", gt=0)
+    undersample_majority: float | None = F(None, "Undersample the majority class to this ratio.", gt=0)
+    global_max_sequence_length: int | None = F(
+        None, "Cap on prompt + target + EOS tokens in fine-tuning; null = model context length.", gt=0)
+    split: SplitConfig = F(default_factory=RandomSplit, help="How rows are split into train/validation/test.")
+    cache_encoder_embeddings: bool = F(False, "Unused for LLMs.")
