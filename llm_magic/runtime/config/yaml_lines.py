@@ -5,11 +5,24 @@ and walk it. Duplicate keys (which PyYAML silently resolves to the last) are rep
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 from llm_magic.errors import ConfigErrorItem
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so labels like `yes`/`no`/`on` stay text."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def join_path(parent: str, key: Any) -> str:
@@ -22,8 +35,8 @@ def join_path(parent: str, key: Any) -> str:
 def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     """``(data, path -> line, problems)``; data is None when the text is not valid YAML."""
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: no arbitrary objects
+        node = yaml.compose(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -44,8 +57,7 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[Conf
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) \
-                else _scalar(key_node)
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
             child = f"{path}.{key}" if path else str(key)
             line = key_node.start_mark.line + 1
             if child in seen:
@@ -61,8 +73,3 @@ def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[Conf
             lines[child] = item.start_mark.line + 1
             _walk(item, child, lines, problems)
 
-
-def _scalar(node: yaml.ScalarNode) -> Any:
-    # Resolve the key the way safe_load does (so `1:` is the int 1, `yes:` is True).
-    return yaml.SafeLoader(node.value).construct_object(node) if node.tag != "tag:yaml.org,2002:str" \
-        else node.value

@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterable
 
 from llm_magic.errors import ConfigErrorItem
 
-Problem = tuple[str, str]  # (key path, message)
+# (key path, message) or (key path, message, path whose YAML line to show when the key is absent)
+Problem = tuple[str, ...]
 RuleFn = Callable[[SimpleNamespace], Iterable[Problem]]
 
 RULES: list[tuple[tuple[str, ...], RuleFn]] = []
@@ -38,6 +39,9 @@ def check_rules(sections: dict[str, Any], raw: dict[str, Any],
     problems: list[ConfigErrorItem] = []
     for needs, fn in RULES:
         if all(name in sections for name in needs):
-            for path, message in fn(ns):
-                problems.append(ConfigErrorItem(path, line_for(path), message))
+            for path, message, *anchor in fn(ns):
+                line = line_for(path)
+                if line is None and anchor:
+                    line = line_for(anchor[0])
+                problems.append(ConfigErrorItem(path, line, message))
     return problems

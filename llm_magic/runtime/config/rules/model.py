@@ -149,7 +149,7 @@ def quantized_training_needs_lora(c):
                            "`adapters:` is not supported with quantization.")
     elif c.adapter is None:
         yield ("adapter", "training a quantized model needs a LoRA adapter (QLoRA): add `adapter: lora`, or "
-                          "remove `quantization` for full fine-tuning.")
+                          "remove `quantization` for full fine-tuning.", "quantization")
     elif c.adapter.type != "lora":
         yield ("adapter.type", f"training a quantized model needs `type: lora` (got {c.adapter.type}).")
 

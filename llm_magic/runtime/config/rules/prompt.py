@@ -35,7 +35,8 @@ def retrieval_needs_fixed_split(c):
     if r.type is not None and r.index_name is None and c.preprocessing.split.type != "fixed":
         yield ("preprocessing.split.type",
                "retrieval builds its index from the training rows, which needs a fixed split: "
-               "`preprocessing: {split: {type: fixed, column: split}}` with 0/1/2 in that column.")
+               "`preprocessing: {split: {type: fixed, column: split}}` with 0/1/2 in that column.",
+               "prompt.retrieval.type")
 
 
 @rule("prompt", "output_features", "input_features")
@@ -47,7 +48,7 @@ def template_rules(c):
     if p.template is None and p.task is None:
         yield ("prompt.task",
                "a task is required when no template is given (the retrieval block alone does not make "
-               "a prompt); add `task: ...` or `template: ...`.")
+               "a prompt); add `task: ...` or `template: ...`.", "prompt")
         return
     if p.template is None:
         return

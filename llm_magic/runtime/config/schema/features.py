@@ -164,9 +164,16 @@ class CategoryOutputPreprocessing(ConfigModel):
     @field_validator("vocab", mode="before")
     @classmethod
     def _labels_as_str(cls, v: Any) -> Any:
-        # YAML turns labels like `yes`/`1` into bools/ints; labels are always text.
+        # YAML turns labels like `1` or `true` into numbers/bools; labels are always text.
         if isinstance(v, list):
             return [str(x).lower() if isinstance(x, bool) else str(x) for x in v]
+        return v
+
+    @field_validator("fallback_label", mode="before")
+    @classmethod
+    def _label_as_str(cls, v: Any) -> Any:
+        if isinstance(v, (bool, int, float)):
+            return str(v).lower() if isinstance(v, bool) else str(v)
         return v
 
 
@@ -212,7 +219,14 @@ class ClassifierDecoder(ConfigModel):
 
 CategoryDecoder = Annotated[
     Union[CategoryExtractorDecoder, ClassifierDecoder], Field(discriminator="type"),
-    BeforeValidator(type_block)]
+    BeforeValidator(lambda v: _default_decoder(type_block(v)))]
+
+
+def _default_decoder(value: Any) -> Any:
+    """A category decoder block without ``type`` is the category_extractor (Ludwig's default)."""
+    if isinstance(value, dict) and "type" not in value:
+        return {"type": "category_extractor", **value}
+    return value
 
 
 class CategoryLoss(ConfigModel):

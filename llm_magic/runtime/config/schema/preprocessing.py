@@ -1,13 +1,17 @@
 """Global ``preprocessing``: dataset split, sampling and the merged sequence-length cap."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, field_validator
 
 from llm_magic.runtime.config.schema.base import F, ConfigModel, type_block
 
 _DEFAULT_PROBS = [0.7, 0.1, 0.2]
+
+
+def _default_type(value: Any, default: str) -> Any:
+    return {"type": default, **value} if isinstance(value, dict) and "type" not in value else value
 
 
 def _check_probabilities(value: list[float]) -> list[float]:
@@ -70,7 +74,7 @@ class HashSplit(ConfigModel):
 
 SplitConfig = Annotated[
     Union[RandomSplit, FixedSplit, StratifySplit, DatetimeSplit, HashSplit],
-    Field(discriminator="type"), BeforeValidator(type_block)]
+    Field(discriminator="type"), BeforeValidator(lambda v: _default_type(type_block(v), "random"))]
 
 
 class PreprocessingConfig(ConfigModel):
