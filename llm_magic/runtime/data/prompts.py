@@ -131,7 +131,7 @@ class PromptRenderer:
     ``retriever`` (see :mod:`llm_magic.runtime.data.retrieval`) supplies ``{__context__}`` when
     ``prompt.retrieval`` is set. ``tokenizer`` is needed only for ``prompt.chat_template: true``,
     which wraps each prompt in the tokenizer's chat template as one user message. The template is
-    checked here (spec 3.2); :meth:`check_columns` checks a DataFrame against it.
+    parsed here (placeholder names, format specs); :meth:`check_columns` checks a DataFrame against it.
     """
 
     def __init__(self, config: Any, retriever: Any = None, tokenizer: Any = None) -> None:
@@ -168,37 +168,14 @@ class PromptRenderer:
         return [name for name in self.placeholders if name not in _SPECIAL]
 
     def _check_template(self, user_template: str | None) -> None:
-        names = self.placeholders
-        if self.template is None:
-            if self.retrieval_type:
-                raise LlmMagicError(
-                    "prompt: retrieval is set but neither prompt.template nor prompt.task is; set "
-                    "prompt.task (the default few-shot template is then used) or a template with "
-                    "{__context__}."
-                )
-            return
+        # load_config already enforces spec 3.2 (task needs {__task__}, retrieval {__context__}, no
+        # output column...); this adds the one rule it cannot see: some placeholder must vary per row.
         if user_template is None:
-            return  # our default templates are known good
-        if self.task is not None and "__task__" not in names:
-            raise LlmMagicError(
-                "prompt.template must contain {__task__} when prompt.task is set (it is where "
-                "the task text goes), or remove prompt.task."
-            )
-        if self.retrieval_type and "__context__" not in names:
-            raise LlmMagicError(
-                "prompt.template must contain {__context__} when prompt.retrieval is set (it is "
-                "where the retrieved examples go), or remove prompt.retrieval."
-            )
-        if not any(n == "__sample__" or n not in _SPECIAL for n in names):
+            return
+        if not any(n == "__sample__" or n not in _SPECIAL for n in self.placeholders):
             raise LlmMagicError(
                 "prompt.template uses no column: add a placeholder such as {__sample__} (the input "
                 f"feature's text) or {{{self.input_column}}}, so each row gives a different prompt."
-            )
-        if self.output_column in names:
-            raise LlmMagicError(
-                f"prompt.template must not use the output column {{{self.output_column}}}: the "
-                "target is what the model should produce, and is appended after the prompt during "
-                "fine-tuning. Remove the placeholder."
             )
 
     def required_columns(self) -> dict[str, str]:
