@@ -1,0 +1,103 @@
+"""``%%llm_config``: write, validate and store a Ludwig-style LLM config; ``%llm_config``: show/switch."""
+from __future__ import annotations
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.magics._common import user_errors
+
+
+def interpolate(text: str, namespace: dict) -> str:
+    """Render ``text`` as a sandboxed Jinja2 template over ``namespace`` (undefined names are errors)."""
+    from jinja2 import StrictUndefined, TemplateError, UndefinedError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.from_string(text).render(**namespace)
+    except UndefinedError as exc:
+        raise LlmMagicError(f"--interpolate: {exc.message}: define it in the notebook first, or drop "
+                            "--interpolate if the braces are meant literally.") from None
+    except TemplateError as exc:
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise LlmMagicError(f"--interpolate: Jinja2 template error{where}: {exc}. Without --interpolate the "
+                            "cell is read as plain YAML.") from None
+
+
+@magics_class
+class ConfigMagics(Magics):
+    """The config magic."""
+
+    @line_cell_magic
+    @magic_arguments()
+    @argument("name", nargs="?", default=None,
+              help="Store the config under this name (cell), or switch to the stored config (line).")
+    @argument("--interpolate", action="store_true",
+              help="Render the cell with Jinja2 over the notebook's variables first ({{ var }}).")
+    @argument("--load", action="store_true", help="Also load the model now (otherwise on first use).")
+    @user_errors
+    def llm_config(self, line: str = "", cell: str | None = None):
+        """Validate and store a Ludwig ``model_type: llm`` config, then show what it changes.
+
+        As a cell magic the body is YAML; every problem is reported at once with its key and line,
+        and a bad cell leaves the previous config in place. Several named configs can coexist; the
+        last one stored is current. As a line magic it shows the current config, or switches to a
+        stored one by name.
+
+        Examples::
+
+            %%llm_config
+            base_model: llm-magic/tiny
+            input_features: [{name: question, type: text}]
+            output_features: [{name: answer, type: text}]
+
+            %%llm_config lora_run --interpolate --load
+            base_model: {{ model_id }}
+            ...
+
+            %llm_config            # show the current config
+            %llm_config lora_run   # make a stored config current again
+        """
+        from llm_magic.runtime.session import get_session
+
+        args = parse_argstring(self.llm_config, line)
+        session = get_session()
+        if cell is None:
+            return self._show_or_switch(session, args)
+        if not cell.strip():
+            raise LlmMagicError("%%llm_config: the cell is empty; write the YAML config below the magic line.")
+        if args.interpolate:
+            cell = interpolate(cell, self.shell.user_ns if self.shell is not None else {})
+
+        from llm_magic.runtime.config import load_config
+
+        config = load_config(cell)  # raises before anything in the session changes
+        session.check_idle("change the config")
+        if args.load:
+            # Load first: if loading fails, the stored configs stay as they were.
+            session.models.ensure(config)
+        session.set_config(config, args.name)
+        self._display(session)
+        return None
+
+    def _show_or_switch(self, session, args) -> None:
+        if args.name:
+            session.use_config(args.name)
+        session.require_config()
+        if args.load:
+            session.load_model()
+        self._display(session)
+
+    @staticmethod
+    def _display(session) -> None:
+        from IPython.display import display
+
+        from llm_magic.widgets.config_view import ConfigView
+
+        display(ConfigView(session.config, session.config_name))
+        try:
+            from llm_magic.widgets.prompt_preview import maybe_show_preview
+        except ImportError:  # the preview widget is optional
+            return
+        maybe_show_preview(session)
