@@ -15,7 +15,12 @@ from llm_magic.runtime.data.prompts import PromptRenderer, Span, feature_column
 from llm_magic.runtime.data.retrieval import build_retriever
 from llm_magic.runtime.data.sources import load_data
 from llm_magic.runtime.data.splits import SPLIT_NAMES, sample_data, split_data
-from llm_magic.runtime.data.tokenize import SequenceLimits, load_tokenizer, plan_truncation
+from llm_magic.runtime.data.tokenize import (
+    SequenceLimits,
+    base_model_context_length,
+    load_tokenizer,
+    plan_truncation,
+)
 
 __all__ = ["PromptPreview", "build_preview"]
 
@@ -105,8 +110,8 @@ class PromptPreview:
 def _session_tokenizer(session: Any, config: Any) -> tuple[Any, Any, list[str]]:
     """(tokenizer, model or None, notes): the loaded model's tokenizer, else the base model's alone."""
     models = getattr(session, "_models", None)
-    if models is not None and getattr(models, "loaded", False):
-        bundle = session.load_model()
+    bundle = getattr(models, "loaded", None) if models is not None else None
+    if bundle is not None:  # the loaded model (ModelManager.loaded), not a new load
         return bundle.tokenizer, bundle.model, []
     try:
         return load_tokenizer(config), None, []
@@ -144,6 +149,8 @@ def build_preview(session: Any, data: Any = None, row: int = 0, split: str | Non
     if feature_column(config.output_feature) not in df.columns:
         notes.append(f"The data has no target column {feature_column(config.output_feature)!r}: "
                      "prompts only (fine for prediction, not for training).")
-    limits = SequenceLimits.from_config(config, model_context_length(tokenizer, model))
+    context = model_context_length(tokenizer, model) if model is not None else None
+    limits = SequenceLimits.from_config(config, context or base_model_context_length(config)
+                                        or model_context_length(tokenizer))
     return PromptPreview(renderer, rows, tokenizer=tokenizer, limits=limits, split=split,
                          notes=notes, row=row)

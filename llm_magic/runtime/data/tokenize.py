@@ -24,6 +24,7 @@ __all__ = [
     "SequenceLimits",
     "TokenizedData",
     "TruncationReport",
+    "base_model_context_length",
     "ensure_pad_token",
     "load_tokenizer",
     "make_data_collator",
@@ -211,16 +212,36 @@ def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) ->
                                   pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
 
 
+def _base_model_path(config: Any) -> str:
+    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
+
+    name = config.base_model
+    return str(embedded_model_path()) if is_embedded_model(name) else name
+
+
+def base_model_context_length(config: Any) -> int | None:
+    """The base model's context length from its ``config.json`` alone (no weights); None if unknown."""
+    try:
+        from transformers import AutoConfig
+
+        hf_config = AutoConfig.from_pretrained(_base_model_path(config), trust_remote_code=False)
+    except (OSError, ValueError):
+        return None
+    for key in ("max_sequence_length", "max_position_embeddings", "n_positions"):
+        value = getattr(hf_config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def load_tokenizer(config: Any) -> Any:
     """The tokenizer of ``config.base_model`` alone (no weights), with a pad token set.
 
     ``llm-magic/tiny`` is the embedded model; other names are local folders or hub ids.
     """
-    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
-
     name = config.base_model
-    path = str(embedded_model_path()) if is_embedded_model(name) else name
     try:
+        path = _base_model_path(config)
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(
