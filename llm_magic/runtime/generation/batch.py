@@ -39,22 +39,28 @@ def generate_batch(
     """Generate one continuation per prompt, ``batch_size`` prompts per ``model.generate`` call.
 
     Returns the decoded new text of each prompt (special tokens stripped), in order. ``labels``
-    constrains generation to those label strings (category ``constrain_to_vocabulary``).
+    constrains generation to those label strings (category ``constrain_to_vocabulary``), with
+    ``max_new_tokens`` set to fit the longest one.
     ``progress(n)`` is called after each batch with the number of prompts it finished.
     """
     import torch
     from transformers import set_seed
 
-    from llm_magic.runtime.generation.labels import label_prefix_fn
-    from llm_magic.runtime.generation.streaming import model_device
+    from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
+    from llm_magic.runtime.generation.streaming import eval_mode, model_device
 
     if seed is not None:
         set_seed(seed)
     device = device if device is not None else model_device(model)
     kwargs = dict(hf_kwargs)
     kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
+    if labels:
+        # Constrained output is a label then EOS: exactly enough room for the longest label, so
+        # a short max_new_tokens cannot cut a label and a long one costs nothing.
+        kwargs["max_new_tokens"] = max(len(p) for p in label_paths(tokenizer, labels)) + 1
+        kwargs.pop("min_new_tokens", None)
     outputs: list[str] = []
-    with left_padding(tokenizer), torch.inference_mode():
+    with left_padding(tokenizer), eval_mode(model), torch.inference_mode():
         for start in range(0, len(prompts), max(1, batch_size)):
             chunk = prompts[start : start + max(1, batch_size)]
             inputs = tokenizer(

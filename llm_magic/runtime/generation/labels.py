@@ -12,7 +12,8 @@ never matches there; here it matches "positive", "Positive" and "POSITIVE" alike
 searched with ``re.IGNORECASE`` rather than lower-cased, so escapes like ``\\D`` keep their meaning.
 
 ``constrain_to_vocabulary: true`` lets generation follow only the token sequences of known
-labels (EOS always allowed), through HF's ``prefix_allowed_tokens_fn``.
+labels, through HF's ``prefix_allowed_tokens_fn``. Unlike Ludwig, EOS is allowed only once a
+label is complete, so the answer is always a whole label.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 from llm_magic.errors import LlmMagicError
 
-__all__ = ["category_labels", "label_prefix_fn", "map_to_label", "match_rules"]
+__all__ = ["category_labels", "label_paths", "label_prefix_fn", "map_to_label", "match_rules"]
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*|\s*```\s*$")
 
@@ -123,25 +124,34 @@ def _json_answer(text: str) -> str | None:
     return None if data is None else str(data).lower()
 
 
-def label_prefix_fn(tokenizer: Any, labels: list[str], prompt_len: int) -> Callable[[int, Any], list[int]]:
-    """A ``prefix_allowed_tokens_fn`` that keeps generation on the token paths of ``labels``.
-
-    ``prompt_len`` is the (left-padded) prompt width of the batch, so ``input_ids[prompt_len:]``
-    is what was generated. Each label is allowed with and without a leading space (BPE tokenizes
-    them differently); once a label is complete, or off every path, only EOS is allowed.
-    """
-    eos = tokenizer.eos_token_id
+def label_paths(tokenizer: Any, labels: list[str]) -> set[tuple[int, ...]]:
+    """The token sequences that spell each label, with and without a leading space (BPE
+    tokenizers spell " positive" differently from "positive")."""
     paths = set()
     for label in labels:
         for variant in (label, " " + label):
             ids = tokenizer(variant, add_special_tokens=False)["input_ids"]
             if ids:
                 paths.add(tuple(ids))
+    return paths
+
+
+def label_prefix_fn(tokenizer: Any, labels: list[str], prompt_len: int) -> Callable[[int, Any], list[int]]:
+    """A ``prefix_allowed_tokens_fn`` that keeps generation on the token paths of ``labels``.
+
+    ``prompt_len`` is the (left-padded) prompt width of the batch, so ``input_ids[prompt_len:]``
+    is what was generated. EOS is allowed once a label is complete, or when off every path.
+    """
+    eos = tokenizer.eos_token_id
+    paths = label_paths(tokenizer, labels)
 
     def allowed(batch_id: int, input_ids: Any) -> list[int]:
         done = tuple(input_ids[prompt_len:].tolist())
         next_ids = {p[len(done)] for p in paths if len(p) > len(done) and p[: len(done)] == done}
-        next_ids.add(eos)
+        # EOS only once a label is complete (Ludwig allows it at any step, which lets a model
+        # stop half-way through a label), or when nothing else fits (e.g. after padding).
+        if done in paths or not next_ids:
+            next_ids.add(eos)
         return sorted(next_ids)
 
     return allowed

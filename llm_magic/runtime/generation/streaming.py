@@ -8,15 +8,16 @@ generation ends at the next token and what was generated so far is kept.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import random
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from llm_magic.runtime.generation.result import GenerationResult
 
-__all__ = ["StopFlag", "generate_one", "model_device"]
+__all__ = ["StopFlag", "eval_mode", "generate_one", "model_device"]
 
 # How long the main thread waits for the next text piece before checking on the worker again;
 # short so a crashed worker or an interrupt is noticed quickly, long enough to cost nothing.
@@ -29,6 +30,18 @@ def model_device(model: Any, default: Any = None) -> Any:
         return next(model.parameters()).device
     except (StopIteration, AttributeError):
         return default or "cpu"
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[Any]:
+    """Generate with dropout off (a model fresh from training is in train mode); restore after."""
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
 
 
 def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria instance
@@ -100,7 +113,29 @@ def generate_one(
     set_seed(seed)
     started = time.perf_counter()
     worker = threading.Thread(target=work, name="llm-magic-generate", daemon=True)
-    worker.start()
+    with eval_mode(model):
+        worker.start()
+        streamed, interrupted = _follow(worker, streamer, stop, on_text)
+    seconds = time.perf_counter() - started
+    if "error" in outcome:
+        raise outcome["error"]
+
+    sequences = outcome["ids"]
+    sequences = getattr(sequences, "sequences", sequences)
+    new_ids = sequences[0, prompt_len:]
+    text = tokenizer.decode(new_ids, skip_special_tokens=True)
+    tokens = _count_generated(new_ids, tokenizer)
+    if on_text is not None and not interrupted and text != streamed:
+        on_text(text)
+    return GenerationResult(
+        text=text, prompt=prompt, settings=dict(settings or {}), tokens=tokens, seconds=seconds,
+        seed=seed, interrupted=interrupted, label=label,
+    )
+
+
+def _follow(worker: threading.Thread, streamer: Any, stop: threading.Event,
+            on_text: Callable[[str], None] | None) -> tuple[str, bool]:
+    """Read the streamer in the calling thread until the worker is done; (text, interrupted)."""
     streamed = ""
     interrupted = False
     try:
@@ -128,21 +163,7 @@ def generate_one(
         # Any other error in the caller's callback: stop the worker before propagating it.
         stop.set()
         worker.join()
-    seconds = time.perf_counter() - started
-    if "error" in outcome:
-        raise outcome["error"]
-
-    sequences = outcome["ids"]
-    sequences = getattr(sequences, "sequences", sequences)
-    new_ids = sequences[0, prompt_len:]
-    text = tokenizer.decode(new_ids, skip_special_tokens=True)
-    tokens = _count_generated(new_ids, tokenizer)
-    if on_text is not None and not interrupted and text != streamed:
-        on_text(text)
-    return GenerationResult(
-        text=text, prompt=prompt, settings=dict(settings or {}), tokens=tokens, seconds=seconds,
-        seed=seed, interrupted=interrupted, label=label,
-    )
+    return streamed, interrupted
 
 
 def _count_generated(new_ids: Any, tokenizer: Any) -> int:
