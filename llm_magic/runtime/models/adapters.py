@@ -14,8 +14,8 @@ from typing import Any
 from llm_magic.errors import LlmMagicError
 
 __all__ = [
-    "attach_adapter", "build_peft_config", "detach_adapter", "is_training_config",
-    "resolve_adapter_targets",
+    "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
+    "is_training_config", "resolve_adapter_targets",
 ]
 
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -49,10 +49,25 @@ def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | N
         raise _peft_error(exc, adapter, targets) from None
 
 
+def adapter_label(config: Any) -> str | None:
+    """The adapter type to show (``"lora"``; ``"lora (active: b)"`` for ``adapters:``), or None."""
+    adapter = getattr(config, "adapter", None)
+    if adapter is not None:
+        return adapter.type
+    multi = getattr(config, "adapters", None)
+    if multi is None:
+        return None
+    active = multi.active_name
+    block = multi.adapters.get(active)
+    kind = block.type if block is not None else next(iter(multi.adapters.values())).type
+    return f"{kind} (active: {active})"
+
+
 def attach_adapter(
     base: Any, config: Any, quantized: bool, candidates: Any
 ) -> tuple[Any, list[str] | None]:
-    """Wrap ``base`` in ``config.adapter``; return ``(model, target_modules)``.
+    """Wrap ``base`` in ``config.adapter`` (or every ``config.adapters`` entry); return
+    ``(model, target_modules)``.
 
     ``candidates`` are the base's adaptable module names (:func:`.targets.find_candidates`).
     With no adapter, returns ``base`` unchanged (full fine-tuning: every weight trainable unless
@@ -60,34 +75,98 @@ def attach_adapter(
     base, upcasts norms; gradient checkpointing stays the trainer's decision).
     """
     adapter = getattr(config, "adapter", None)
-    if adapter is None:
+    multi = getattr(config, "adapters", None)
+    if adapter is None and multi is None:
         if not quantized:
             for param in base.parameters():
                 param.requires_grad_(True)
         return base, None
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import prepare_model_for_kbit_training
 
     training = is_training_config(config)
     if quantized and training:
         prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
-    weights = getattr(adapter, "pretrained_adapter_weights", None)
+    blocks = {"default": adapter} if adapter is not None else dict(multi.adapters)
+    model, first_targets = None, None
+    for name, block in blocks.items():
+        model, targets = _add_adapter(model, base, name, block, candidates, training)
+        first_targets = first_targets or targets
+    if multi is not None:
+        _merge_and_activate(model, multi)
+    return model, first_targets
+
+
+def _add_adapter(model, base, name, block, candidates, training):
+    """Add adapter ``name`` (config ``block``) to ``model``, or wrap ``base`` when model is None."""
+    from peft import PeftModel, get_peft_model
+
+    weights = getattr(block, "pretrained_adapter_weights", None)
     if weights:
-        return _load_pretrained(base, weights, training), None
-    peft_config, targets = build_peft_config(adapter, candidates)
-    try:
-        return get_peft_model(base, peft_config), targets
-    except ValueError as exc:  # PEFT's way of saying the settings do not fit this model
-        raise _peft_error(exc, adapter, targets) from None
-    except TypeError as exc:
-        # PEFT raises TypeError for layer kinds an adapter type cannot wrap (e.g. LoHa on GPT-2's
-        # Conv1D); anything else is a genuine bug and propagates.
-        if "not supported" not in str(exc):
-            raise
-        raise LlmMagicError(
-            f"adapter.type: {adapter.type} cannot wrap this model's layers ({', '.join(targets or [])}"
-            f"): {exc}. Pick an adapter type that supports them (lora, adalora, ia3, vera and "
-            "fourierft handle GPT-2-style Conv1D layers), or set adapter.target_modules."
-        ) from None
+        folder = str(_local_adapter_folder(weights))
+        with _peft_errors(block, None, weights):
+            if model is None:
+                model = PeftModel.from_pretrained(
+                    base, folder, adapter_name=name, is_trainable=training
+                )
+            else:
+                model.load_adapter(folder, adapter_name=name, is_trainable=training)
+        return model, None
+    peft_config, targets = build_peft_config(block, candidates)
+    with _peft_errors(block, targets):
+        if model is None:
+            return get_peft_model(base, peft_config, adapter_name=name), targets
+        model.add_adapter(name, peft_config)
+    return model, targets
+
+
+def _merge_and_activate(model: Any, multi: Any) -> None:
+    """Apply ``adapters.merge`` (PEFT ``add_weighted_adapter``) and activate ``adapters.active``."""
+    merge = getattr(multi, "merge", None)
+    if merge is not None:
+        weights = merge.weights or [1.0] * len(merge.sources)
+        kwargs = {"density": merge.density} if merge.density is not None else {}
+        try:
+            model.add_weighted_adapter(
+                adapters=list(merge.sources), weights=list(weights), adapter_name=merge.name,
+                combination_type=merge.combination_type, **kwargs,
+            )
+        except (ValueError, AttributeError) as exc:
+            raise LlmMagicError(
+                f"adapters.merge: PEFT could not merge {merge.sources} ({merge.combination_type}): "
+                f"{exc}. Weighted merges need LoRA adapters of the same kind (svd for differing ranks)."
+            ) from None
+    model.set_adapter(multi.active_name)
+
+
+class _peft_errors:
+    """Turn PEFT's complaints about settings that do not fit the model into user errors."""
+
+    def __init__(self, adapter: Any, targets: list[str] | None, weights: str | None = None):
+        self.adapter, self.targets, self.weights = adapter, targets, weights
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None:
+            return False
+        if self.weights and isinstance(exc, (ValueError, RuntimeError, KeyError)):
+            raise LlmMagicError(
+                f"adapter.pretrained_adapter_weights: {self.weights!r} does not fit this base "
+                f"model: {exc}. Use adapter weights trained on the same base_model."
+            ) from None
+        if isinstance(exc, ValueError):  # PEFT's way of saying the settings do not fit
+            raise _peft_error(exc, self.adapter, self.targets) from None
+        if isinstance(exc, TypeError) and "not supported" in str(exc):
+            # PEFT raises TypeError for layers an adapter type cannot wrap (e.g. LoHa on GPT-2's
+            # Conv1D); any other TypeError is a genuine bug and propagates.
+            raise LlmMagicError(
+                f"adapter.type: {self.adapter.type} cannot wrap this model's layers "
+                f"({', '.join(self.targets or [])}): {exc}. Pick an adapter type that supports "
+                "them (lora, adalora, ia3, vera and fourierft handle GPT-2-style Conv1D layers), "
+                "or set adapter.target_modules."
+            ) from None
+        return False
 
 
 def detach_adapter(model: Any) -> Any:
@@ -147,19 +226,6 @@ def _local_adapter_folder(weights: str) -> Path:
             f"be a folder or repo written by a PEFT model's save_pretrained.{pickle_hint}"
         )
     return folder
-
-
-def _load_pretrained(base: Any, weights: str, training: bool) -> Any:
-    from peft import PeftModel
-
-    folder = _local_adapter_folder(weights)
-    try:
-        return PeftModel.from_pretrained(base, str(folder), is_trainable=training)
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise LlmMagicError(
-            f"adapter.pretrained_adapter_weights: {weights!r} does not fit this base model: {exc}. "
-            "Use adapter weights trained on the same base_model."
-        ) from None
 
 
 def _peft_error(exc: Exception, adapter: Any, targets: list[str] | None) -> LlmMagicError:

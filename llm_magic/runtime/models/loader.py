@@ -180,13 +180,12 @@ def load_model(config: Any) -> LoadedModel:
 
 def wrap_adapter(loaded: LoadedModel, config: Any) -> None:
     """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle."""
-    from llm_magic.runtime.models.adapters import attach_adapter
+    from llm_magic.runtime.models.adapters import adapter_label, attach_adapter
 
     model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
-    adapter = getattr(config, "adapter", None)
     loaded.model = model
     loaded.target_modules = targets
-    loaded.adapter_type = adapter.type if adapter is not None else None
+    loaded.adapter_type = adapter_label(config)
     loaded.config = config
 
 

@@ -144,10 +144,12 @@ class ModelManager:
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded = self._loaded
-        adapter = getattr(config, "adapter", None)
-        if adapter is not None and not getattr(adapter, "pretrained_adapter_weights", None):
-            # Fail on a bad adapter config while the current adapter is still in place.
-            build_peft_config(adapter, loaded.candidates)
+        adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
+        blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
+        for block in blocks:
+            if not getattr(block, "pretrained_adapter_weights", None):
+                # Fail on a bad adapter config while the current adapter is still in place.
+                build_peft_config(block, loaded.candidates)
         loaded.model = detach_adapter(loaded.model)
         loaded.adapter_type = loaded.target_modules = None
         try:
