@@ -149,3 +149,19 @@ def test_maybe_show_preview(session, model_dir, capsys, monkeypatch):
     view = maybe_show_preview(session)
     assert view is not None and view.preview.current_row == 0
     assert "[en] Reply: Say hi to <Bob> & Alice" in capsys.readouterr().out
+
+
+def test_retrieved_context_is_shown(session, model_dir):
+    session.set_config(_config(
+        model_dir, preprocessing={"split": {"type": "fixed"}},
+        prompt={"template": "{__context__}\n--\n{__sample__} =>", "retrieval": {"type": "random", "k": 1}}))
+    data = DATA.assign(split=[0, 0, 2])
+    preview = session.preview(data=data, row=2)
+    assert len(preview.context) == 1 and preview.context[0]["output"] in {"hi Bob, hi Alice", "one two three"}
+    example = preview.context[0]
+    assert preview.spans[0] == (f"instruction: {example['input']}\noutput: {example['output']}",
+                                "context", "__context__")
+    assert f"--- retrieved context (1) ---\n  1. {example['input']} -> {example['output']}" in render_text(preview)
+    assert f'style="background:{KIND_COLOURS["context"]}">instruction: ' in render_html(preview)
+    # A training row never sees itself.
+    assert preview.select(0).context[0]["input"] == DATA.loc[1, "instruction"]
