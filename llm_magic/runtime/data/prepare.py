@@ -62,7 +62,8 @@ class PreparedData:
         return "\n".join(lines)
 
 
-def clean_for_config(df: Any, config: Any, renderer: PromptRenderer, need_target: bool = True) -> tuple[Any, CleaningReport]:
+def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
+                     need_target: bool = True) -> tuple[Any, CleaningReport]:
     """Check ``df`` has the columns the prompt (and, if ``need_target``, the target) needs, then clean it.
 
     The target column uses the output feature's missing-value strategy (default ``drop_row``); every

@@ -213,7 +213,7 @@ class PromptRenderer:
         return _merge(spans)
 
     def context_rows(self, row: Any) -> list[dict[str, str]]:
-        """The retrieved examples for ``row`` (``{"input": ..., "output": ...}`` each); [] without retrieval."""
+        """The examples retrieved for ``row`` (``{"input": ..., "output": ...}``); [] without retrieval."""
         if not self.retrieval_type:
             return []
         if self.retriever is None:
@@ -262,9 +262,10 @@ class PromptRenderer:
                 "model first, or pass the tokenizer to the renderer."
             )
         if not getattr(tok, "chat_template", None):
+            name = getattr(tok, "name_or_path", "this model")
             raise LlmMagicError(
-                f"prompt.chat_template: true, but the tokenizer of {getattr(tok, 'name_or_path', 'this model')!r} "
-                "has no chat template. Use a chat/instruct model, or set prompt.chat_template: false."
+                f"prompt.chat_template: true, but the tokenizer of {name!r} has no chat template. "
+                "Use a chat/instruct model, or set prompt.chat_template: false."
             )
         marker = "\x00LLM_MAGIC_PROMPT\x00"
         wrapped = tok.apply_chat_template(

@@ -48,8 +48,8 @@ def sanitize_name(name: Any) -> str:
 def load_data(source: Any) -> Any:
     """Load ``source`` into a pandas DataFrame with sanitised column names.
 
-    The result has a fresh ``0..n-1`` index. ``source`` is a pandas DataFrame (copied, never modified), a ``datasets.Dataset``, or a path
-    (str or Path) to a ``.csv``, ``.tsv``, ``.json``, ``.jsonl`` or ``.parquet`` file. Empty data, an
+    The result has a fresh ``0..n-1`` index. ``source`` is a pandas DataFrame (copied, never
+    modified), a ``datasets.Dataset``, or a path (str or Path) to a ``.csv``, ``.tsv``, ``.json``, ``.jsonl`` or ``.parquet`` file. Empty data, an
     unsupported type or suffix, a missing file, and two columns that sanitise to the same name are
     :class:`LlmMagicError` s that say how to fix them.
     """
