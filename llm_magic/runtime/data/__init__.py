@@ -14,7 +14,13 @@ See ``docs/data-and-prompts.md`` for the behaviour and where it differs from Lud
 """
 from __future__ import annotations
 
-from llm_magic.runtime.data.prepare import PreparedData, clean_for_config, model_context_length, prepare_data
+from llm_magic.runtime.data.prepare import (
+    PreparedData,
+    clean_for_config,
+    model_context_length,
+    prepare_data,
+    retriever_for_data,
+)
 from llm_magic.runtime.data.preview import PromptPreview, build_preview
 from llm_magic.runtime.data.prompts import (
     DEFAULT_FEW_SHOT_TEMPLATE,
@@ -76,6 +82,7 @@ __all__ = [
     "prepare_data",
     "require_columns",
     "resolve_embedding_model",
+    "retriever_for_data",
     "sample_data",
     "sanitize_name",
     "split_data",

@@ -20,7 +20,7 @@ from llm_magic.runtime.data.tokenize import (
     tokenize_for_training,
 )
 
-__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data"]
+__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data", "retriever_for_data"]
 
 # Tokenizers saved without a limit report ~1e30 as model_max_length; treat that as "unknown".
 _NO_LIMIT = 1_000_000
@@ -80,6 +80,18 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     for col in needed:
         columns.setdefault(col, config.input_feature)
     return clean_data(df, columns)
+
+
+def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED) -> Retriever | None:
+    """The retriever over ``data``'s train split, exactly as :func:`prepare_data` builds it.
+
+    For prediction after (or without) training: same cleaning, sampling and split, so the examples
+    match those seen in training. None when ``config`` has no retrieval.
+    """
+    if not getattr(getattr(getattr(config, "prompt", None), "retrieval", None), "type", None):
+        return None
+    df, _ = clean_for_config(load_data(data), config, PromptRenderer(config), need_target=False)
+    return build_retriever(config, split_data(sample_data(df, config, seed), config, seed)["train"], seed)
 
 
 def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None:

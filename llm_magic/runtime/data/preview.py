@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from llm_magic.errors import LlmMagicError
-from llm_magic.runtime.data.prepare import clean_for_config, model_context_length
+from llm_magic.runtime.data.prepare import clean_for_config, model_context_length, retriever_for_data
 from llm_magic.runtime.data.prompts import PromptRenderer, Span, feature_column
-from llm_magic.runtime.data.retrieval import build_retriever
 from llm_magic.runtime.data.sources import load_data
 from llm_magic.runtime.data.splits import SPLIT_NAMES, sample_data, split_data
 from llm_magic.runtime.data.tokenize import (
@@ -140,12 +139,8 @@ def build_preview(session: Any, data: Any = None, row: int = 0, split: str | Non
     renderer = PromptRenderer(config, tokenizer=tokenizer)
     df, cleaning = clean_for_config(load_data(data), config, renderer, need_target=False)
     notes += [f"Missing values: {m}." for m in cleaning.messages()]
-    rows = df
-    if split is not None or renderer.retrieval_type:
-        splits = split_data(sample_data(df, config), config)
-        rows = splits[split] if split is not None else df
-        if renderer.retrieval_type:
-            renderer.retriever = build_retriever(config, splits["train"])
+    rows = df if split is None else split_data(sample_data(df, config), config)[split]
+    renderer.retriever = retriever_for_data(config, data)
     if feature_column(config.output_feature) not in df.columns:
         notes.append(f"The data has no target column {feature_column(config.output_feature)!r}: "
                      "prompts only (fine for prediction, not for training).")

@@ -153,8 +153,8 @@ class PromptRenderer:
         self.template: str | None = template
         self._parts = _parse(template) if template is not None else []
         self._check_template(user_template=getattr(prompt, "template", None))
-        if self.chat_template:
-            self._chat_affixes = self._chat_wrapping()
+        # Found on first render: a renderer used only for its placeholders needs no tokenizer.
+        self._chat_affixes: tuple[str, str] | None = None
 
     # ----------------------------------------------------------------------------- checks
     @property
@@ -208,6 +208,8 @@ class PromptRenderer:
                 if part.field is not None:
                     spans.append(self._field_span(row, part))
         if self.chat_template:
+            if self._chat_affixes is None:
+                self._chat_affixes = self._chat_wrapping()
             prefix, suffix = self._chat_affixes
             spans = [Span(prefix, "chat", None), *spans, Span(suffix, "chat", None)]
         return _merge(spans)

@@ -76,3 +76,26 @@ def test_prompts_only_without_tokenizer(make_config):
     prepared = prepare_data(make_config(), None, _frame())
     assert prepared.tokenized == {"train": None, "validation": None, "test": None}
     assert set(prepared.frames["train"]["prompt"]) <= {f"question {i}" for i in range(20)}
+
+
+def test_chat_template_with_retrieval(make_config, tokenizer):
+    import copy
+
+    from llm_magic.runtime.data import retriever_for_data
+
+    chat_tok = copy.deepcopy(tokenizer)
+    chat_tok.chat_template = ("{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n"
+                              "{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}")
+    config = make_config(prompt={"template": "{__context__}\n>> {__sample__}", "chat_template": True,
+                                 "retrieval": {"type": "random", "k": 1}},
+                         preprocessing={"split": {"type": "fixed"}})
+    prepared = prepare_data(config, chat_tok, _frame())
+    prompt = prepared.frames["test"].loc[18, "prompt"]
+    assert prompt.startswith("<s>[user] instruction: question ") and prompt.endswith(
+        ">> question 18\n[assistant] ")
+    row = prepared.tokenized["test"][0]
+    assert row["input_ids"].count(chat_tok.bos_token_id) == 1  # the template's BOS, not a second one
+    # The same examples at prediction time.
+    again = retriever_for_data(config, _frame())
+    sample = prepared.rows["test"].loc[18]
+    assert again.retrieve(sample) == prepared.retriever.retrieve(sample)

@@ -157,6 +157,6 @@ def test_chat_template_wraps_the_prompt(make_config, tokenizer):
 def test_chat_template_missing_is_a_clear_error(make_config, tokenizer):
     config = make_config(prompt={"template": "Say {lang}", "chat_template": True})
     with pytest.raises(LlmMagicError, match="has no chat template.*chat_template: false"):
-        PromptRenderer(config, tokenizer=tokenizer)
+        PromptRenderer(config, tokenizer=tokenizer).render(ROW)
     with pytest.raises(LlmMagicError, match="needs the model's tokenizer"):
-        PromptRenderer(config)
+        PromptRenderer(config).render(ROW)
