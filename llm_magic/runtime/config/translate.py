@@ -7,6 +7,7 @@ the per-member errors of a union into one message, and add did-you-mean hints fo
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any
@@ -153,7 +154,18 @@ def _message(path: str, errs: list[dict[str, Any]], section: str, raw: Any, anno
     if kind not in _STANDARD and not kind.endswith(("_type", "_parsing")):
         return first["msg"]  # our own PydanticCustomError messages are already user-facing
     expected = " or ".join(dict.fromkeys(_one(e) for e in errs))
-    return f"expected {expected}; got {_got(first.get('input'))}."
+    return f"expected {expected}; got {_got(first.get('input'))}.{_literal_hint(errs)}"
+
+
+def _literal_hint(errs: list[dict[str, Any]]) -> str:
+    """A did-you-mean for a misspelt choice (``adamw8bit`` -> ``adamw_8bit``)."""
+    value = errs[0].get("input")
+    if not isinstance(value, str):
+        return ""
+    choices = [c for e in errs if e["type"] == "literal_error"
+               for c in re.findall(r"'([^']*)'", str((e.get("ctx") or {}).get("expected", "")))]
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f" Did you mean `{close[0]}`?" if close else ""
 
 
 _STANDARD = {"literal_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal",

@@ -127,3 +127,10 @@ def test_error_message_is_one_readable_block():
     assert text.startswith("Invalid llm config: 1 problem")
     assert "line 5: adapter.lora_alpha" in text
     assert "pydantic" not in text.lower() and "errors.pydantic.dev" not in text
+
+
+def test_misspelt_choice_suggests_the_option():
+    errors = errors_of(BASE + "trainer: {type: finetune, optimizer: {type: adamw8bit}}\n"
+                              "quantization: {bnb_4bit_compute_dtype: bf16}\n")
+    assert "Did you mean `adamw_8bit`?" in only(errors, "trainer.optimizer.type").message
+    assert "Did you mean `bfloat16`?" in only(errors, "quantization.bnb_4bit_compute_dtype").message
