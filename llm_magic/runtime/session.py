@@ -118,6 +118,46 @@ class Session:
         if self._models is not None:
             self._models.unload()
 
+    # ----------------------------------------------------------------------------- training
+    def train(self, data: Any = None, resume: bool = False, background: bool = False,
+              sample_every: int | None = None, loggers: Any = None) -> Any:
+        """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
+
+        ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
+        stopped run from its checkpoint; ``background`` trains in a thread and returns at once.
+        ``loggers`` are metric loggers (``runtime.training.loggers``; default: a text progress line).
+        """
+        from llm_magic.runtime.training.api import train
+
+        return train(self, data, resume=resume, background=background, sample_every=sample_every,
+                     loggers=loggers)
+
+    def evaluate(self, data: Any = None, split: str = "test") -> Any:
+        """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged."""
+        from llm_magic.runtime.training.api import evaluate
+
+        return evaluate(self, data, split=split)
+
+    def stop_training(self, wait: float | None = None) -> bool:
+        """Stop the run in progress after its current step (checkpointed for ``resume``)."""
+        from llm_magic.runtime.training.api import stop_training
+
+        return stop_training(self, wait=wait)
+
+    @property
+    def history(self) -> Any:
+        """Every logged training step of this session, as a pandas DataFrame."""
+        from llm_magic.runtime.training.runs import training_state
+
+        return training_state(self).history_frame()
+
+    @property
+    def runs(self) -> Any:
+        """The training/evaluation runs of this session side by side (a ``RunsTable``)."""
+        from llm_magic.runtime.training.runs import RunsTable, training_state
+
+        return RunsTable(training_state(self).runs)
+
     # ----------------------------------------------------------------------------- data
     def bind_data(self, data: Any) -> None:
         """Bind ``data`` (DataFrame, ``datasets.Dataset`` or file path) as the session's default data."""

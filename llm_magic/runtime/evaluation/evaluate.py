@@ -1,0 +1,163 @@
+"""Evaluate a model on one split without changing its weights (``trainer.type: none``, ``%llm_eval``).
+
+Text outputs: a teacher-forced pass gives loss, perplexity and token accuracy on the target
+tokens; greedy generation gives exact match, BLEU and ROUGE. Category outputs: the generated text
+is mapped to a label (spec 2.3) and scored with accuracy, per-class P/R/F1 and a confusion matrix.
+
+Decoding is greedy (``do_sample: false``) whatever ``generation:`` says, so metrics are
+reproducible; the other generation settings apply. A text answer is generated for at most twice
+the longest reference's token count plus 8 tokens: a longer answer cannot be an exact match and
+only costs time (Ludwig's default of half the context would make an untrained model ramble).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from llm_magic.runtime.evaluation.metrics import (
+    bleu, classification_metrics, exact_match, perplexity, rouge,
+)
+from llm_magic.runtime.evaluation.report import EvalReport
+
+__all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
+
+# Sampling knobs that would only trigger HF warnings under greedy decoding.
+_SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
+_EXAMPLE_ROWS = 20
+
+
+def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8) -> dict[str, float]:
+    """Loss, perplexity and token/sequence accuracy on the labelled tokens of ``rows``."""
+    import torch
+
+    from llm_magic.runtime.generation.streaming import model_device
+
+    device = model_device(model)
+    total_loss, total_tokens = 0.0, 0
+    correct_tokens, correct_rows, scored_rows = 0, 0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                batch = collator([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
+                labels = batch.pop("labels").to(device)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = model(**batch).logits[:, :-1].float()
+                target = labels[:, 1:]
+                mask = target != -100
+                loss = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+                )
+                total_loss += float(loss)
+                total_tokens += int(mask.sum())
+                preds = logits.argmax(-1)
+                hit = (preds == target) & mask
+                correct_tokens += int(hit.sum())
+                has = mask.any(dim=1)
+                correct_rows += int(((hit | ~mask).all(dim=1) & has).sum())
+                scored_rows += int(has.sum())
+    finally:
+        model.train(was_training)
+    loss = total_loss / total_tokens if total_tokens else math.nan
+    return {
+        "loss": loss,
+        "perplexity": perplexity(loss) if total_tokens else math.nan,
+        "token_accuracy": correct_tokens / total_tokens if total_tokens else 0.0,
+        "sequence_accuracy": correct_rows / scored_rows if scored_rows else 0.0,
+    }
+
+
+def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    generation = getattr(config, "generation", None)
+    if generation is not None:
+        try:
+            from llm_magic.runtime.generation.settings import hf_kwargs
+
+            kwargs = hf_kwargs(generation, tokenizer)
+        except (ImportError, AttributeError):
+            kwargs = {}
+    for key in _SAMPLING_KEYS:
+        kwargs.pop(key, None)
+    kwargs.pop("max_length", None)
+    configured = kwargs.get("max_new_tokens") or max_new_tokens
+    kwargs.update(do_sample=False, num_beams=kwargs.get("num_beams", 1),
+                  max_new_tokens=min(configured, max_new_tokens), pad_token_id=tokenizer.pad_token_id)
+    return kwargs
+
+
+def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+                    batch_size: int = 8, add_special_tokens: bool = True,
+                    extra: dict[str, Any] | None = None, labels: list[str] | None = None) -> list[str]:
+    """Greedy answers (new text only) for ``prompts``, batched with left padding."""
+    from llm_magic.runtime.generation.batch import generate_batch
+
+    kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": tokenizer.pad_token_id,
+              **(extra or {})}
+    was_training = model.training
+    model.eval()
+    try:
+        return generate_batch(model, tokenizer, list(prompts), kwargs, batch_size=batch_size,
+                              add_special_tokens=add_special_tokens, labels=labels)
+    finally:
+        model.train(was_training)
+
+
+def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_tokens: bool = True
+                     ) -> Callable[[Any, list[str]], list[str]]:
+    """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
+    def generate(model: Any, prompts: list[str]) -> list[str]:
+        return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens)
+
+    return generate
+
+
+def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
+                   collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
+                   progress: Callable[[str], None] | None = None) -> EvalReport:
+    """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged."""
+    import pandas as pd
+
+    output_feature = config.output_feature
+    output_type = str(getattr(output_feature, "type", "text"))
+    prompts, targets = list(split.prompts), list(split.targets)
+    report = EvalReport(split=name, output_type=output_type, rows=len(prompts))
+    if not prompts:
+        return report
+    if output_type == "category":
+        from llm_magic.runtime.generation.labels import category_labels, map_to_label
+
+        labels = category_labels(output_feature)
+        constrain = bool(getattr(getattr(output_feature, "decoder", None), "constrain_to_vocabulary", False))
+        longest = max(len(tokenizer(str(label), add_special_tokens=False)["input_ids"]) for label in labels)
+        kwargs = _generation_kwargs(config, tokenizer, longest + 8)
+        if progress:
+            progress(f"generating {len(prompts)} answers")
+        texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), batch_size,
+                                add_special_tokens, extra=kwargs, labels=labels if constrain else None)
+        predicted = [map_to_label(text, output_feature) for text in texts]
+        scores = classification_metrics(predicted, targets, labels)
+        report.metrics = {"accuracy": scores["accuracy"],
+                          "macro_f1": float(scores["per_class"]["f1"].mean())}
+        report.per_class, report.confusion = scores["per_class"], scores["confusion"]
+        report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "generated": texts,
+                                        "label": predicted}).head(_EXAMPLE_ROWS)
+        return report
+
+    if collator is not None and len(split.rows):
+        if progress:
+            progress(f"scoring {len(prompts)} rows")
+        report.metrics.update(teacher_forced_metrics(model, split.rows, collator, batch_size))
+    longest = max(len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"])
+    kwargs = _generation_kwargs(config, tokenizer, 2 * longest + 8)
+    if progress:
+        progress(f"generating {len(prompts)} answers")
+    predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), batch_size,
+                                  add_special_tokens, extra=kwargs)
+    report.metrics["exact_match"] = exact_match(predictions, targets)
+    report.metrics["bleu"] = bleu(predictions, targets)
+    report.metrics.update(rouge(predictions, targets))
+    report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
+                                   ).head(_EXAMPLE_ROWS)
+    return report

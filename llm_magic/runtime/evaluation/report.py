@@ -1,0 +1,75 @@
+""":class:`EvalReport`: the result of an evaluation, shown as tables in a notebook and as text.
+
+It holds the flat metric numbers (``report["exact_match"]``), for category outputs the
+per-class precision/recall/F1 table and the confusion matrix, and a few example predictions.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["EvalReport"]
+
+# How many example rows the report shows.
+_SHOWN_EXAMPLES = 5
+
+
+@dataclass
+class EvalReport:
+    """Metrics of one split: ``metrics`` (name -> number), optional class tables, examples."""
+
+    split: str
+    output_type: str  # "text" or "category"
+    rows: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_class: Any = None  # DataFrame: label -> precision, recall, f1, support
+    confusion: Any = None  # DataFrame: actual (rows) x predicted (columns)
+    examples: Any = None  # DataFrame: prompt, target, prediction (and label for category)
+
+    def __getitem__(self, name: str) -> float:
+        return self.metrics[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """Metrics (and class tables as nested dicts), for saving next to a model."""
+        out: dict[str, Any] = dict(self.metrics)
+        if self.per_class is not None:
+            out["per_class"] = self.per_class.to_dict(orient="index")
+        if self.confusion is not None:
+            out["confusion"] = self.confusion.to_dict(orient="index")
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"Evaluation on the {self.split} split ({self.rows} rows, {self.output_type} output)"]
+        width = max((len(k) for k in self.metrics), default=0)
+        lines += [f"  {name.ljust(width)}  {_fmt(value)}" for name, value in self.metrics.items()]
+        if self.per_class is not None:
+            lines += ["", "Per class:", self.per_class.to_string(float_format=lambda v: f"{v:.3f}")]
+        if self.confusion is not None:
+            lines += ["", "Confusion matrix (rows: actual, columns: predicted):", self.confusion.to_string()]
+        if self.examples is not None and len(self.examples):
+            lines += ["", "Examples:", self.examples.head(_SHOWN_EXAMPLES).to_string(max_colwidth=40)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        title = (f"<b>Evaluation on the {html.escape(self.split)} split</b> "
+                 f"({self.rows} rows, {html.escape(self.output_type)} output)")
+        metric_rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(_fmt(value))}</td></tr>"
+            for name, value in self.metrics.items()
+        )
+        parts = [title, f"<table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>"]
+        if self.per_class is not None:
+            parts += ["<b>Per class</b>", self.per_class.to_html(float_format=lambda v: f"{v:.3f}")]
+        if self.confusion is not None:
+            parts += ["<b>Confusion matrix</b> (rows: actual, columns: predicted)", self.confusion.to_html()]
+        if self.examples is not None and len(self.examples):
+            parts += ["<b>Examples</b>", self.examples.head(_SHOWN_EXAMPLES).to_html(index=False)]
+        return "<div class='llm-magic-eval'>" + "<br>".join(parts) + "</div>"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

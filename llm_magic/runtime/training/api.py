@@ -1,0 +1,270 @@
+"""Training and evaluation as the session offers them (``Session.train`` / ``evaluate`` / ...).
+
+These functions glue the pieces: the current config and loaded model, the data pipeline, the
+run itself (:mod:`.runner`), the final test-split evaluation, the run records and history
+(:mod:`.runs`). They know nothing of IPython or widgets: the caller passes metric loggers.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Sequence
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
+from llm_magic.runtime.training.runs import RunRecord, training_state
+from llm_magic.runtime.training.settings import settings_from_config
+
+__all__ = ["evaluate", "status", "stop_training", "train"]
+
+# Rows the widget's --sample-every answers are generated for, and their length.
+SAMPLE_MAX_NEW_TOKENS = 16
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    for method in ("to_dict", "model_dump"):
+        if hasattr(config, method):
+            try:
+                return dict(getattr(config, method)())
+            except TypeError:
+                continue
+    return dict(config) if isinstance(config, dict) else {}
+
+
+def _resolve_data(session: Any, data: Any) -> Any:
+    data = data if data is not None else session.data
+    if data is None:
+        raise LlmMagicError(
+            "No data: pass it with --data <DataFrame or file> (or session.train(data=df)). "
+            "The data is remembered for later %llm_train / %llm_eval calls."
+        )
+    return data
+
+
+def _prepare(config: Any, bundle: Any, data: Any) -> Any:
+    """Tokenized splits for ``config`` (``runtime.data.prepare_data``) as :class:`TrainingData`."""
+    from llm_magic.runtime.data import model_context_length, prepare_data
+    from llm_magic.runtime.training.data import from_prepared
+
+    context = model_context_length(bundle.tokenizer, bundle.model)
+    prepared = prepare_data(config, bundle.tokenizer, data, context_length=context)
+    return from_prepared(prepared, bundle.tokenizer)
+
+
+def _loraplus_ratio(config: Any) -> float | None:
+    adapter = getattr(config, "adapter", None)
+    return getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None
+
+
+def _resume_point(session: Any, state: Any) -> tuple[RunRecord | None, str]:
+    """The run to continue and its checkpoint, or a clear error when there is none."""
+    for run in reversed(state.runs):
+        if run.kind == "finetune" and run.checkpoint and os.path.isdir(run.checkpoint):
+            return run, run.checkpoint
+    from llm_magic.runtime.persistence.state import find_checkpoint
+
+    restored = find_checkpoint(session)
+    if restored is not None:
+        return None, str(restored)
+    raise LlmMagicError(
+        "Nothing to resume: no run in this session left a checkpoint. Start a run with %llm_train "
+        "(a stopped or interrupted run writes one), or %llm_load a saved run folder first."
+    )
+
+
+def train(session: Any, data: Any = None, *, resume: bool = False, background: bool = False,
+          sample_every: int | None = None, loggers: Sequence[MetricLogger] | None = None) -> RunRecord:
+    """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
+
+    Returns the run's :class:`RunRecord` (at once, still running, when ``background``).
+    """
+    session.check_idle("start training")
+    config = session.require_config()
+    settings = settings_from_config(getattr(config, "trainer", None))
+    if settings.type == "none":
+        if resume:
+            raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
+        return _evaluate_run(session, config, data, loggers)
+    if settings.type != "finetune":
+        raise LlmMagicError(
+            f"trainer.type: {settings.type!r} is not supported yet. Use finetune (supervised fine-tuning) "
+            "or none (evaluation only)."
+        )
+    state = training_state(session)
+    data = _resolve_data(session, data)
+    previous, resume_from = _resume_point(session, state) if resume else (None, None)
+    bundle = session.load_model()
+    prepared = _prepare(config, bundle, data)
+    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
+
+    if previous is not None:
+        record = previous
+        record.status, record.error, record.finished = "running", None, None
+    else:
+        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=_config_dict(config))
+        record.output_dir = os.path.join(state.output_root, record.run_id)
+        state.runs.append(record)
+    if resume_from and record.output_dir is None:
+        record.output_dir = os.path.dirname(resume_from)
+    record.train_rows = len(prepared.train)
+    loggers = list(loggers) if loggers is not None else [TextLogger()]
+    loggers.append(_RecordProgress(record))
+    state.stop_event.clear()
+    state.current, state.loggers = record, loggers
+
+    def execute() -> None:
+        _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
+                          resume_from, sample_every)
+
+    if not background:
+        try:
+            execute()
+        finally:
+            state.current = None
+        if record.status == "failed":
+            raise LlmMagicError(record.error or "Training failed.")
+        return record
+    session.busy_reason = f"training run {record.run_id} is in progress"
+    state.thread = threading.Thread(target=_background, args=(session, state, execute),
+                                    name=f"llm_magic-train-{record.run_id}", daemon=True)
+    state.thread.start()
+    return record
+
+
+class _RecordProgress:
+    """A metric logger that keeps the run record's progress current (for ``%llm_status``)."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def log(self, name: str, data: Any, step: int) -> None:
+        """Track the step, total steps and best step."""
+        self.record.global_step = max(self.record.global_step, step)
+        if name == "max_steps":
+            self.record.max_steps = int(data)
+        elif name == "best_step":
+            self.record.best_step = int(data)
+
+    def log_dict(self, payload: Any, step: int) -> None:
+        """Track the step."""
+        self.record.global_step = max(self.record.global_step, step)
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
+def _background(session: Any, state: Any, execute: Any) -> None:
+    try:
+        execute()
+    finally:
+        state.current = None
+        session.busy_reason = None
+
+
+def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, settings: Any,
+                      prepared: Any, config: Any, loggers: list, resume_from: str | None,
+                      sample_every: int | None) -> None:
+    from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
+    from llm_magic.runtime.training.runner import run_finetune
+
+    record.notes = list(settings.inert_set and [f"Not applied here (no effect in one process): "
+                                                f"{', '.join(settings.inert_set)}."] or [])
+    try:
+        result = run_finetune(
+            bundle.model, bundle.tokenizer, settings, prepared,
+            output_dir=record.output_dir, run_id=record.run_id, loggers=loggers,
+            history=state.history, stop_event=state.stop_event, resume_from=resume_from,
+            sample_every=sample_every,
+            sample_generate=sample_generator(bundle.tokenizer, SAMPLE_MAX_NEW_TOKENS,
+                                              prepared.add_special_tokens),
+            loraplus_lr_ratio=_loraplus_ratio(config),
+        )
+        record.status, record.global_step, record.max_steps = result.status, result.global_step, result.max_steps
+        record.best_step, record.best_metric, record.checkpoint = result.best_step, result.best_metric, result.checkpoint
+        record.notes += result.notes
+        if result.best_metric is not None:
+            record.metrics[f"best_validation_{settings.validation_metric}"] = result.best_metric
+        test = prepared.split("test")
+        if test is not None and result.status != "stopped":
+            report = evaluate_split(bundle.model, bundle.tokenizer, config, test, name="test",
+                                    collator=prepared.collator, batch_size=settings.eval_batch_size,
+                                    add_special_tokens=prepared.add_special_tokens)
+            record.report = report
+            record.metrics.update({f"test_{k}": v for k, v in report.metrics.items()})
+            for logger in loggers:
+                logger.log_dict({f"test_{k}": v for k, v in report.metrics.items()}, result.global_step)
+        if result.status == "stopped":
+            record.notes.append(
+                f"Stopped at step {result.global_step}; the weights reached so far are kept and a "
+                f"checkpoint is in {result.checkpoint}. Continue with %llm_train --resume."
+            )
+        for logger in loggers:
+            logger.log("status", result.status, result.global_step)
+    except LlmMagicError as exc:
+        record.status, record.error = "failed", str(exc)
+    except Exception as exc:  # a bug: record it for %llm_status, and re-raise for the traceback
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record.finished = time.time()
+        for logger in loggers:
+            logger.close()
+
+
+def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,
+                  split: str = "test") -> RunRecord:
+    state = training_state(session)
+    report = evaluate(session, data, split=split)
+    record = RunRecord(run_id=state.new_run_id(), kind="evaluate", config=_config_dict(config),
+                       status="evaluated", report=report,
+                       metrics={f"{split}_{k}": v for k, v in report.metrics.items()})
+    record.finished = time.time()
+    state.runs.append(record)
+    return record
+
+
+def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
+    """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training."""
+    from llm_magic.runtime.evaluation.evaluate import evaluate_split
+
+    session.check_idle("evaluate")
+    if split not in ("train", "validation", "test"):
+        raise LlmMagicError(f"--split {split!r}: use train, validation or test.")
+    config = session.require_config()
+    data = _resolve_data(session, data)
+    bundle = session.load_model()
+    prepared = _prepare(config, bundle, data)
+    part = prepared.split(split)
+    if part is None:
+        raise LlmMagicError(
+            f"The {split} split is empty. Check preprocessing.split (probabilities or the split "
+            "column), pass more data, or evaluate another split with --split."
+        )
+    settings = settings_from_config(getattr(config, "trainer", None))
+    report = evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
+                            collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
+                            add_special_tokens=prepared.add_special_tokens)
+    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
+    return report
+
+
+def stop_training(session: Any, wait: float | None = None) -> bool:
+    """Ask the run in progress to stop after its current step; True if one was running.
+
+    ``wait`` seconds (None: don't wait) to let a background run finish writing its checkpoint.
+    """
+    state = training_state(session)
+    if state.current is None and not state.running:
+        return False
+    state.stop_event.set()
+    if wait and state.thread is not None:
+        state.thread.join(wait)
+    return True
+
+
+def status(session: Any) -> Any:
+    """A :class:`~llm_magic.runtime.training.status.TrainingStatus` of the current or last run."""
+    from llm_magic.runtime.training.status import TrainingStatus
+
+    return TrainingStatus.of(training_state(session))

@@ -1,0 +1,89 @@
+"""The data a run needs: tokenized rows per split, plus each split's prompts and targets as text.
+
+Training and teacher-forced evaluation use the tokenized rows (prompt masked out of the labels,
+from ``runtime.data``); generation metrics and the widget's sample answers use the text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+
+__all__ = ["SplitData", "TrainingData", "from_prepared", "training_data_from_pairs"]
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class SplitData:
+    """One split: tokenized rows (``input_ids``/``attention_mask``/``labels``) and their texts."""
+
+    rows: Sequence[dict[str, Any]]
+    prompts: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    #: The split's original rows (a DataFrame) when known: category evaluation reads labels from it.
+    frame: Any = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class TrainingData:
+    """The three splits (validation/test may be empty) and the batch collator."""
+
+    train: SplitData
+    validation: SplitData | None
+    test: SplitData | None
+    collator: Any
+    notes: list[str] = field(default_factory=list)
+    #: Whether prompts are tokenized with the tokenizer's special tokens (False: a chat template
+    #: already wrote them as text); generation must tokenize the same way.
+    add_special_tokens: bool = True
+
+    def split(self, name: str) -> SplitData | None:
+        """The split called ``name`` ('train', 'validation' or 'test'), or None when empty."""
+        part = getattr(self, name)
+        return part if part is not None and len(part) else None
+
+
+def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[str], Sequence[str]]],
+                             max_length: int | None = None) -> TrainingData:
+    """Tokenize ``{split: (prompts, targets)}`` with ``runtime.data``'s training tokenization."""
+    from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
+
+    parts: dict[str, SplitData | None] = {}
+    for name in SPLITS:
+        prompts, targets = splits.get(name, ([], []))
+        prompts, targets = [str(p) for p in prompts], [str(t) for t in targets]
+        tokenized = tokenize_for_training(tokenizer, prompts, targets, global_max_len=max_length)
+        parts[name] = SplitData(list(tokenized.rows), prompts, targets) if prompts else None
+    if parts["train"] is None:
+        parts["train"] = SplitData([], [], [])
+    return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer))
+
+
+def from_prepared(prepared: Any, tokenizer: Any) -> TrainingData:
+    """Adapt ``runtime.data.prepare_data``'s :class:`PreparedData` to :class:`TrainingData`."""
+    from llm_magic.runtime.data.tokenize import make_data_collator
+
+    parts: dict[str, SplitData | None] = {}
+    for name in SPLITS:
+        frame = _get(_get(prepared, "frames", {}) or {}, name)
+        rows = _get(_get(prepared, "tokenized", {}) or {}, name)
+        if frame is None or rows is None or len(frame) == 0:
+            parts[name] = None
+            continue
+        parts[name] = SplitData(rows, [str(p) for p in frame["prompt"]], [str(t) for t in frame["target"]], frame)
+    if parts["train"] is None:  # evaluation needs no train rows; run_finetune refuses an empty split
+        parts["train"] = SplitData([], [], [])
+    renderer = _get(prepared, "renderer", None)
+    notes = [line for line in prepared.summary().splitlines()[1:]] if hasattr(prepared, "summary") else []
+    return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer),
+                        notes=notes, add_special_tokens=not getattr(renderer, "chat_template", None))
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)

@@ -1,0 +1,309 @@
+"""One fine-tuning run: ``trainer:`` settings -> ``TrainingArguments`` + callbacks -> HF ``Trainer``.
+
+:func:`run_finetune` trains a loaded model in place and returns a :class:`RunResult`. It:
+
+- validates on the validation split at the configured cadence and keeps the best weights by
+  ``trainer.validation_metric`` (HF ``load_best_model_at_end``), with early stopping;
+- stops cleanly when ``stop_event`` is set (Stop button, ``--stop``) or on Ctrl-C: the current
+  step finishes, a full checkpoint (weights, optimizer, scheduler, RNG) is written to
+  ``<output_dir>/checkpoint-<step>``, and the weights reached so far stay in the model;
+- on a NaN/inf or exploding loss restores the trainable weights from before the run and raises.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.training.data import TrainingData
+from llm_magic.runtime.training.loggers import MetricLogger
+from llm_magic.runtime.training.settings import TrainerSettings
+
+__all__ = ["NAN_CAUSES", "RunResult", "run_finetune", "latest_checkpoint"]
+
+NAN_CAUSES = (
+    "Likely causes: the learning rate is too high (try 10x lower, e.g. trainer.learning_rate: "
+    "0.0001, or add learning_rate_scheduler.warmup_fraction: 0.03); fp16 overflow (use bf16 or "
+    "set trainer.use_mixed_precision: false); or bad data (empty targets, extremely long rows, "
+    "corrupt text). The weights were restored to where they were before this run."
+)
+
+
+@dataclass
+class RunResult:
+    """What a run did: how far it got, how it ended, and where its checkpoints are."""
+
+    run_id: str
+    output_dir: str
+    status: str  # "finished", "early_stopped" or "stopped"
+    global_step: int
+    max_steps: int
+    epoch: float
+    best_step: int | None = None
+    best_metric: float | None = None
+    checkpoint: str | None = None
+    train_loss: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def latest_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` (None when there is none)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+def _eval_schedule(settings: TrainerSettings, steps_per_epoch: int) -> tuple[str, int | None]:
+    """HF ``eval_strategy`` and ``eval_steps`` from steps_per_checkpoint / checkpoints_per_epoch."""
+    if settings.steps_per_checkpoint:
+        return "steps", settings.steps_per_checkpoint
+    if settings.checkpoints_per_epoch:
+        return "steps", max(1, math.ceil(steps_per_epoch / settings.checkpoints_per_epoch))
+    return "epoch", None
+
+
+def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
+    import torch
+
+    if not settings.use_mixed_precision:
+        return {}
+    if torch.cuda.is_available():
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    notes.append("use_mixed_precision: no CUDA GPU, so training runs in the model's own dtype.")
+    return {}
+
+
+def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
+                    notes: list[str], seed: int = 42) -> Any:
+    """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
+    import torch
+    from transformers import TrainingArguments
+
+    strategy, interval = _eval_schedule(settings, steps_per_epoch)
+    evaluate = has_eval and not settings.skip_all_evaluation
+    metric = settings.validation_metric
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+    kwargs: dict[str, Any] = dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        auto_find_batch_size=settings.auto_batch_size,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.train_steps or -1,
+        max_grad_norm=float(settings.clip_global_norm or 0.0),
+        weight_decay=0.0,  # the optimizer gets Ludwig's weight_decay itself
+        eval_strategy=strategy if evaluate else "no",
+        eval_steps=interval,
+        save_strategy=strategy if evaluate else "no",
+        save_steps=interval,
+        # Keeps the best checkpoint plus the newest (to resume from).
+        save_total_limit=2,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=f"eval_{metric}" if evaluate else None,
+        greater_is_better=settings.greater_is_better if evaluate else None,
+        logging_strategy="steps",
+        logging_steps=1,
+        # We want to see a NaN loss, not have it averaged away.
+        logging_nan_inf_filter=False,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        train_sampling_strategy="random" if settings.should_shuffle else "sequential",
+        torch_compile=settings.compile,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+        seed=seed,
+        log_level="error",
+        **_precision(settings, notes),
+    )
+    if settings.gradient_checkpointing:
+        kwargs[checkpointing] = True
+        kwargs[f"{checkpointing}_kwargs"] = {"use_reentrant": False}
+    return TrainingArguments(**kwargs)
+
+
+def _freeze(model: Any, pattern: str | None) -> dict[str, bool]:
+    """Freeze parameters whose name matches ``pattern``; return the flags to restore later."""
+    if not pattern:
+        return {}
+    regex = re.compile(pattern)
+    changed = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad and regex.search(name):
+            changed[name] = True
+            param.requires_grad = False
+    if not changed:
+        raise LlmMagicError(
+            f"trainer.layers_to_freeze_regex {pattern!r} matches no trainable parameter. Parameter "
+            "names look like " + ", ".join(n for n, p in list(model.named_parameters())[:3] if p.requires_grad) + "."
+        )
+    return changed
+
+
+def _snapshot(model: Any) -> dict[str, Any]:
+    """A CPU copy of the trainable weights, to roll back a run that diverged."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _restore(model: Any, snapshot: dict[str, Any]) -> None:
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in snapshot:
+                param.copy_(snapshot[name].to(param.device))
+
+
+class _SigintToStop:
+    """While active, Ctrl-C (SIGINT) asks the run to stop after this step; a second one aborts."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.previous: Any = None
+        self.active = False
+
+    def __enter__(self) -> "_SigintToStop":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.active = True
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def run_finetune(
+    model: Any,
+    tokenizer: Any,
+    settings: TrainerSettings,
+    data: TrainingData,
+    *,
+    output_dir: str,
+    run_id: str,
+    loggers: Sequence[MetricLogger] = (),
+    history: list[dict] | None = None,
+    stop_event: threading.Event | None = None,
+    resume_from: str | None = None,
+    sample_every: int | None = None,
+    sample_generate: Callable[[Any, list[str]], list[str]] | None = None,
+    loraplus_lr_ratio: float | None = None,
+    seed: int = 42,
+) -> RunResult:
+    """Fine-tune ``model`` in place on ``data`` as ``settings`` say; see the module docstring."""
+    from transformers import EarlyStoppingCallback, PrinterCallback
+
+    from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
+    from llm_magic.runtime.training.callbacks import (
+        ClipCallback, MetricsCallback, NanGuardCallback, SampleCallback, StopCallback,
+    )
+    from llm_magic.runtime.training.trainer import LlmTrainer
+
+    if not len(data.train):
+        raise LlmMagicError("No training rows: the train split is empty. Pass more data with --data.")
+    stop_event = stop_event or threading.Event()
+    notes = list(data.notes)
+    history = history if history is not None else []
+    validation = data.split("validation")
+    eval_rows = validation.rows if validation else None
+    if eval_rows is not None and settings.eval_steps:
+        eval_rows = list(eval_rows)[: settings.eval_steps * settings.eval_batch_size]
+    batches = math.ceil(len(data.train) / settings.batch_size)
+    steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
+    args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed)
+    evaluating = args.eval_strategy != "no"
+    if not evaluating and settings.early_stop > 0:
+        notes.append("No validation split: no early stopping and no best-checkpoint selection.")
+
+    metrics_cb = MetricsCallback(run_id, loggers, history)
+    stop_cb, nan_cb = StopCallback(stop_event), NanGuardCallback()
+    callbacks: list[Any] = [metrics_cb, stop_cb, nan_cb]
+    if evaluating and settings.early_stop > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
+    if settings.clip_norm or settings.clip_value:
+        callbacks.append(ClipCallback(settings.clip_norm, settings.clip_value))
+    if sample_every and sample_generate is not None and validation:
+        examples = [{"prompt": p, "target": t} for p, t in list(zip(validation.prompts, validation.targets))[:3]]
+        callbacks.append(SampleCallback(sample_every, examples, sample_generate, metrics_cb.emit))
+
+    frozen = _freeze(model, settings.layers_to_freeze_regex)
+    snapshot = _snapshot(model)
+    trainer = LlmTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.train.rows,
+        eval_dataset=eval_rows,
+        data_collator=data.collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        compute_metrics=compute_token_metrics if evaluating else None,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
+        settings=settings,
+        loraplus_lr_ratio=loraplus_lr_ratio,
+        eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch,
+    )
+    # Our loggers replace HF's console printer (it would print every log dict).
+    trainer.remove_callback(PrinterCallback)
+    # A stopped run keeps the weights it reached instead of reloading the best checkpoint.
+    trainer.keep_current_weights = lambda: stop_cb.stopped_at is not None
+    started = time.monotonic()
+    train_output = None
+    try:
+        with _SigintToStop(stop_event):
+            train_output = trainer.train(resume_from_checkpoint=resume_from)
+    except KeyboardInterrupt:
+        # A second Ctrl-C: save what we have so the run can still be resumed, then re-raise.
+        trainer._save_checkpoint(trainer.model, trial=None)
+        raise
+    finally:
+        for name, param in model.named_parameters():
+            if name in frozen:
+                param.requires_grad = True
+        if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_disable"):
+            model.gradient_checkpointing_disable()
+        model.eval()
+
+    state = trainer.state
+    if nan_cb.problem:
+        _restore(model, snapshot)
+        for logger in loggers:
+            logger.log("status", "failed", state.global_step)
+        raise LlmMagicError(f"Training stopped at step {nan_cb.step}: {nan_cb.problem}. {NAN_CAUSES}")
+    if stop_cb.stopped_at is not None:
+        status = "stopped"
+    elif state.global_step < state.max_steps:
+        status = "early_stopped"
+    else:
+        status = "finished"
+    checkpoint = os.path.join(output_dir, f"checkpoint-{state.global_step}")
+    return RunResult(
+        run_id=run_id,
+        output_dir=output_dir,
+        status=status,
+        global_step=state.global_step,
+        max_steps=state.max_steps,
+        epoch=float(state.epoch or 0.0),
+        best_step=state.best_global_step,
+        best_metric=state.best_metric,
+        checkpoint=checkpoint if os.path.isdir(checkpoint) else latest_checkpoint(output_dir),
+        train_loss=getattr(train_output, "training_loss", None),
+        seconds=time.monotonic() - started,
+        notes=notes,
+    )
+

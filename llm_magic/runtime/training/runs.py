@@ -1,0 +1,166 @@
+"""Per-session training state: the runs made so far, the step history, the job in progress.
+
+Lives in ``session.state["training"]`` as a :class:`TrainingState`. Persistence reads
+``history``, ``final_metrics``, ``train_rows`` and ``last_checkpoint`` from it (see
+``runtime.persistence.state``). :class:`RunsTable` is what ``%llm_runs`` shows.
+"""
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "training_state"]
+
+OWNER = "training"
+
+#: Columns of ``Session.history``.
+HISTORY_COLUMNS = ["run_id", "step", "epoch", "loss", "eval_loss", "learning_rate", "tokens_per_second"]
+
+
+@dataclass
+class RunRecord:
+    """One ``%llm_train`` / ``%llm_eval`` call: its config, progress, outcome and metrics."""
+
+    run_id: str
+    kind: str  # "finetune" or "evaluate"
+    config: dict[str, Any]
+    output_dir: str | None = None
+    status: str = "running"  # running, finished, early_stopped, stopped, failed, evaluated
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    global_step: int = 0
+    max_steps: int | None = None
+    best_step: int | None = None
+    best_metric: float | None = None
+    checkpoint: str | None = None
+    train_rows: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    report: Any = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time so far (or in total, once finished)."""
+        return (self.finished or time.time()) - self.started
+
+
+class TrainingState:
+    """What training keeps in a session (``session.state["training"]``)."""
+
+    def __init__(self) -> None:
+        self.runs: list[RunRecord] = []
+        #: One dict per logged step, all runs (see :data:`HISTORY_COLUMNS`).
+        self.history: list[dict[str, Any]] = []
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.current: RunRecord | None = None
+        #: The live loggers of the run in progress (``%llm_status`` reads the last values).
+        self.loggers: list[Any] = []
+        #: Where run folders go (``<output_root>/<run-id>/checkpoint-N``).
+        self.output_root = "llm_magic_runs"
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        """The most recent run (in progress or not)."""
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def final_metrics(self) -> dict[str, Any] | None:
+        """The metrics of the last run that produced any (read by persistence)."""
+        for run in reversed(self.runs):
+            if run.metrics:
+                return dict(run.metrics)
+        return None
+
+    @property
+    def train_rows(self) -> int | None:
+        """Training rows behind the current weights (read by persistence)."""
+        for run in reversed(self.runs):
+            if run.kind == "finetune" and run.train_rows is not None:
+                return run.train_rows
+        return None
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        """The newest trainer checkpoint of the last fine-tune run (read by persistence)."""
+        for run in reversed(self.runs):
+            if run.kind == "finetune":
+                return run.checkpoint
+        return None
+
+    @property
+    def running(self) -> bool:
+        """Whether a background run is in progress."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def new_run_id(self) -> str:
+        """A run id that sorts by time and is unique in this session (``20260127-101500-1``)."""
+        return f"{time.strftime('%Y%m%d-%H%M%S')}-{len(self.runs) + 1}"
+
+    def history_frame(self) -> Any:
+        """The history as a DataFrame with :data:`HISTORY_COLUMNS`."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.history), columns=HISTORY_COLUMNS)
+
+
+def training_state(session: Any) -> TrainingState:
+    """The session's :class:`TrainingState` (created on first use)."""
+    state = session.state.get(OWNER)
+    if not isinstance(state, TrainingState):
+        state = session.state[OWNER] = TrainingState()
+    return state
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+class RunsTable:
+    """The runs of a session side by side: config keys that differ, outcome and final metrics."""
+
+    def __init__(self, runs: list[RunRecord]) -> None:
+        self.runs = list(runs)
+        self.frame = self._build()
+
+    def _build(self) -> Any:
+        import pandas as pd
+
+        flat = [_flatten(run.config) for run in self.runs]
+        keys = sorted({k for f in flat for k in f})
+        differing = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+        rows = []
+        for run, cfg in zip(self.runs, flat):
+            row: dict[str, Any] = {"run": run.run_id, "kind": run.kind, "status": run.status,
+                                   "steps": run.global_step, "best step": run.best_step,
+                                   "seconds": round(run.seconds, 1)}
+            row.update({k: cfg.get(k) for k in differing})
+            row.update({k: _round(v) for k, v in run.metrics.items() if isinstance(v, (int, float))})
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __repr__(self) -> str:
+        if not self.runs:
+            return "No runs yet in this session. Start one with %llm_train --data <df>."
+        return self.frame.to_string()
+
+    def _repr_html_(self) -> str:
+        if not self.runs:
+            return f"<p>{html.escape(repr(self))}</p>"
+        return self.frame.to_html(na_rep="", float_format=lambda v: f"{v:.4g}")
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value

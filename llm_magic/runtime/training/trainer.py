@@ -1,0 +1,89 @@
+"""The Hugging Face ``Trainer`` with Ludwig's optimizer, schedule and regularization plugged in.
+
+HF owns the loop (accumulation, clipping, evaluation, checkpoints, resume, best-model reload);
+this subclass only swaps in what ``trainer:`` asks for where HF has no argument for it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from transformers import Trainer
+
+from llm_magic.runtime.training.optimizers import build_optimizer
+from llm_magic.runtime.training.schedulers import build_scheduler
+from llm_magic.runtime.training.settings import TrainerSettings
+
+__all__ = ["LlmTrainer"]
+
+
+class LlmTrainer(Trainer):
+    """``Trainer`` using the ``trainer:`` optimizer/scheduler, L1/L2 regularization and perplexity.
+
+    ``keep_current_weights()`` (true once the user stopped the run) makes the end of training keep
+    the weights reached so far instead of reloading the best checkpoint.
+    """
+
+    def __init__(self, *args: Any, settings: TrainerSettings, loraplus_lr_ratio: float | None = None,
+                 eval_interval: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+        self.loraplus_lr_ratio = loraplus_lr_ratio
+        self.eval_interval = eval_interval
+        #: Called at the end of training: True keeps the current weights, not the best checkpoint's.
+        self.keep_current_weights: Callable[[], bool] = lambda: False
+
+    def create_optimizer(self, model=None):
+        """Build the ``trainer.optimizer`` optimizer (LoRA+ groups when configured)."""
+        if self.optimizer is None:
+            self.optimizer = build_optimizer(
+                model if model is not None else self.model, self.settings.optimizer,
+                self.settings.learning_rate, self.loraplus_lr_ratio,
+            )
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """Build the ``trainer.learning_rate_scheduler`` schedule over ``num_training_steps``."""
+        if self.lr_scheduler is None:
+            self.lr_scheduler = build_scheduler(
+                optimizer or self.optimizer, self.settings.scheduler, self.settings.learning_rate,
+                num_training_steps, self.eval_interval,
+            )
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's loss plus Ludwig's ``regularization_lambda`` penalty on trainable weights."""
+        result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                      num_items_in_batch=num_items_in_batch)
+        lam = self.settings.regularization_lambda
+        kind = self.settings.regularization_type
+        if not lam or not kind or not model.training:
+            return result
+        loss, outputs = result if return_outputs else (result, None)
+        params = [p for p in model.parameters() if p.requires_grad]
+        penalty = 0.0
+        if kind in ("l1", "l1_l2"):
+            penalty = penalty + sum(p.abs().sum() for p in params)
+        if kind in ("l2", "l1_l2"):
+            penalty = penalty + sum(p.pow(2).sum() for p in params)
+        loss = loss + lam * penalty
+        return (loss, outputs) if return_outputs else loss
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix: str = "eval"):
+        """HF's loop, plus ``<prefix>_perplexity`` (= exp(loss)) so it can select checkpoints."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                         metric_key_prefix)
+        prefix = metric_key_prefix
+        loss = output.metrics.get(f"{prefix}_loss")
+        if loss is not None:
+            ppl = math.exp(loss) if loss < 700 else math.inf
+            output.metrics[f"{prefix}_perplexity"] = ppl
+            output.metrics[f"{prefix}_next_token_perplexity"] = ppl
+        return output
+
+    def _load_best_model(self) -> None:
+        # A stopped run keeps the weights it reached (the user asked to stop, not to roll back).
+        if not self.keep_current_weights():
+            super()._load_best_model()
