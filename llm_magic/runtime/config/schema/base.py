@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConfigModel(BaseModel):
-    """Base for all config sections: strict about unknown keys, no coercion of strings to bools."""
+    """Base for all config sections: unknown keys are errors (the loader adds did-you-mean hints)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_attribute_docstrings=False)
+    model_config = ConfigDict(extra="forbid")
 
 
 def F(default: Any = ..., help: str = "", *, diverges: str | None = None, **kwargs: Any) -> Any:
