@@ -158,23 +158,32 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-def tiny_config(arch: str, vocab_size: int | None = None):
-    """The tiny HF config of ``arch`` (one of :data:`ARCHITECTURES`) with special token ids set."""
+def tiny_config(arch: str, vocab_size: int | None = None, **overrides):
+    """The tiny HF config of ``arch`` (one of :data:`ARCHITECTURES`) with special token ids set.
+
+    ``overrides`` replace config fields (e.g. ``hidden_size=256`` for a bigger model).
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown tiny architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     tokenizer = build_tiny_tokenizer()
     # Round the vocabulary up to a multiple of 64 with room to spare, as real models do: some
     # architectures' tokenizer classes add their own special tokens (Qwen2 adds <|endoftext|>).
     vocab = vocab_size or (len(tokenizer) // 64 + 2) * 64
-    return ARCHITECTURES[arch](
+    config = ARCHITECTURES[arch](
         vocab, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
     )
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return config
 
 
-def build_tiny_model(arch: str, path: str | Path, seed: int = 0, *, safetensors: bool = True) -> Path:
+def build_tiny_model(
+    arch: str, path: str | Path, seed: int = 0, *, safetensors: bool = True, **overrides
+) -> Path:
     """Write a tiny random-weight ``arch`` causal LM and its tokenizer to ``path``; return the path.
 
     ``safetensors=False`` writes only ``pytorch_model.bin`` (to test that such folders are refused).
+    ``overrides`` replace config fields (see :func:`tiny_config`).
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -182,7 +191,7 @@ def build_tiny_model(arch: str, path: str | Path, seed: int = 0, *, safetensors:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(tiny_config(arch))
+    model = AutoModelForCausalLM.from_config(tiny_config(arch, **overrides))
     if safetensors:
         model.save_pretrained(str(path))
     else:

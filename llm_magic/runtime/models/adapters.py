@@ -33,8 +33,24 @@ def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
 
     configured = getattr(adapter, "target_modules", None)
     if configured:
+        _check_configured_targets(list(configured), candidates)
         return list(configured)
     return default_target_modules(candidates, adapter.type)
+
+
+def _check_configured_targets(targets: list[str], candidates: Any) -> None:
+    """Configured plain module names must exist in the model (PEFT would fail later, vaguer)."""
+    plain = [t for t in targets if t.replace("_", "").replace(".", "").isalnum()]
+    known = getattr(candidates, "all_names", None)
+    if not known or len(plain) != len(targets):  # regexes and dotted paths: PEFT decides
+        return
+    if not any(t.rsplit(".", 1)[-1] in known for t in plain):
+        layers = ", ".join(candidates.projections) or "none found"
+        raise LlmMagicError(
+            f"adapter.target_modules: none of {targets} is a module of this model. Its "
+            f"attention/MLP layers are: {layers}. Fix the names or remove target_modules to adapt "
+            "all of them."
+        )
 
 
 def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | None]:

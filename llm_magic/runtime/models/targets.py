@@ -59,6 +59,8 @@ class TargetCandidates:
 
     projections: tuple[str, ...]
     norms: tuple[str, ...]
+    #: Every module leaf name in the model, to check configured target_modules against.
+    all_names: frozenset[str] = frozenset()
 
 
 def find_candidates(model: Any) -> TargetCandidates:
@@ -66,9 +68,10 @@ def find_candidates(model: Any) -> TargetCandidates:
 
     Call it on the bare base model: once PEFT has wrapped it, its own layers would show up too.
     """
+    all_names = frozenset(name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name)
     blocks = _decoder_blocks(model)
     if blocks is None:
-        return TargetCandidates((), ())
+        return TargetCandidates((), (), all_names)
     projections, norms = set(), set()
     for name, module in blocks.named_modules():
         leaf = name.rsplit(".", 1)[-1]
@@ -78,7 +81,9 @@ def find_candidates(model: Any) -> TargetCandidates:
             projections.add(leaf)
         elif _is_norm(module):
             norms.add(leaf)
-    return TargetCandidates(tuple(sorted(projections - _ROUTER_NAMES)), tuple(sorted(norms)))
+    return TargetCandidates(
+        tuple(sorted(projections - _ROUTER_NAMES)), tuple(sorted(norms)), all_names
+    )
 
 
 def default_target_modules(candidates: TargetCandidates, adapter_type: str) -> list[str] | None:
