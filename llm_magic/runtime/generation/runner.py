@@ -8,11 +8,11 @@ template, output feature), the loaded model bundle and the low-level generators 
 from __future__ import annotations
 
 import contextlib
-import random
 from typing import Any, Callable, Iterator, Protocol
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
+from llm_magic.runtime.generation.streaming import fresh_seed
 
 __all__ = [
     "GenerationListener",
@@ -184,7 +184,7 @@ def generate_samples(
         _check_can_compare(model, config)
     prompt, special = build_prompt(session, config, text, raw=raw, tokenizer=tokenizer)
     kwargs = hf_kwargs(settings, tokenizer)
-    base_seed = random.randrange(2**31) if seed is None else int(seed)
+    base_seed = fresh_seed() if seed is None else int(seed)
 
     plan = []  # (title, base model?, seed)
     for i in range(n):

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import random
+import secrets
 import threading
 import time
 from typing import Any, Callable, Iterator
 
 from llm_magic.runtime.generation.result import GenerationResult
 
-__all__ = ["StopFlag", "eval_mode", "generate_one", "model_device"]
+__all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device"]
+
+
+def fresh_seed() -> int:
+    """A random seed for a call that was given none (recorded in the result, to reproduce it)."""
+    # Drawn from the OS, not from `random`: set_seed() reseeds `random` on every call, which
+    # would make each "fresh" seed a function of the previous one.
+    return secrets.randbelow(2**31)
+
 
 # How long the main thread waits for the next text piece before checking on the worker again;
 # short so a crashed worker or an interrupt is noticed quickly, long enough to cost nothing.
@@ -81,7 +89,7 @@ def generate_one(
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 
     if seed is None:
-        seed = random.randrange(2**31)
+        seed = fresh_seed()
     device = device if device is not None else model_device(model)
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens).to(device)
     prompt_len = inputs["input_ids"].shape[1]
