@@ -110,6 +110,11 @@ def precheck(config: Any) -> tuple[Any, Any]:
     from llm_magic.runtime.models.source import refuse_remote_code, resolve_source
 
     refuse_remote_code(bool(getattr(config, "trust_remote_code", False)))
+    if getattr(config, "is_multimodal", False):
+        raise LlmMagicError(
+            "is_multimodal: true is not supported yet: llm_magic loads text-only causal language "
+            "models (AutoModelForCausalLM). Remove the key, or set it to false."
+        )
     source = resolve_source(config.base_model)
     rope_settings(getattr(config, "model_parameters", None))
     quantization = getattr(config, "quantization", None)

@@ -6,8 +6,8 @@ A new config reloads only what it must:
   bundle just points at the new config; no torch call, milliseconds);
 - the adapter changed (or fine-tuning was switched on or off with an adapter): the adapter is
   removed from the loaded base and the new one attached;
-- base_model, quantization, model_parameters or trust_remote_code changed: the old model is freed
-  first (so two models never share memory), then the new one loaded.
+- base_model, quantization, model_parameters, trust_remote_code or is_multimodal changed: the
+  old model is freed first (so two models never share memory), then the new one loaded.
 
 Importing this module does not import torch.
 """
@@ -22,7 +22,9 @@ from llm_magic.errors import LlmMagicError
 __all__ = ["ModelManager", "ReloadPlan", "plan_reload"]
 
 # Sections whose change means new base weights.
-_RELOAD_SECTIONS = ("base_model", "quantization", "model_parameters", "trust_remote_code")
+_RELOAD_SECTIONS = (
+    "base_model", "quantization", "model_parameters", "trust_remote_code", "is_multimodal",
+)
 _ADAPTER_SECTIONS = ("adapter", "adapters")
 
 Action = Literal["none", "rewrap", "reload", "load"]
