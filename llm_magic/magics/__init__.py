@@ -12,7 +12,9 @@ MAGIC_CLASSES: list[tuple[str, str]] = [
     ("llm_magic.magics.config_magics", "ConfigMagics"),
     ("llm_magic.magics.data_magics", "DataMagics"),
     ("llm_magic.magics.prompt_magics", "PromptMagics"),
+    ("llm_magic.magics.persist_magics", "PersistMagics"),
     ("llm_magic.magics.model_magics", "ModelMagics"),
+    ("llm_magic.magics.train_magics", "TrainMagics"),
 ]
 
 

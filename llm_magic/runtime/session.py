@@ -188,6 +188,39 @@ class Session:
         seed = overrides.pop("seed", None)
         return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
+    # ----------------------------------------------------------------------------- persistence
+    def save(self, directory: Any, *, checkpoint: bool = True) -> Any:
+        """Save config, weights, tokenizer, history, metrics and a model card to ``directory``."""
+        from llm_magic.runtime.persistence.save import save_session
+
+        return save_session(self, directory, checkpoint=checkpoint)
+
+    def load(self, directory: Any, name: str | None = None) -> Any:
+        """Restore a folder written by :meth:`save` into this session (all or nothing)."""
+        from llm_magic.runtime.persistence.load import restore_into
+
+        return restore_into(self, directory, name=name)
+
+    def merge(self) -> Any:
+        """Merge the adapter into full-precision base weights (kept for :meth:`export`)."""
+        from llm_magic.runtime.persistence.merge import merge_session
+
+        return merge_session(self)
+
+    def export(self, directory: Any) -> Any:
+        """Write a standard Hugging Face model folder (adapter merged) to ``directory``."""
+        from llm_magic.runtime.persistence.export import export_session
+
+        return export_session(self, directory)
+
+    def upload(self, repo_id: str, directory: Any = None, *, private: bool = False,
+               commit_message: str | None = None) -> Any:
+        """Upload ``directory`` (default: the last saved/exported folder) to the Hugging Face Hub."""
+        from llm_magic.runtime.persistence.upload import upload_session
+
+        return upload_session(self, repo_id, directory, private=private,
+                              commit_message=commit_message)
+
 
 _SESSION: Session | None = None
 _SESSION_LOCK = threading.Lock()
