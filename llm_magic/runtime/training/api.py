@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
@@ -74,10 +74,14 @@ def _resume_point(session: Any, state: Any) -> tuple[RunRecord | None, str]:
 
 
 def train(session: Any, data: Any = None, *, resume: bool = False, background: bool = False,
-          sample_every: int | None = None, loggers: Sequence[MetricLogger] | None = None) -> RunRecord:
+          sample_every: int | None = None,
+          loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
+          ) -> RunRecord:
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
-    Returns the run's :class:`RunRecord` (at once, still running, when ``background``).
+    ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
+    (default: a :class:`TextLogger`). Returns the run's record (at once, still running, when
+    ``background``).
     """
     session.check_idle("start training")
     config = session.require_config()
@@ -108,6 +112,8 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
     if resume_from and record.output_dir is None:
         record.output_dir = os.path.dirname(resume_from)
     record.train_rows = len(prepared.train)
+    if callable(loggers):  # a factory: the widget wants the run id
+        loggers = loggers(record)
     loggers = list(loggers) if loggers is not None else [TextLogger()]
     loggers.append(_RecordProgress(record))
     state.stop_event.clear()
