@@ -14,13 +14,17 @@ __all__ = ["generate_batch", "left_padding"]
 
 @contextmanager
 def left_padding(tokenizer: Any) -> Iterator[Any]:
-    """Temporarily set ``tokenizer.padding_side = "left"``; restore the old side afterwards."""
-    previous = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    """Temporarily pad and truncate on the left; restore the tokenizer's sides afterwards.
+
+    Left truncation keeps the end of an over-long prompt, where the question and the answer cue
+    are (Ludwig keeps the last tokens at prediction too).
+    """
+    previous = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
     try:
         yield tokenizer
     finally:
-        tokenizer.padding_side = previous
+        tokenizer.padding_side, tokenizer.truncation_side = previous
 
 
 def generate_batch(
@@ -35,13 +39,15 @@ def generate_batch(
     labels: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
     add_special_tokens: bool = True,
+    max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Generate one continuation per prompt, ``batch_size`` prompts per ``model.generate`` call.
 
     Returns the decoded new text of each prompt (special tokens stripped), in order. ``labels``
     constrains generation to those label strings (category ``constrain_to_vocabulary``), with
     ``max_new_tokens`` set to fit the longest one.
-    ``progress(n)`` is called after each batch with the number of prompts it finished.
+    ``progress(n)`` is called after each batch with the number of prompts it finished. Prompts
+    longer than ``max_prompt_tokens`` keep their last tokens.
     """
     import torch
     from transformers import set_seed
@@ -64,7 +70,8 @@ def generate_batch(
         for start in range(0, len(prompts), max(1, batch_size)):
             chunk = prompts[start : start + max(1, batch_size)]
             inputs = tokenizer(
-                chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+                chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens,
+                truncation=bool(max_prompt_tokens), max_length=max_prompt_tokens or None,
             ).to(device)
             width = inputs["input_ids"].shape[1]
             extra = {}

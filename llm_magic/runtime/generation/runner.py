@@ -131,6 +131,14 @@ def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
     return merge_settings(config.generation, dict(overrides or {}), name_format)
 
 
+def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
+    """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's margin, spec 2.5)."""
+    context = getattr(bundle, "context_length", None)
+    if not context:
+        return None
+    return max(1, int(context) - int(kwargs.get("max_new_tokens") or 0) - 8)
+
+
 def _settings_dict(settings: Any) -> dict[str, Any]:
     return {k: v for k, v in settings.model_dump().items() if v is not None}
 
@@ -204,6 +212,7 @@ def generate_samples(
                 model, tokenizer, prompt, kwargs, seed=sample_seed, on_text=on_text,
                 settings=_settings_dict(settings), label=title if (compare or n > 1) else "",
                 device=getattr(bundle, "device", None), add_special_tokens=special,
+                max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
             )
         results.append(result)
         if listener is not None:
@@ -290,12 +299,14 @@ def predict(
     output = config.output_feature
     is_category = getattr(output, "type", "text") == "category"
     constrain = is_category and bool(getattr(getattr(output, "decoder", None), "constrain_to_vocabulary", False))
+    kwargs = hf_kwargs(settings, bundle.tokenizer)
     with _progress_bar(progress, len(prompts)) as tick:
         texts = generate_batch(
-            bundle.model, bundle.tokenizer, prompts, hf_kwargs(settings, bundle.tokenizer),
+            bundle.model, bundle.tokenizer, prompts, kwargs,
             batch_size=size, seed=seed, device=getattr(bundle, "device", None),
             labels=category_labels(output) if constrain else None, progress=tick,
             add_special_tokens=not renderer.chat_template,
+            max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
         )
     result = df.copy()
     result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts

@@ -76,13 +76,16 @@ def generate_one(
     label: str = "",
     device: Any = None,
     add_special_tokens: bool = True,
+    max_prompt_tokens: int | None = None,
 ) -> GenerationResult:
     """Generate a continuation of ``prompt`` and return a :class:`GenerationResult`.
 
     ``hf_kwargs`` go to ``model.generate`` as they are. ``on_text(text_so_far)`` is called in the
     calling thread as text arrives (once at the end for beam search, which HF cannot stream).
     ``seed`` (chosen at random and recorded when None) makes sampling reproducible;
-    ``add_special_tokens=False`` is for prompts that hold them already (chat templates). A
+    ``add_special_tokens=False`` is for prompts that hold them already (chat templates). A prompt
+    longer than ``max_prompt_tokens`` keeps its *last* tokens (as Ludwig does at prediction), and
+    ``result.prompt`` is then the text the model actually saw. A
     KeyboardInterrupt during generation (the notebook's stop button, or one raised by
     ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
     """
@@ -91,7 +94,11 @@ def generate_one(
     if seed is None:
         seed = fresh_seed()
     device = device if device is not None else model_device(model)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens).to(device)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens)
+    if max_prompt_tokens and inputs["input_ids"].shape[1] > max_prompt_tokens:
+        inputs = {key: value[:, -max_prompt_tokens:] for key, value in inputs.items()}
+        prompt = tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
+    inputs = {key: value.to(device) for key, value in inputs.items()}
     prompt_len = inputs["input_ids"].shape[1]
 
     kwargs = dict(hf_kwargs)

@@ -27,3 +27,20 @@ def test_labels_constrain_generation_to_the_vocabulary(tiny_lm):
                          seed=0, labels=labels)
     assert len(out) == 3
     assert all(text.strip() in labels for text in out), out
+
+
+def test_over_long_prompts_are_cut_on_the_left(tiny_lm, monkeypatch):
+    model, tok = tiny_lm
+    widths = []
+    original = model.generate
+
+    def spy(*args, **kwargs):
+        widths.append(kwargs["input_ids"].shape[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    too_long = "the quick brown fox " * 200  # far beyond the tiny model's 256 positions
+    out = generate_batch(model, tok, [too_long, "short"], {"max_new_tokens": 3, "do_sample": False},
+                         batch_size=2, max_prompt_tokens=100)
+    assert len(out) == 2 and widths == [100]
+    assert tok.truncation_side == "right"

@@ -98,3 +98,11 @@ def test_kwargs_reach_model_generate(tiny_lm, monkeypatch):
     generate_one(model, tok, PROMPT, {"max_new_tokens": 3, "top_k": 7, "repetition_penalty": 1.3, "do_sample": True})
     assert received["top_k"] == 7 and received["repetition_penalty"] == 1.3 and received["max_new_tokens"] == 3
     assert received["pad_token_id"] == tok.pad_token_id
+
+
+def test_long_prompt_keeps_its_last_tokens(tiny_lm):
+    model, tok = tiny_lm
+    long_prompt = "The quick brown fox jumps over the lazy dog. " * 10 + "Answer:"
+    result = generate_one(model, tok, long_prompt, {"max_new_tokens": 3, "do_sample": False}, max_prompt_tokens=6)
+    assert len(tok(result.prompt, add_special_tokens=False)["input_ids"]) <= 6
+    assert long_prompt.endswith(result.prompt) and result.tokens > 0
