@@ -159,3 +159,33 @@ def test_predict_batch_size_defaults_to_trainer_eval_batch_size(tiny_session):
     assert prediction_batch_size(tiny_session.config, 7) == 7
     with pytest.raises(LlmMagicError, match="batch-size"):
         prediction_batch_size(tiny_session.config, 0)
+
+
+def test_chat_template_prompt_gets_no_second_bos(session, tiny_dir, monkeypatch):
+    text = config_text(tiny_dir).replace('prompt: {template: "Q: {question}\\nA:"}',
+                                         'prompt: {template: "Q: {question}", chat_template: true}')
+    session.set_config(text)
+    from tokenizers import processors
+
+    bundle = session.load_model()
+    # Make the tokenizer add BOS itself, as Llama's does: the chat text already starts with one.
+    bos = bundle.tokenizer.bos_token_id
+    monkeypatch.setattr(bundle.tokenizer._tokenizer, "post_processor",
+                        processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)]))
+    bundle.tokenizer.chat_template = (
+        "{{ bos_token }}{% for m in messages %}[user] {{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %} [bot]{% endif %}"
+    )
+    seen = []
+    original = bundle.model.generate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["input_ids"][0].tolist())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bundle.model, "generate", spy)
+    result = session.generate("hi there", max_new_tokens=2)
+    assert result.prompt == "<s>[user] Q: hi there [bot]"
+    assert seen[0][0] == bos and seen[0][1] != bos
+    # Raw text is not chat-wrapped, so the tokenizer adds the BOS.
+    assert session.generate("<s>x", raw=True, max_new_tokens=1) and seen[-1][:2] == [bos, bos]
