@@ -7,6 +7,7 @@ repo, safetensors only, and are trainable when the config fine-tunes.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from llm_magic.errors import LlmMagicError
 
 __all__ = [
     "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
-    "is_training_config", "resolve_adapter_targets",
+    "is_training_config", "pretrained_adapter_folder", "resolve_adapter_targets",
 ]
 
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -118,7 +119,7 @@ def _add_adapter(model, base, name, block, candidates, training):
 
     weights = getattr(block, "pretrained_adapter_weights", None)
     if weights:
-        folder = str(_local_adapter_folder(weights))
+        folder = str(pretrained_adapter_folder(block))
         with _peft_errors(block, None, weights):
             if model is None:
                 model = PeftModel.from_pretrained(
@@ -203,6 +204,31 @@ def detach_adapter(model: Any) -> Any:
     if hasattr(base, "peft_config"):
         del base.peft_config
     return base
+
+
+def pretrained_adapter_folder(adapter: Any) -> Path:
+    """The local folder of ``adapter.pretrained_adapter_weights``, checked before any weight loads.
+
+    Hub repos are downloaded (config and safetensors only). The folder's adapter kind must be
+    the configured ``adapter.type``.
+    """
+    weights = adapter.pretrained_adapter_weights
+    folder = _local_adapter_folder(weights)
+    try:
+        saved = json.loads((folder / "adapter_config.json").read_text()).get("peft_type")
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    if not isinstance(saved, str):
+        raise LlmMagicError(
+            f"adapter.pretrained_adapter_weights: {weights!r} has an unreadable "
+            "adapter_config.json (no peft_type); re-save the adapter with save_pretrained."
+        )
+    if saved.lower() != adapter.type:
+        raise LlmMagicError(
+            f"adapter.type: {adapter.type}, but {weights!r} holds a {saved.lower()} adapter. Set "
+            f"adapter.type: {saved.lower()} to use it."
+        )
+    return folder
 
 
 def _local_adapter_folder(weights: str) -> Path:

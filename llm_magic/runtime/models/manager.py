@@ -142,15 +142,21 @@ class ModelManager:
         return ReloadPlan(plan.action, plan.changed, time.perf_counter() - started)
 
     def _rewrap(self, config: Any) -> None:
-        from llm_magic.runtime.models.adapters import build_peft_config, detach_adapter
+        from llm_magic.runtime.models.adapters import (
+            build_peft_config,
+            detach_adapter,
+            pretrained_adapter_folder,
+        )
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded = self._loaded
         adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
         blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
         for block in blocks:
-            if not getattr(block, "pretrained_adapter_weights", None):
-                # Fail on a bad adapter config while the current adapter is still in place.
+            # Fail on a bad adapter config while the current adapter is still in place.
+            if getattr(block, "pretrained_adapter_weights", None):
+                pretrained_adapter_folder(block)
+            else:
                 build_peft_config(block, loaded.candidates)
         loaded.model = detach_adapter(loaded.model)
         loaded.adapter_type = loaded.target_modules = None

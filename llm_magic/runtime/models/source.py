@@ -172,6 +172,14 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
                 f"base_model: cannot load {name}: {why}, and it is not in the local cache.{local_hint}"
             )
     text = str(exc)
+    if isinstance(exc, ValueError) and "does not recognize this architecture" in text:
+        import transformers
+
+        return LlmMagicError(
+            f"base_model: {name} has an architecture that the installed transformers "
+            f"{transformers.__version__} does not know. Upgrade transformers "
+            "(pip install -U transformers) and restart the kernel, or pick another model."
+        )
     if isinstance(exc, ValueError) and "trust_remote_code" in text:
         return LlmMagicError(
             f"base_model: {name} needs custom Python code from its repo (trust_remote_code), which "

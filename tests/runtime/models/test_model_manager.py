@@ -246,3 +246,65 @@ def test_session_facade_loads_syncs_and_reports(session, tiny_dirs):
     assert 0 < info.trainable_parameters < info.parameters
     session.unload_model()
     assert session.models.loaded is None
+
+
+@pytest.mark.parametrize(
+    "old,new,action,changed",
+    [
+        ({}, {"generation": {"top_k": 5}}, "none", ()),
+        ({}, {"prompt": {"template": "{instruction}"}}, "none", ()),
+        ({"adapter": {"type": "lora"}}, {"adapter": {"type": "lora", "r": 16}}, "rewrap", ("adapter",)),
+        (
+            {"adapter": {"type": "lora", "pretrained_adapter_weights": "o/a"}},
+            {"adapter": {"type": "lora", "pretrained_adapter_weights": "o/a"}, "trainer": {"type": "none"}},
+            "rewrap",
+            ("trainer.type",),
+        ),
+        ({}, {"model_parameters": {"rope_scaling": {"rope_type": "linear", "factor": 2.0}}}, "reload",
+         ("model_parameters",)),
+        (
+            {"adapter": {"type": "lora"}},
+            {"adapter": {"type": "lora", "r": 4}, "quantization": {"bits": 4}},
+            "reload",
+            ("quantization",),
+        ),
+    ],
+    ids=["generation", "prompt", "adapter", "trainer-with-pretrained-adapter", "rope", "quantization"],
+)
+def test_reload_plans(tiny_dirs, old, new, action, changed):
+    from llm_magic.runtime.models.manager import plan_reload
+
+    plan = plan_reload(make_config(tiny_dirs["llama"], **old), make_config(tiny_dirs["llama"], **new))
+    assert (plan.action, plan.changed) == (action, changed)
+
+
+def test_adapter_change_on_a_quantized_base_keeps_it_quantized(manager, tiny_dirs):
+    import bitsandbytes as bnb
+
+    quantization = {"bits": 4, "bnb_4bit_compute_dtype": "float32"}
+    loaded = manager.ensure(
+        make_config(tiny_dirs["qwen2"], adapter={"type": "lora", "r": 4}, quantization=quantization)
+    )
+    plan = manager.sync(
+        make_config(tiny_dirs["qwen2"], adapter={"type": "lora", "r": 8}, quantization=quantization)
+    )
+    assert plan.action == "rewrap"
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in loaded.model.modules())
+    ranks = {p.shape[0] for n, p in loaded.model.named_parameters() if "lora_A" in n}
+    assert ranks == {8}
+    train_one_step(loaded)
+
+
+def test_pretrained_adapter_of_another_kind_is_refused_before_unwrapping(manager, tmp_path, tiny_dirs):
+    from peft import IA3Config, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_dirs["llama"]))
+    get_peft_model(base, IA3Config(target_modules=["q_proj"], feedforward_modules=[])).save_pretrained(
+        str(tmp_path / "ia3")
+    )
+    loaded = manager.ensure(make_config(tiny_dirs["llama"], adapter={"type": "lora"}))
+    wrong = {"type": "lora", "pretrained_adapter_weights": str(tmp_path / "ia3")}
+    with pytest.raises(LlmMagicError, match="holds a ia3 adapter.*adapter.type: ia3"):
+        manager.sync(make_config(tiny_dirs["llama"], adapter=wrong))
+    assert manager.loaded is loaded and loaded.adapter_type == "lora"
