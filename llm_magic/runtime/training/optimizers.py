@@ -99,6 +99,9 @@ def build_optimizer(model: Any, optimizer: dict[str, Any], learning_rate: float,
     cls = optimizer_class(optimizer.get("type", "adam"))
     kwargs = _accepted_kwargs(cls, optimizer)
     if cls.__name__ == "Adafactor":
+        # Adafactor's eps is a pair (eps1, eps2); a single Adam-style eps does not apply.
+        if not isinstance(kwargs.get("eps"), tuple):
+            kwargs.pop("eps", None)
         kwargs = {**_ADAFACTOR_DEFAULTS, **kwargs}
     if loraplus_lr_ratio:
         from peft import PeftModel
