@@ -71,6 +71,8 @@ class Manifest:
     data_rows: int | None = None
     checkpoint: str | None = None
     config_name: str | None = None
+    #: The last fine-tune run's record (run id, status, steps, best step/metric, rows).
+    run: dict[str, Any] | None = None
     created: str | None = None
     llm_magic_version: str | None = None
     format: int = FORMAT_VERSION

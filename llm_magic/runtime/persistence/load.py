@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import ConfigError, LlmMagicError
 from llm_magic.runtime.persistence import layout
-from llm_magic.runtime.persistence.state import restore_training_state
+from llm_magic.runtime.persistence.state import build_training_restore, restore_training_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
@@ -236,6 +236,7 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         "data_rows": run.manifest.data_rows,
         "checkpoint": str(checkpoint) if checkpoint else None,
     }
+    rows, record = build_training_restore(restored, run.manifest.run, run.config)
     with session.lock:
         # Checked again under the lock: a job may have started while we were loading.
         try:
@@ -247,7 +248,7 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         session._models = manager
         session._configs[config_name] = config
         session.config_name = config_name
-        restore_training_state(session, restored)
+        restore_training_state(session, restored, rows, record)
     if previous is not None and previous is not manager:
         previous.unload()
     return LoadReport(

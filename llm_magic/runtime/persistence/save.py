@@ -20,6 +20,7 @@ from llm_magic.runtime.persistence.model_card import render_model_card
 from llm_magic.runtime.persistence.state import (
     data_rows,
     find_checkpoint,
+    last_run_info,
     own_state,
     session_history,
     session_metrics,
@@ -138,13 +139,15 @@ def write_run_folder(
     rows: int | None = None,
     checkpoint: str | Path | None = None,
     merged_model: Any = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> SaveReport:
     """Write a run folder from explicit parts (the session-free core of :func:`save_session`).
 
     ``config`` is the effective config dict; ``model`` the trained model (PEFT-wrapped for an
     adapter); ``merged_model`` an optional merged copy whose full weights are written too (the
     ``merge_adapter_into_base_model`` post-processor); ``checkpoint`` a trainer checkpoint folder
-    copied into ``checkpoints/`` so that training can resume from it.
+    copied into ``checkpoints/`` so that training can resume from it; ``run_info`` the last
+    run's record (id, status, steps) for the manifest.
     """
     import yaml
 
@@ -214,6 +217,7 @@ def write_run_folder(
             data_rows=rows,
             checkpoint=checkpoint_rel,
             config_name=config_name,
+            run=_jsonable(dict(run_info)) if run_info else None,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             llm_magic_version=llm_magic.__version__,
         )
@@ -258,6 +262,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
         rows=data_rows(session),
         checkpoint=find_checkpoint(session) if checkpoint else None,
         merged_model=merged,
+        run_info=last_run_info(session),
     )
     own_state(session)["last_folder"] = report.path
     return report
