@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_magic.runtime.config.presets import lora_target_fallback, resolve_preset
+from llm_magic.runtime.config.presets import resolve_preset
 from llm_magic.runtime.config.schema.features import sanitise_name
 from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
@@ -89,12 +89,9 @@ def _adapters(cfg: LLMConfig, out: Derived) -> None:
         if a.type in ("lora", "adalora") and a.alpha is None:
             out.append((f"{path}.alpha", 2 * a.r, "alpha unset: 2 * r"))
             _set(a, "alpha", 2 * a.r)
-        if a.type == "lora" and a.target_modules is None:
-            fallback = lora_target_fallback(cfg.base_model)
-            if fallback:
-                out.append((f"{path}.target_modules", fallback,
-                            f"Ludwig's LoRA target modules for {cfg.base_model} (PEFT's default is wrong there)"))
-                _set(a, "target_modules", fallback)
+        # target_modules stays unset here on purpose: Ludwig's hard-coded per-id lists (q/v only for
+        # Mixtral and Gemma, a stale list for Phi: Ludwig issues 3853, 3910) are replaced by discovery
+        # of the attention and MLP projections of the loaded model (runtime.models.targets).
         if a.type == "prompt_tuning" and a.tokenizer_name_or_path is None:
             _set(a, "tokenizer_name_or_path", cfg.base_model)
 

@@ -42,33 +42,7 @@ PRESETS: dict[str, str] = {
     "phi-2": "microsoft/phi-2",
 }
 
-_PHI = ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
-_PHI3 = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
-_QV = ["q_proj", "v_proj"]
-
-#: Ludwig fills LoRA ``target_modules`` for these exact ids when unset (PEFT's defaults are wrong
-#: or missing for them: Mixtral had none, Phi-2's architecture changed; Ludwig issues 3853, 3910).
-LORA_TARGET_FALLBACKS: dict[str, list[str]] = {
-    "mistralai/Mixtral-8x7B-v0.1": _QV,
-    "mistralai/Mixtral-8x7B-Instruct-v0.1": _QV,
-    "microsoft/phi-1": _PHI,
-    "microsoft/phi-1_5": _PHI,
-    "microsoft/phi-2": _PHI,
-    "microsoft/Phi-3-mini-4k-instruct": _PHI3,
-    "microsoft/Phi-3-mini-128k-instruct": _PHI3,
-    "google/gemma-2b": _QV,
-    "google/gemma-2b-it": _QV,
-    "google/gemma-7b": _QV,
-    "google/gemma-7b-it": _QV,
-}
-
-
 def resolve_preset(name: str) -> str | None:
     """The Hub id for a Ludwig preset short name, or None when ``name`` is not a preset."""
     return PRESETS.get(name)
 
-
-def lora_target_fallback(base_model: str) -> list[str] | None:
-    """Ludwig's LoRA target modules for ``base_model`` (exact id) when the user sets none."""
-    found = LORA_TARGET_FALLBACKS.get(base_model)
-    return list(found) if found else None

@@ -41,7 +41,7 @@ def test_examples_mean_what_they_say():
     assert e6.trainer.optimizer.type == "paged_adam"
 
     e7 = load_config(EXAMPLES["E7"])
-    assert e7.adapter.target_modules == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
+    assert e7.adapter.target_modules is None  # discovered from the loaded model, not hard-coded
     assert e7.adapter.postprocessor.merge_adapter_into_base_model
 
     e8 = load_config(EXAMPLES["E8"])
