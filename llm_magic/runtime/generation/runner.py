@@ -64,11 +64,10 @@ def _retriever(session: Any, config: Any) -> Any:
             "session yet. Bind some with %llm_train --data NAME (or %llm_preview --data NAME) first, "
             "or use --raw to send the text without the template."
         )
-    from llm_magic.runtime.data.retrieval import build_retriever
-    from llm_magic.runtime.data.sources import load_data
-    from llm_magic.runtime.data.splits import split_data
+    from llm_magic.runtime.data.prepare import retriever_for_data
 
-    retriever = build_retriever(config, split_data(load_data(session.data), config)["train"])
+    # The same cleaning, sampling and split as training, so generation sees the same examples.
+    retriever = retriever_for_data(config, session.data)
     state["retriever"] = (config, session.data, retriever)
     return retriever
 
