@@ -80,12 +80,9 @@ class LossPlot:
             self._text.close()
             return
         if self._handle is not None:
-            from IPython.display import HTML, Image
-
-            self._handle.update(Image(data=self.figure_png(), format="png"))
-            from IPython.display import display
-
-            display(HTML(f"<div>{html.escape(self.summary())}</div>"))
+            # Replace the widget in place (a background run may end while another cell runs, so
+            # no new display): the saved notebook keeps the PNG, a terminal reader the summary.
+            self._handle.update(_FinalChart(self.figure_png(), self.summary()))
         else:
             self._draw()
 
@@ -229,3 +226,14 @@ class LossPlot:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         return buffer.getvalue()
+
+
+class _FinalChart:
+    """The finished run: the chart as PNG plus a one-line summary as text."""
+
+    def __init__(self, png: bytes, summary: str) -> None:
+        self.png = png
+        self.summary = summary
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"image/png": self.png, "text/plain": self.summary}

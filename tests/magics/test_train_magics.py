@@ -62,6 +62,9 @@ def test_llm_train_data_df_trains_evaluates_and_records(shell, tiny_dir, tmp_pat
     assert (tmp_path / "llm_magic_runs" / run.run_id).is_dir()
     assert session.data is shell.user_ns["df"]  # bound for the next call
 
+    with pytest.raises(UsageError, match="Nothing to resume: the last run .* finished"):
+        shell.line("llm_train", "--resume")
+
     status = shell.line("llm_status")
     assert "status: finished" in repr(status) and "step: 6/6" in repr(status)
 

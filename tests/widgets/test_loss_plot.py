@@ -85,8 +85,9 @@ def test_recorded_state_after_a_run_and_the_final_png(tiny, notebook, tmp_path, 
 
     plot.close()
     final = [e for e in notebook.events if e["update"]]
-    assert final and "image/png" in final[-1]["data"]  # the widget is replaced by a static picture
-    assert any("best checkpoint at step" in e["data"].get("text/html", "") for e in notebook.events)
+    assert final and final[-1]["data"]["image/png"][:4] == b"\x89PNG"  # a static picture replaces the widget
+    assert final[-1]["display_id"] == notebook.events[0]["display_id"]
+    assert f"best checkpoint at step {plot.best_step}" in final[-1]["data"]["text/plain"]
 
 
 def test_stop_button_calls_back_once(notebook):

@@ -22,6 +22,21 @@ __all__ = [
 ]
 
 
+def _require(module: str, package: str) -> Any:
+    """Import an optional metrics package, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        from llm_magic.errors import LlmMagicError
+
+        raise LlmMagicError(
+            f"This metric needs the {package!r} package: pip install 'llm-magic[metrics]' "
+            f"(or pip install {package})."
+        ) from None
+
+
 def perplexity(loss: float) -> float:
     """exp(mean next-token cross-entropy); inf when the loss is too large to exponentiate."""
     return math.exp(loss) if loss < 700 else math.inf
@@ -75,15 +90,13 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU (sacrebleu, 0-100)."""
-    import sacrebleu
-
+    sacrebleu = _require("sacrebleu", "sacrebleu")
     return float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
 
 
 def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     """Mean ROUGE-1/2/L F-measures (rouge-score, 0-1)."""
-    from rouge_score import rouge_scorer
-
+    rouge_scorer = _require("rouge_score.rouge_scorer", "rouge-score")
     kinds = ("rouge1", "rouge2", "rougeL")
     scorer = rouge_scorer.RougeScorer(list(kinds), use_stemmer=False)
     totals = dict.fromkeys(kinds, 0.0)
@@ -103,7 +116,10 @@ def classification_metrics(predicted: Sequence[str], actual: Sequence[str],
     confusion matrix are the true labels, columns the predicted ones.
     """
     import pandas as pd
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    sk = _require("sklearn.metrics", "scikit-learn")
+    accuracy_score, confusion_matrix = sk.accuracy_score, sk.confusion_matrix
+    precision_recall_fscore_support = sk.precision_recall_fscore_support
 
     predicted = [str(p) for p in predicted]
     actual = [str(a) for a in actual]

@@ -52,16 +52,28 @@ def _prepare(config: Any, bundle: Any, data: Any) -> Any:
     return from_prepared(prepared, bundle.tokenizer)
 
 
+def _bind(session: Any, data: Any) -> None:
+    """Remember ``data`` as the session's default for later calls (after it proved usable)."""
+    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
+
+
 def _loraplus_ratio(config: Any) -> float | None:
     adapter = getattr(config, "adapter", None)
     return getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None
 
 
 def _resume_point(session: Any, state: Any) -> tuple[RunRecord | None, str]:
-    """The run to continue and its checkpoint, or a clear error when there is none."""
+    """The stopped run to continue and its checkpoint, or a clear error when there is none."""
     for run in reversed(state.runs):
-        if run.kind == "finetune" and run.checkpoint and os.path.isdir(run.checkpoint):
+        if run.kind != "finetune":
+            continue
+        if run.status == "stopped" and run.checkpoint and os.path.isdir(run.checkpoint):
             return run, run.checkpoint
+        if run.status in ("finished", "early_stopped"):
+            raise LlmMagicError(
+                f"Nothing to resume: the last run ({run.run_id}) {run.status.replace('_', ' ')}. "
+                "Start a new run with %llm_train (it continues from the current weights)."
+            )
     from llm_magic.runtime.persistence.state import find_checkpoint
 
     restored = find_checkpoint(session)
@@ -100,7 +112,6 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
     previous, resume_from = _resume_point(session, state) if resume else (None, None)
     bundle = session.load_model()
     prepared = _prepare(config, bundle, data)
-    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
 
     if previous is not None:
         record = previous
@@ -130,7 +141,9 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
             state.current = None
         if record.status == "failed":
             raise LlmMagicError(record.error or "Training failed.")
+        _bind(session, data)
         return record
+    _bind(session, data)
     session.busy_reason = f"training run {record.run_id} is in progress"
     state.thread = threading.Thread(target=_background, args=(session, state, execute),
                                     name=f"llm_magic-train-{record.run_id}", daemon=True)
@@ -251,7 +264,7 @@ def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
     report = evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
                             collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
                             add_special_tokens=prepared.add_special_tokens)
-    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
+    _bind(session, data)
     return report
 
 

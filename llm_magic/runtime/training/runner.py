@@ -268,8 +268,11 @@ def run_finetune(
         with _SigintToStop(stop_event):
             train_output = trainer.train(resume_from_checkpoint=resume_from)
     except KeyboardInterrupt:
-        # A second Ctrl-C: save what we have so the run can still be resumed, then re-raise.
-        trainer._save_checkpoint(trainer.model, trial=None)
+        # A second Ctrl-C: try to save what we have so the run can still be resumed, then re-raise.
+        try:
+            trainer._save_checkpoint(trainer.model, trial=None)
+        except Exception:  # noqa: BLE001 - the interrupt matters more than a failed emergency save
+            pass
         raise
     finally:
         for name, param in model.named_parameters():
