@@ -108,7 +108,7 @@ class PersistMagics(Magics):
         from llm_magic.runtime.session import get_session
 
         args = parse_argstring(self.llm_upload, line)
+        # IPython's argument splitting keeps quotes; a quoted message or path means its content.
         directory = args.dir.strip("'\"") if args.dir else None
-        return get_session().upload(
-            args.repo_id, directory, private=args.private, commit_message=args.commit_message
-        )
+        message = args.commit_message.strip("'\"") if args.commit_message else None
+        return get_session().upload(args.repo_id, directory, private=args.private, commit_message=message)

@@ -8,7 +8,8 @@ reads the adapter files at its root, ``AutoModelForCausalLM`` the full weights (
     config.yaml                 the effective config (all defaults filled)
     adapter_config.json         } kind "adapter": PEFT save_pretrained output (non-default
     adapter_model.safetensors   }   adapters of an ``adapters:`` config go into <name>/)
-    config.json, model.safetensors, generation_config.json   kind "full", or merged weights
+    config.json, model.safetensors, generation_config.json   kind "full" only
+    merged/                     merge_adapter_into_base_model: a standalone HF model folder
     tokenizer.json, tokenizer_config.json, ...                the tokenizer
     history.csv, metrics.json   training history and final metrics (when there was training)
     checkpoints/checkpoint-N/   the last trainer checkpoint, for ``%llm_train --resume``
@@ -39,6 +40,7 @@ MODEL_CONFIG_NAME = "config.json"
 FULL_WEIGHTS_NAME = "model.safetensors"
 FULL_INDEX_NAME = "model.safetensors.index.json"
 CHECKPOINTS_DIR = "checkpoints"
+MERGED_DIR = "merged"
 
 #: Bumped when the layout changes incompatibly; older llm_magic refuses newer folders.
 FORMAT_VERSION = 1

@@ -100,6 +100,16 @@ def render_model_card(
             'model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")',
             "```",
         ]
+        if merged:
+            lines += [
+                "",
+                "The adapter merged into the base weights is a standalone model in `merged/`:",
+                "",
+                "```python",
+                "from transformers import AutoModelForCausalLM",
+                'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder/merged")',
+                "```",
+            ]
     elif kind in ("full", "export"):
         lines += [
             "With transformers only:",

@@ -140,6 +140,7 @@ def write_run_folder(
     checkpoint: str | Path | None = None,
     merged_model: Any = None,
     run_info: Mapping[str, Any] | None = None,
+    generation: Mapping[str, Any] | None = None,
 ) -> SaveReport:
     """Write a run folder from explicit parts (the session-free core of :func:`save_session`).
 
@@ -147,7 +148,8 @@ def write_run_folder(
     adapter); ``merged_model`` an optional merged copy whose full weights are written too (the
     ``merge_adapter_into_base_model`` post-processor); ``checkpoint`` a trainer checkpoint folder
     copied into ``checkpoints/`` so that training can resume from it; ``run_info`` the last
-    run's record (id, status, steps) for the manifest.
+    run's record (id, status, steps) for the manifest; ``generation`` the HF generation
+    settings written with the merged model.
     """
     import yaml
 
@@ -166,7 +168,7 @@ def write_run_folder(
             "trained ones. Add an adapter (adapter: lora) or remove quantization."
         )
 
-    target = Path(directory).expanduser()
+    target = Path(directory).expanduser().resolve()
     with layout.AtomicFolder(target, layout.MANIFEST_NAME) as out:
         folder = out.path
         adapter_names: list[str] = []
@@ -176,9 +178,19 @@ def write_run_folder(
             _relabel_adapter_base(folder, base_model)
         elif kind == "full":
             model.save_pretrained(str(folder), safe_serialization=True)
-        if merged_model is not None:
-            merged_model.save_pretrained(str(folder), safe_serialization=True)
         tokenizer.save_pretrained(str(folder))
+        if merged_model is not None:
+            # In a subfolder: transformers' PEFT integration would apply the root adapter a
+            # second time on top of merged weights sitting next to it.
+            from llm_magic.runtime.persistence.export import write_hf_folder
+
+            write_hf_folder(
+                folder / layout.MERGED_DIR, model=merged_model, tokenizer=tokenizer,
+                generation=generation, card=render_model_card(
+                    kind="export", config=config, metrics=_flat_metrics(metrics), data_rows=rows,
+                    merged=True,
+                ),
+            )
 
         (folder / layout.CONFIG_NAME).write_text(
             yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8"
@@ -237,7 +249,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
     """Save the session's config, model, tokenizer, history and metrics to ``directory``.
 
     With ``adapter.postprocessor.merge_adapter_into_base_model: true`` the merged full weights
-    are written too (see :func:`.merge.merge_session`). ``checkpoint=False`` skips copying the
+    are written too, as a standalone HF folder in ``merged/`` (see :func:`.merge.merge_session`). ``checkpoint=False`` skips copying the
     last trainer checkpoint (then ``%llm_train --resume`` cannot continue from this folder).
     """
     config = session.require_config()
@@ -263,6 +275,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
         checkpoint=find_checkpoint(session) if checkpoint else None,
         merged_model=merged,
         run_info=last_run_info(session),
+        generation=config.generation.to_hf_kwargs() if merged is not None else None,
     )
     own_state(session)["last_folder"] = report.path
     return report
