@@ -16,6 +16,10 @@ class StrategyConfig(ConfigModel):
     gradient_accumulation_steps: int | None = F(None, "Accelerate gradient accumulation.", gt=0)
     fsdp_config: dict[str, Any] | None = F(None, "FSDP plugin settings.")
     deepspeed_config: str | dict[str, Any] | None = F(None, "DeepSpeed config path or dict.")
+    zero_optimization: dict[str, Any] | None = F(
+        None, "DeepSpeed ZeRO settings as in a DeepSpeed config: stage (1-3), offload_optimizer / "
+        "offload_param ({device: cpu | nvme}), ...; type deepspeed only.",
+        diverges="Ludwig's old deepspeed backend read this key; its accelerate strategy drops it silently.")
 
 
 class ProcessorConfig(ConfigModel):
@@ -48,6 +52,10 @@ class BackendConfig(ConfigModel):
     trainer: RayTrainerConfig | None = F(None, "Ray only: Train scaling.")
     loader: dict[str, Any] | None = F(None, "Ray only: data-loader kwargs.")
     preprocessor_kwargs: dict[str, Any] | None = F(None, "Ray only: preprocessing kwargs (num_cpu).")
+    strategy: Annotated[StrategyConfig, BeforeValidator(type_block)] | None = F(
+        None, "Local backend: how `%llm_train --processes N` and exported scripts split the work "
+              "(ddp when unset); a bare string becomes {type: ...}.",
+        diverges="Our extension: Ludwig has no multi-process strategy on the local backend.")
 
 
 def _backend_before(value: Any) -> Any:
