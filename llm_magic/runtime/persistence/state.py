@@ -108,7 +108,7 @@ def build_training_restore(
 ) -> tuple[list[dict[str, Any]], Any]:
     """History rows and a run record for training's state, prepared before anything is swapped.
 
-    The record (status ``loaded``) carries the saved checkpoint, metrics and row count, so
+    The record (with the saved status; ``loaded`` when none was saved) carries the saved checkpoint, metrics and row count, so
     ``%llm_runs`` lists the loaded run, ``%llm_train --resume`` continues it and a new save
     keeps its metrics. Returns ``([], None)`` when training is not installed.
     """
@@ -128,9 +128,11 @@ def build_training_restore(
         status="loaded", checkpoint=restored.get("checkpoint"),
         metrics=dict(restored.get("metrics") or {}),
     )
-    for name in RUN_FIELDS[2:]:
+    # The saved status (e.g. "stopped") keeps training's rules: only a stopped run resumes.
+    for name in RUN_FIELDS[1:]:
         if info.get(name) is not None:
             setattr(record, name, info[name])
+    record.notes.append(f"Loaded from {restored.get('path')}.")
     if record.train_rows is None:
         record.train_rows = restored.get("data_rows")
     record.finished = record.started
