@@ -225,3 +225,31 @@ def test_a_saved_run_generates_the_same_and_resumes_in_another_process(llama_dir
     # Steps 1-2 come from the saved history, 3-6 from the resumed run: nothing restarted.
     assert second["history_steps"] == [1, 2, 3, 4, 5, 6]
     assert second["losses"] == pytest.approx(first["reference"], rel=1e-4, abs=1e-5)
+
+
+def test_a_full_fine_tune_saves_and_loads_its_whole_weights(session, llama_dir, tmp_path):
+    import torch
+
+    from llm_magic.runtime.session import reset_session
+
+    session.set_config(lora_yaml(llama_dir).replace(
+        "adapter: {type: lora, r: 4, target_modules: [q_proj, v_proj]}\n", ""))
+    model = session.load_model().model
+    with torch.no_grad():  # stand in for training: every weight of one layer moves
+        model.model.layers[0].mlp.down_proj.weight.add_(0.25)
+    ids = torch.tensor([[1, 40, 41, 42]])
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    report = session.save(tmp_path / "full")
+    assert report.kind == "full" and "model.safetensors" in report.files
+    assert "adapter_config.json" not in report.files
+
+    fresh = reset_session()
+    loaded = fresh.load(tmp_path / "full")
+    assert loaded.kind == "full"
+    assert fresh.config.base_model == str((tmp_path / "full").resolve())
+    reloaded = fresh.load_model().model
+    reloaded.eval()
+    with torch.no_grad():
+        assert reloaded(input_ids=ids).logits.equal(expected)
