@@ -120,17 +120,32 @@ class Session:
 
     # ----------------------------------------------------------------------------- training
     def train(self, data: Any = None, resume: bool = False, background: bool = False,
-              sample_every: int | None = None, loggers: Any = None) -> Any:
+              sample_every: int | None = None, loggers: Any = None, processes: int | None = None) -> Any:
         """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
 
         ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
         stopped run from its checkpoint; ``background`` trains in a thread and returns at once.
         ``loggers`` are metric loggers (``runtime.training.loggers``; default: a text progress line).
+        ``processes`` > 1 trains data-parallel on that many processes as ``backend.strategy`` says
+        (``runtime.distributed``).
         """
+        if processes is not None and processes != 1:
+            from llm_magic.runtime.distributed.launch import train_distributed
+
+            if resume or sample_every:
+                raise LlmMagicError("--processes cannot be combined with --resume or --sample-every yet; "
+                                    "drop one of them.")
+            return train_distributed(self, data, processes=processes, background=background, loggers=loggers)
         from llm_magic.runtime.training.api import train
 
         return train(self, data, resume=resume, background=background, sample_every=sample_every,
                      loggers=loggers)
+
+    def export_script(self, directory: Any, **options: Any) -> Any:
+        """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""
+        from llm_magic.runtime.distributed import export_script
+
+        return export_script(self, directory, **options)
 
     def evaluate(self, data: Any = None, split: str = "test") -> Any:
         """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged."""

@@ -1,0 +1,44 @@
+"""Scale-out: the session's training job on several processes, GPUs and machines, via accelerate.
+
+- :mod:`.strategy` — ``backend.strategy`` (DDP, FSDP, DeepSpeed ZeRO 1-3) -> accelerate's config,
+  and the checks that refuse what cannot run here before anything starts;
+- :mod:`.script` — the job folder (``train.py``, effective config, accelerate config) that
+  ``%llm_export_script`` writes and a cluster runs with ``accelerate launch``;
+- :mod:`.launch` — ``%llm_train --processes N``: launch that folder locally, feed the live plot
+  from rank 0's metrics, load the trained weights back into the session;
+- :mod:`.worker` — the per-process helpers ``train.py`` uses.
+
+Nothing here imports torch at import time. See docs/scale-out.md.
+"""
+from __future__ import annotations
+
+__all__ = ["export_script", "train_distributed"]
+
+
+def train_distributed(session, data=None, *, processes: int, background: bool = False, loggers=None):
+    """Fine-tune on ``processes`` local processes (see :func:`.launch.train_distributed`)."""
+    from llm_magic.runtime.distributed.launch import train_distributed as run
+
+    return run(session, data, processes=processes, background=background, loggers=loggers)
+
+
+def export_script(session, directory, *, data=None, processes: int | None = None, machines: int = 1,
+                  include_weights: bool = True):
+    """Write the session's job folder for ``accelerate launch`` (see :func:`.script.write_job`).
+
+    ``data`` defaults to the session's bound data; ``processes`` to one per GPU here (2 without
+    GPUs); ``include_weights`` ships the loaded model's current trainable weights as the start.
+    """
+    from llm_magic.runtime.distributed.script import write_job
+
+    config = session.require_config()
+    if processes is None:
+        import torch
+
+        processes = max(torch.cuda.device_count(), 1) if torch.cuda.is_available() else 2
+    processes = max(processes, machines)
+    model = None
+    if include_weights and session.models.loaded is not None:
+        model = session.load_model().model
+    data = data if data is not None else session.data
+    return write_job(config, directory, data=data, model=model, processes=processes, machines=machines)

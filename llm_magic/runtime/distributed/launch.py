@@ -1,0 +1,307 @@
+"""``%llm_train --processes N``: train the session's config on N processes and take the weights back.
+
+The job folder of :mod:`.script` is written under the run's output folder and launched as
+separate processes:
+
+- on the CPU with ``torchrun`` (gloo): ``accelerate launch`` only starts several CPU processes
+  through ``mpirun``, and ``accelerate.debug_launcher`` forks the kernel itself;
+- on GPUs with ``accelerate launch --config_file accelerate_config.yaml`` (DDP, FSDP, DeepSpeed).
+  ``accelerate.notebook_launcher`` is not used: it forks the kernel, which it refuses (rightly)
+  once CUDA is initialised, and the session's model is usually on the GPU already.
+
+Fresh processes cost a few seconds of start-up, but they run exactly the script a cluster would,
+cannot inherit a half-initialised CUDA context or the kernel's threads, and die cleanly on Stop.
+Rank 0 writes its metrics as JSON lines, which this module tails into the session's loggers (the
+live plot), and saves a run folder; its weights are loaded into the session's model at the end.
+A failed or stopped launch leaves the session's weights as they were.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.distributed import script as _script
+from llm_magic.runtime.distributed import strategy as _strategy
+from llm_magic.runtime.distributed.worker import RESULT_NAME
+
+__all__ = ["launch_command", "train_distributed"]
+
+LOG_NAME = "metrics.jsonl"
+OUTPUT_NAME = "launch.log"
+# How often the notebook side reads new metric lines (seconds).
+POLL_SECONDS = 0.2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(job: Path, processes: int, *, cpu: bool, port: int | None = None) -> list[str]:
+    """The command that runs ``job``'s ``train.py`` on ``processes`` local processes."""
+    args = [_script.SCRIPT_NAME, "--metrics-jsonl", LOG_NAME]
+    if cpu:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", str(processes), *args]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", _script.ACCELERATE_CONFIG_NAME,
+            "--num_processes", str(processes), "--main_process_port", str(port or _free_port()), *args]
+
+
+class _Progress:
+    """Keeps the run record's step counters current (for ``%llm_status``)."""
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def log(self, name: str, data: Any, step: int) -> None:
+        """Track step, total steps and best step."""
+        self.record.global_step = max(self.record.global_step, step)
+        if name == "max_steps":
+            self.record.max_steps = int(data)
+        elif name == "best_step":
+            self.record.best_step = int(data)
+
+    def log_dict(self, payload: Any, step: int) -> None:
+        """Track the step."""
+        self.record.global_step = max(self.record.global_step, step)
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
+class _Tail:
+    """Reads complete new lines of rank 0's JSON-lines log and replays them into loggers."""
+
+    def __init__(self, path: Path, loggers: Sequence[Any]) -> None:
+        self.path, self.loggers, self.offset = path, list(loggers), 0
+
+    def pump(self) -> None:
+        """Forward every complete line written since the last call."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read()
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+        self.offset += end
+        for line in chunk[:end].decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            for logger in self.loggers:
+                if "log_dict" in entry:
+                    logger.log_dict(entry["log_dict"], entry["step"])
+                else:
+                    logger.log(entry["log"], entry["data"], entry["step"])
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End the launcher and every process it started (they share its process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def _output_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    keep = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(keep)
+
+
+def train_distributed(session: Any, data: Any = None, *, processes: int, background: bool = False,
+                      loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None) -> Any:
+    """Fine-tune on ``processes`` processes as ``backend.strategy`` says; returns the run record.
+
+    Checks everything it can first (config, strategy, this machine, data) and refuses with a
+    clear error before any process starts. ``loggers`` as for ``Session.train``.
+    """
+    from llm_magic.runtime.training.loggers import TextLogger
+    from llm_magic.runtime.training.runs import RunRecord, training_state
+    from llm_magic.runtime.training.settings import settings_from_config
+
+    session.check_idle("start training")
+    config = session.require_config()
+    if settings_from_config(getattr(config, "trainer", None)).type != "finetune":
+        raise LlmMagicError("--processes needs trainer.type: finetune (there is nothing to train with type none).")
+    plan = _strategy.resolve_plan(config)
+    _strategy.check_runnable(plan, processes)
+    import torch
+
+    cpu = not torch.cuda.is_available()
+    data = data if data is not None else session.data
+    if data is None:
+        raise LlmMagicError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
+    frame = _script._frame(data)
+    bundle = session.load_model()
+
+    state = training_state(session)
+    record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config.to_dict())
+    record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
+    job = Path(record.output_dir) / "job"
+    _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
+    record.notes.append(f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size "
+                        f"rows per step, so a step sees {processes}x as many rows as one process.")
+    if callable(loggers):
+        loggers = loggers(record)
+    loggers = list(loggers) if loggers is not None else [TextLogger()]
+    loggers.append(_Progress(record))
+    state.runs.append(record)
+    state.stop_event.clear()
+    state.current, state.loggers = record, loggers
+
+    def execute() -> None:
+        _run(session, state, record, job, processes, cpu, bundle, frame, loggers)
+
+    if not background:
+        try:
+            execute()
+        finally:
+            state.current = None
+        if record.status == "failed":
+            raise LlmMagicError(record.error or "Multi-process training failed.")
+        session.bind_data(data)
+        return record
+    session.bind_data(data)
+    session.busy_reason = f"training run {record.run_id} ({processes} processes) is in progress"
+
+    def background_run() -> None:
+        try:
+            execute()
+        finally:
+            state.current = None
+            session.busy_reason = None
+
+    state.thread = threading.Thread(target=background_run, name=f"llm_magic-train-{record.run_id}", daemon=True)
+    state.thread.start()
+    return record
+
+
+def _run(session: Any, state: Any, record: Any, job: Path, processes: int, cpu: bool, bundle: Any,
+         frame: Any, loggers: list) -> None:
+    """Launch, tail the metrics until the processes end, then take the result back."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    if cpu:
+        env["ACCELERATE_USE_CPU"] = "true"
+    output = job / OUTPUT_NAME
+    tail = _Tail(job / LOG_NAME, loggers)
+    try:
+        with open(output, "wb") as out:
+            # Its own process group, so Stop ends the launcher and all of its workers together.
+            process = subprocess.Popen(launch_command(job, processes, cpu=cpu), cwd=job, env=env,
+                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                while process.poll() is None:
+                    tail.pump()
+                    if state.stop_event.is_set():
+                        _stop(process)
+                        break
+                    time.sleep(POLL_SECONDS)
+            except BaseException:  # Ctrl-C or a logger error: never leave workers running
+                _stop(process)
+                raise
+        tail.pump()
+        if state.stop_event.is_set():
+            record.status = "stopped"
+            record.notes.append("Stopped: the processes were ended; a multi-process run keeps no "
+                                "checkpoint, and the session's weights are unchanged.")
+        elif process.returncode != 0:
+            raise LlmMagicError(
+                f"The {processes} training processes failed (exit code {process.returncode}); the session's "
+                f"weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
+            )
+        else:
+            _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state)
+        for logger in loggers:
+            logger.log("status", record.status, record.global_step)
+    except LlmMagicError as exc:
+        record.status, record.error = "failed", str(exc)
+    except Exception as exc:  # a bug: recorded for %llm_status, re-raised for the traceback
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record.finished = time.time()
+        for logger in loggers:
+            logger.close()
+
+
+def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any, state: Any) -> None:
+    """Load rank 0's weights into the session's model; copy its outcome, history and test metrics."""
+    from llm_magic.runtime.persistence import layout
+    from llm_magic.runtime.persistence.load import apply_adapter_weights
+
+    result = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
+    manifest = layout.read_manifest(run_dir)
+    if manifest.kind == "adapter":
+        apply_adapter_weights(bundle.model, run_dir, manifest.adapter_names)
+    else:
+        _load_full_weights(bundle.model, run_dir)
+    for key in ("status", "global_step", "max_steps", "best_step", "best_metric", "train_rows"):
+        setattr(record, key, result.get(key))
+    record.global_step = record.global_step or 0
+    record.metrics.update(result.get("metrics") or {})
+    record.notes += [n for n in result.get("notes") or [] if n not in record.notes]
+    record.checkpoint = None
+    history = run_dir / layout.HISTORY_NAME
+    if history.exists():
+        import pandas as pd
+
+        rows = pd.read_csv(history).to_dict("records")
+        for row in rows:
+            row["run_id"] = record.run_id
+            state.history.append({k: v for k, v in row.items() if v == v})  # NaN: not logged then
+    if any(k.startswith("test_") for k in record.metrics):
+        # The same report object a one-process run returns, computed on the weights just loaded.
+        record.report = _evaluate_test(session.require_config(), bundle, frame)
+
+
+def _evaluate_test(config: Any, bundle: Any, frame: Any) -> Any:
+    """The test-split report of ``bundle`` (as ``Session.evaluate``, minus its idle check: a
+    background run is still 'busy' while it finishes here)."""
+    from llm_magic.runtime.data import model_context_length, prepare_data
+    from llm_magic.runtime.evaluation.evaluate import evaluate_split
+    from llm_magic.runtime.training.data import from_prepared
+    from llm_magic.runtime.training.settings import settings_from_config
+
+    prepared = from_prepared(prepare_data(config, bundle.tokenizer, frame,
+                                          context_length=model_context_length(bundle.tokenizer, bundle.model)),
+                             bundle.tokenizer)
+    settings = settings_from_config(getattr(config, "trainer", None))
+    return evaluate_split(bundle.model, bundle.tokenizer, config, prepared.split("test"), name="test",
+                          collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
+                          add_special_tokens=prepared.add_special_tokens)
+
+
+def _load_full_weights(model: Any, run_dir: Path) -> None:
+    """Full fine-tune: copy rank 0's saved weights (one or sharded safetensors files) into ``model``."""
+    from safetensors.torch import load_file
+
+    files = sorted(run_dir.glob("model*.safetensors"))
+    if not files:
+        raise LlmMagicError(f"{run_dir}: rank 0 saved no model weights; see {run_dir.parent / OUTPUT_NAME}.")
+    state: dict[str, Any] = {}
+    for path in files:
+        state.update(load_file(str(path)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.endswith("lm_head.weight")]:  # tied heads are not saved
+        raise LlmMagicError(f"{run_dir}: the saved weights do not fit the session's model "
+                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors).")
+

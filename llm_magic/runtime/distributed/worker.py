@@ -1,0 +1,184 @@
+"""What a training process of a multi-process job needs beyond the ordinary Python API.
+
+The exported ``train.py`` (see :mod:`.script`) is plain llm_magic API — ``set_config``,
+``train``, ``save`` — run once per process by ``torchrun`` or ``accelerate launch``; the HF
+Trainer inside ``Session.train`` sees the launcher's environment (``RANK``, ``WORLD_SIZE``, ...)
+and trains data-parallel by itself. This module adds the few things that differ per process:
+which rank we are, the start weights shipped from the notebook, a JSON-lines metric log that the
+notebook tails for its live plot, gathering sharded weights before rank 0 saves, and the result
+file the notebook reads back.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+__all__ = [
+    "JsonlLogger", "RESULT_NAME", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
+    "rank", "rank0_loggers", "save_trainable_weights", "setup", "world_size", "write_result",
+]
+
+#: The notebook's current trainable weights, shipped so every process starts where it stands.
+START_WEIGHTS_NAME = "start_weights.safetensors"
+#: Rank 0's summary of the run (status, steps, metrics, notes), read back by the notebook.
+RESULT_NAME = "result.json"
+
+
+def rank() -> int:
+    """This process's global rank (0 when not launched by torchrun / accelerate)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    """How many processes the job has (1 when not launched by torchrun / accelerate)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def setup() -> int:
+    """Pin this process to its own GPU (before the model loads there); return the rank.
+
+    The model loader puts the model on the *current* CUDA device, so each process must select
+    ``LOCAL_RANK`` first or all of them would share GPU 0.
+    """
+    import torch
+
+    if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    return rank()
+
+
+class JsonlLogger:
+    """A metric logger writing one JSON object per line, flushed at once (the notebook tails it).
+
+    Lines are ``{"log": name, "data": ..., "step": n}`` or ``{"log_dict": {...}, "step": n}``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps(entry, default=_plain) + "\n")
+        self._file.flush()
+
+    def log(self, name: str, data: Any, step: int) -> None:
+        """Write one value."""
+        self._write({"log": name, "data": data, "step": int(step)})
+
+    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
+        """Write several numbers logged together."""
+        self._write({"log_dict": {k: _plain(v) for k, v in payload.items()}, "step": int(step)})
+
+    def close(self) -> None:
+        """Close the file (the notebook stops tailing when the processes exit)."""
+        self._file.close()
+
+
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars as plain numbers; anything else as text."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def rank0_loggers(log_path: str | None) -> list[Any]:
+    """The metric loggers of this process: rank 0 logs (JSON lines, or a text line), others don't."""
+    if rank() != 0:
+        return []
+    if log_path:
+        return [JsonlLogger(log_path)]
+    from llm_magic.runtime.training.loggers import TextLogger
+
+    return [TextLogger()]
+
+
+def _trainable(model: Any) -> dict[str, Any]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable_weights(model: Any, path: str | os.PathLike) -> int:
+    """Write ``model``'s trainable weights (an adapter's, or all for a full fine-tune); return the count."""
+    from safetensors.torch import save_file
+
+    tensors = {n: p.detach().to("cpu").contiguous() for n, p in _trainable(model).items()}
+    save_file(tensors, str(path))
+    return len(tensors)
+
+
+def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
+    """Copy weights written by :func:`save_trainable_weights` into ``model``; names and shapes must match."""
+    import torch
+    from safetensors.torch import load_file
+
+    from llm_magic.errors import LlmMagicError
+
+    saved = load_file(str(path))
+    params = _trainable(model)
+    missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
+    wrong = sorted(n for n in set(saved) & set(params) if tuple(saved[n].shape) != tuple(params[n].shape))
+    if missing or extra or wrong:
+        example = (missing or extra or wrong)[0]
+        raise LlmMagicError(
+            f"{path}: the weights do not fit this model ({len(missing)} missing, {len(extra)} unexpected, "
+            f"{len(wrong)} of another shape; e.g. {example}). It was written for another config."
+        )
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(saved[name].to(device=param.device, dtype=param.dtype))
+
+
+@contextlib.contextmanager
+def gathered(model: Any) -> Iterator[None]:
+    """Within this block every process holds ``model``'s whole weights (call it on all ranks).
+
+    DDP and ZeRO-1/2 keep whole weights on each process already. ZeRO-3 partitions them: DeepSpeed's
+    ``GatheredParameters`` gathers them for the block. FSDP2 turns them into sharded ``DTensor``s:
+    ``full_tensor()`` all-gathers each one, and the plain tensors stand in for the block.
+    (Unverified here: this machine has no GPU; see docs/scale-out.md.)
+    """
+    params = list(model.parameters())
+    if any(hasattr(p, "ds_id") for p in params):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+            yield
+        return
+    swapped = []
+    for module in model.modules():
+        for name, param in list(module._parameters.items()):
+            if param is not None and hasattr(param, "full_tensor"):
+                import torch
+
+                full = torch.nn.Parameter(param.full_tensor(), requires_grad=param.requires_grad)
+                module._parameters[name] = full
+                swapped.append((module, name, param))
+    try:
+        yield
+    finally:
+        for module, name, param in swapped:
+            module._parameters[name] = param
+
+
+def write_result(folder: str | os.PathLike, record: Any) -> Path:
+    """Write rank 0's run summary (``result.json``) into ``folder``."""
+    path = Path(folder) / RESULT_NAME
+    fields = ("run_id", "status", "global_step", "max_steps", "best_step", "best_metric", "train_rows",
+              "metrics", "notes", "error")
+    path.write_text(json.dumps({k: getattr(record, k, None) for k in fields}, default=_plain, indent=2),
+                    encoding="utf-8")
+    return path
+
+
+def finish() -> None:
+    """Wait for every process (rank 0 may still be saving), then leave the process group."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
