@@ -1,0 +1,183 @@
+"""LoRA fine-tuning tokens/s: ``session.train`` against a plain HF ``Trainer`` + PEFT script.
+
+Both sides fine-tune the same model (the ~10M-parameter random Llama of ``workloads``) on the same
+rows with the same hyper-parameters (LoRA r=8 on the same target modules, batch 4, one epoch,
+lr 1e-4, constant schedule, global-norm clipping 0.5), in the same process, alternating runs so
+that the noise of a shared machine hits both alike. Timed: the train call with the model already
+loaded (tokenizing, building the Trainer, the loop). Tokens/s counts real (non-padding) tokens,
+so padding that a side computes on costs it time but earns it nothing.
+
+Two data sets: every row 128 tokens (target >= 1.0x: we add no overhead), and rows of 16-512
+tokens, log-uniform (target >= 1.5x: the plain script pads each batch to its longest row; we
+group rows of similar length into batches).
+
+On a CUDA machine the rows also report peak GPU memory and MFU (model FLOPs utilisation, 6N
+FLOPs per token against the GPU's dense bf16 peak).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from benchmarks import workloads
+from benchmarks.common import Result
+
+BATCH_SIZE = 4
+LEARNING_RATE = 1e-4
+EQUAL_LENGTH = 128
+
+# Dense bf16 peak FLOP/s by GPU name fragment (vendor data sheets, without sparsity).
+PEAK_FLOPS = {"H200": 989e12, "H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 989e12,
+              "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12, "4090": 165e12,
+              "T4": 65e12, "V100": 125e12}
+
+
+# ------------------------------------------------------------------------------ the baseline
+def plain_rows(tokenizer: Any, frame: Any) -> list[dict]:
+    """The plain script's tokenization: BOS + prompt + answer + EOS, loss on the answer only."""
+    rows = []
+    for question, answer in zip(frame["question"], frame["answer"]):
+        prompt = tokenizer(workloads.TEMPLATE.format(question=question))["input_ids"]
+        target = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        rows.append({"input_ids": prompt + target, "attention_mask": [1] * (len(prompt) + len(target)),
+                     "labels": [-100] * len(prompt) + target})
+    return rows
+
+
+def load_plain_lora(model_path: str, target_modules: list[str]) -> tuple[Any, Any]:
+    """The baseline's model: ``from_pretrained`` in float32 wrapped by ``peft.get_peft_model``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if torch.cuda.is_available():
+        model = model.cuda()
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=target_modules,
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), tokenizer
+
+
+def plain_finetune(model: Any, tokenizer: Any, frame: Any, output_dir: str) -> None:
+    """What a user writes by hand: tokenize, ``DataCollatorForSeq2Seq``, ``Trainer.train()``."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+        num_train_epochs=1, lr_scheduler_type="constant", optim="adamw_torch", weight_decay=0.0,
+        max_grad_norm=0.5, save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=10,
+        remove_unused_columns=False, use_cpu=not torch.cuda.is_available(), seed=42,
+        bf16=torch.cuda.is_available(), log_level="error",
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100,
+                                      return_tensors="pt")
+    trainer = Trainer(model=model, args=args, train_dataset=plain_rows(tokenizer, frame),
+                      data_collator=collator)
+    trainer.remove_callback(PrinterCallback)  # keep the benchmark table readable
+    trainer.train()
+
+
+# ------------------------------------------------------------------------------------ ours
+def our_session(model_path: str, **config: Any) -> Any:
+    """A fresh kernel session with ``workloads.config(model_path, **config)`` and its model loaded."""
+    from llm_magic.runtime.session import reset_session
+
+    session = reset_session()
+    session.set_config(workloads.config(model_path, **config))
+    session.load_model()
+    return session
+
+
+def our_finetune(session: Any, frame: Any, loggers: list | None = None) -> Any:
+    """``session.train`` with a recording logger (no display) unless ``loggers`` are given."""
+    from llm_magic.runtime.training.loggers import RecordingLogger
+
+    return session.train(frame, loggers=loggers if loggers is not None else [RecordingLogger()])
+
+
+# ------------------------------------------------------------------------------ measuring
+def padded_tokens(lengths: list[int], batch_size: int, grouped: bool) -> int:
+    """Tokens computed on when batches pad to their longest row (in order, or length-sorted)."""
+    order = sorted(lengths, reverse=True) if grouped else lengths
+    return sum(max(order[i:i + batch_size]) * len(order[i:i + batch_size])
+               for i in range(0, len(order), batch_size))
+
+
+def alternate(first: Any, second: Any, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``first()`` and ``second()``, run alternately ``repeats`` times each."""
+    a, b = [], []
+    for _ in range(repeats):
+        for func, times in ((first, a), (second, b)):
+            start = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
+def gpu_extras(tokens_per_second: float, parameters: int) -> str:
+    """Peak GPU memory and MFU on CUDA (empty on the CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    name = torch.cuda.get_device_name()
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    flops = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+    mfu = f", MFU {6 * parameters * tokens_per_second / flops:.1%} (6N, bf16 peak)" if flops else ""
+    return f"; {name}: peak GPU memory {peak:.2f} GiB{mfu}"
+
+
+def measure(name: str, frame: Any, model_path: str, repeats: int, target: float) -> list[Result]:
+    """One row: our tokens/s against the plain script's on ``frame``."""
+    import torch
+
+    session = our_session(model_path, adapter=workloads.LORA)
+    bundle = session.load_model()
+    plain_model, tokenizer = load_plain_lora(model_path, list(bundle.target_modules))
+    rows = plain_rows(tokenizer, frame)
+    lengths = [len(r["input_ids"]) for r in rows]
+    tokens = sum(lengths)
+    with tempfile.TemporaryDirectory() as out:
+        previous = os.getcwd()
+        os.chdir(out)  # our run folders go here
+        try:
+            our_finetune(session, frame)  # warm-up: first-call imports and allocations
+            plain_finetune(plain_model, tokenizer, frame, out)
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+            plain_s, ours_s = alternate(lambda: plain_finetune(plain_model, tokenizer, frame, out),
+                                        lambda: our_finetune(session, frame), repeats)
+        finally:
+            os.chdir(previous)
+    ours_tps, plain_tps = tokens / ours_s, tokens / plain_s
+    padded = padded_tokens(lengths, BATCH_SIZE, grouped=False)
+    note = (f"{len(rows)} rows, {tokens} tokens (lengths {min(lengths)}-{max(lengths)}, median "
+            f"{int(statistics.median(lengths))}); plain pads to ~{padded} tokens per epoch; "
+            f"{model_parameters(bundle.model) / 1e6:.1f}M params, {workloads.threads()} threads")
+    note += gpu_extras(ours_tps, model_parameters(bundle.model))
+    return [Result(name, ours_tps, plain_tps, "tok/s", f">= {target:.2f}x plain Trainer+PEFT",
+                   ours_tps >= target * plain_tps, note)]
+
+
+def model_parameters(model: Any) -> int:
+    """Parameters of ``model`` (base and adapter)."""
+    return workloads.count_parameters(model)
+
+
+def run(quick: bool = False) -> list[Result]:
+    """Equal-length and mixed-length LoRA fine-tuning throughput against the plain script."""
+    workloads.quiet()
+    model_path = str(workloads.model_dir("tiny" if quick else "10m"))
+    rows, repeats = (16, 1) if quick else (64, 3)
+    equal = workloads.task_frame(rows, workloads.equal_lengths(rows, EQUAL_LENGTH))
+    mixed = workloads.task_frame(rows, workloads.mixed_lengths(rows))
+    return (measure(f"LoRA fine-tune tokens/s, rows of {EQUAL_LENGTH} tokens", equal, model_path, repeats, 1.0)
+            + measure("LoRA fine-tune tokens/s, rows of 16-512 tokens", mixed, model_path, repeats, 1.5))
