@@ -15,6 +15,7 @@ MAGIC_CLASSES: list[tuple[str, str]] = [
     ("llm_magic.magics.persist_magics", "PersistMagics"),
     ("llm_magic.magics.model_magics", "ModelMagics"),
     ("llm_magic.magics.train_magics", "TrainMagics"),
+    ("llm_magic.magics.scale_magics", "ScaleMagics"),
 ]
 
 

@@ -22,6 +22,9 @@ class TrainMagics(Magics):
     @argument("--stop", action="store_true", help="Stop the background run after its current step.")
     @argument("--sample-every", type=int, default=None, metavar="N",
               help="Every N steps, show the model's greedy answers to a few validation prompts.")
+    @argument("--processes", type=int, default=None, metavar="N",
+              help="Train data-parallel on N processes (one per GPU; CPU processes without GPUs) as "
+                   "backend.strategy says (DDP, FSDP, DeepSpeed); see docs/scale-out.md.")
     @user_errors
     def llm_train(self, line: str):
         """Fine-tune the current config's model on --data (trainer.type: finetune).
@@ -35,6 +38,7 @@ class TrainMagics(Magics):
             %llm_train --data train.jsonl --background --sample-every 20
             %llm_train --stop
             %llm_train --resume
+            %llm_train --data df --processes 2
         """
         from llm_magic.runtime.session import get_session
 
@@ -61,7 +65,7 @@ class TrainMagics(Magics):
             return [plot]
 
         record = session.train(data, resume=args.resume, background=args.background,
-                               sample_every=args.sample_every, loggers=loggers)
+                               sample_every=args.sample_every, loggers=loggers, processes=args.processes)
         if args.background and record.kind == "finetune":
             print(f"Training run {record.run_id} in the background. %llm_status shows its progress; "
                   "%llm_train --stop (or the Stop button) stops it.")

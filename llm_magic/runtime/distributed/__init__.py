@@ -26,8 +26,8 @@ def export_script(session, directory, *, data=None, processes: int | None = None
                   include_weights: bool = True):
     """Write the session's job folder for ``accelerate launch`` (see :func:`.script.write_job`).
 
-    ``data`` defaults to the session's bound data; ``processes`` to one per GPU here (2 without
-    GPUs); ``include_weights`` ships the loaded model's current trainable weights as the start.
+    ``data`` defaults to the session's bound data; ``processes`` (the total) to one per GPU of
+    this machine (2 without GPUs) on each of ``machines``; ``include_weights`` ships the loaded model's current trainable weights as the start.
     """
     from llm_magic.runtime.distributed.script import write_job
 
@@ -35,8 +35,8 @@ def export_script(session, directory, *, data=None, processes: int | None = None
     if processes is None:
         import torch
 
-        processes = max(torch.cuda.device_count(), 1) if torch.cuda.is_available() else 2
-    processes = max(processes, machines)
+        per_machine = torch.cuda.device_count() if torch.cuda.is_available() else 2
+        processes = max(per_machine, 1) * machines
     model = None
     if include_weights and session.models.loaded is not None:
         model = session.load_model().model
