@@ -158,7 +158,7 @@ def check_runnable(plan: ScalePlan, processes: int, *, machines: int = 1, cuda_d
                 "Install it (pip install deepspeed) or use type: ddp or fsdp."
             )
     if plan.strategy == "fsdp" and not cuda_devices:
-        # accelerate's launcher only shards over CUDA devices; on the CPU it would quietly run DDP.
+        # accelerate launch ignores FSDP on the CPU (it would start one plain process instead).
         raise LlmMagicError(
             "backend.strategy: type fsdp needs CUDA GPUs and this machine has none. Use type: ddp for "
             "CPU processes here, or export the job (%llm_export_script DIR) for a GPU machine."
