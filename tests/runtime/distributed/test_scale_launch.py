@@ -52,3 +52,51 @@ def test_two_processes_match_one_process_with_double_batch(session, llama_dir, f
     loaded = _trainable(fresh.load_model().model)
     for name in start:
         torch.testing.assert_close(loaded[name], two_procs[name])
+
+
+def _fake_launch(monkeypatch, code):
+    """Replace the torchrun command by a short Python program (a crash, a hang) to test the kernel side."""
+    import sys
+
+    from llm_magic.runtime.distributed import launch
+
+    monkeypatch.setattr(launch, "launch_command", lambda *a, **k: [sys.executable, "-c", code])
+
+
+def test_failed_launch_reports_its_output_and_leaves_the_session(session, llama_dir, frame, workdir, monkeypatch):
+    from llm_magic.errors import LlmMagicError
+
+    _fake_launch(monkeypatch, "import sys; print('worker exploded: CUDA error 42'); sys.exit(3)")
+    session.set_config(scale_config(llama_dir))
+    model = session.load_model().model
+    start = _trainable(model)
+    with pytest.raises(LlmMagicError, match=r"(?s)exit code 3.*weights are unchanged.*worker exploded"):
+        session.train(frame, processes=2)
+    from llm_magic.runtime.training.runs import training_state
+
+    assert training_state(session).runs[-1].status == "failed"
+    assert all(torch.equal(p, start[n]) for n, p in _trainable(model).items())
+    assert session.data is None and session.busy_reason is None
+
+
+def test_stop_ends_a_background_launch(session, llama_dir, frame, workdir, monkeypatch):
+    import time
+
+    from llm_magic.runtime.training.runs import training_state
+
+    # A "worker" that logs one step as rank 0 would, then hangs until it is ended.
+    _fake_launch(monkeypatch, "import json, time\n"
+                              "with open('metrics.jsonl', 'a') as f:\n"
+                              "    f.write(json.dumps({'log_dict': {'loss': 2.5}, 'step': 1}) + '\\n')\n"
+                              "    f.write('{\"log\": \"max_st')\n"  # a line still being written
+                              "time.sleep(120)\n")
+    session.set_config(scale_config(llama_dir))
+    log = RecordingLogger()
+    record = session.train(frame, processes=2, background=True, loggers=[log])
+    deadline = time.monotonic() + 30
+    while not log.series("loss") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.series("loss") == [(1, 2.5)] and record.global_step == 1  # the half line was not read
+    assert session.busy_reason and session.stop_training(wait=30)
+    assert record.status == "stopped" and "keeps no checkpoint" in record.notes[-1]
+    assert session.busy_reason is None and log.closed and training_state(session).thread is not None
