@@ -24,6 +24,9 @@ __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
 # Sampling knobs that would only trigger HF warnings under greedy decoding.
 _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
 _EXAMPLE_ROWS = 20
+# Generation batches are at least this big: Ludwig's eval_batch_size default (2) would make
+# scoring a test split needlessly slow, and short prompts cost little memory.
+_MIN_GENERATION_BATCH = 16
 
 
 def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8) -> dict[str, float]:
@@ -122,6 +125,7 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     output_feature = config.output_feature
     output_type = str(getattr(output_feature, "type", "text"))
     prompts, targets = list(split.prompts), list(split.targets)
+    gen_batch = max(batch_size, _MIN_GENERATION_BATCH)
     report = EvalReport(split=name, output_type=output_type, rows=len(prompts))
     if not prompts:
         return report
@@ -134,7 +138,7 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         kwargs = _generation_kwargs(config, tokenizer, longest + 8)
         if progress:
             progress(f"generating {len(prompts)} answers")
-        texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), batch_size,
+        texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
                                 add_special_tokens, extra=kwargs, labels=labels if constrain else None)
         predicted = [map_to_label(text, output_feature) for text in texts]
         scores = classification_metrics(predicted, targets, labels)
@@ -153,7 +157,7 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     kwargs = _generation_kwargs(config, tokenizer, 2 * longest + 8)
     if progress:
         progress(f"generating {len(prompts)} answers")
-    predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), batch_size,
+    predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
                                   add_special_tokens, extra=kwargs)
     report.metrics["exact_match"] = exact_match(predictions, targets)
     report.metrics["bleu"] = bleu(predictions, targets)
