@@ -62,7 +62,7 @@ class LossPlot:
         if self._text is not None:
             self._text.log(name, data, step)
         else:
-            self._maybe_draw(force=name in ("status", "samples", "best_step"))
+            self._maybe_draw()
 
     def log_dict(self, payload: Mapping[str, float], step: int) -> None:
         """Record several numbers logged at ``step``."""
@@ -71,7 +71,7 @@ class LossPlot:
         if self._text is not None:
             self._text.log_dict(payload, step)
         else:
-            self._maybe_draw(force="eval_loss" in payload)
+            self._maybe_draw()
 
     def close(self) -> None:
         """Draw the final state; in a notebook, leave a static PNG of the chart in place."""
@@ -79,12 +79,11 @@ class LossPlot:
         if self._text is not None:
             self._text.close()
             return
+        self._draw()
         if self._handle is not None:
             # Replace the widget in place (a background run may end while another cell runs, so
             # no new display): the saved notebook keeps the PNG, a terminal reader the summary.
             self._handle.update(_FinalChart(self.figure_png(), self.summary()))
-        else:
-            self._draw()
 
     # ------------------------------------------------------------------------- state
     def _record(self, name: str, data: Any, step: int) -> None:
@@ -151,13 +150,12 @@ class LossPlot:
         if self.on_stop is not None:
             self.on_stop()
 
-    def _maybe_draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_draw >= self.min_interval:
-            self._last_draw = now
+    def _maybe_draw(self) -> None:
+        if time.monotonic() - self._last_draw >= self.min_interval:
             self._draw()
 
     def _draw(self) -> None:
+        self._last_draw = time.monotonic()
         self.redraws += 1
         w = self._widgets
         if not w:
