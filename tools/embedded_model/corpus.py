@@ -16,11 +16,12 @@ from tools.embedded_model import vocabulary as V
 
 # Document kinds and their weights in the mixture.
 _DOC_KINDS: tuple[tuple[str, float], ...] = (
-    ("story", 0.45),
-    ("sentences", 0.30),
-    ("facts", 0.12),
-    ("dialogue", 0.08),
-    ("list", 0.05),
+    ("story", 0.40),
+    ("sentences", 0.27),
+    ("facts", 0.10),
+    ("dialogue", 0.07),
+    ("list", 0.04),
+    ("recap", 0.12),
 )
 
 
@@ -253,6 +254,42 @@ def word_list(rng: random.Random) -> str:
     return "\n".join([head, *items])
 
 
+def recap(rng: random.Random) -> str:
+    """A few sentences, then a list of the animals (or things) they mention, one per line.
+
+    Why: it teaches the generic skill of finding words of one kind in earlier text and writing
+    them out bare (" fox" -> "fox"). Without it a LoRA fine-tune of an extraction task stalls at
+    guessing (measured: stuck at 2.5% exact match, while full fine-tuning reached 100%).
+    """
+    animals = rng.sample([a.name for a in V.ANIMALS], rng.randrange(1, 4))
+    things = rng.sample([t[0] for t in V.THINGS], rng.randrange(1, 4))
+    mentions = [("animal", a) for a in animals] + [("thing", t) for t in things]
+    rng.shuffle(mentions)
+    lines = []
+    for kind, word in mentions:
+        if kind == "animal":
+            np = noun_phrase(rng, word, V.ADJECTIVES + V.COLORS)
+            lines.append(_cap(f"{_person(rng)} {_pick(rng, V.TRANSITIVE_BEING)[0]} {np} {place(rng)}."))
+        else:
+            np = noun_phrase(rng, word, V.THING_ADJECTIVES + V.COLORS)
+            lines.append(_cap(f"{_person(rng)} {_pick(rng, V.TRANSITIVE_THING)[0]} {np}."))
+    pick = rng.random()
+    if pick < 0.5:
+        head, items = _pick(rng, ("Animals in the story:", "The animals were:")), animals
+    elif pick < 0.8:
+        head, items = _pick(rng, ("Things in the story:", "The things were:")), things
+    else:
+        head, items = "Animals and things:", [w for _, w in mentions]
+    items = [w for _, w in mentions if w in items]  # in order of mention
+    return " ".join(lines) + "\n" + "\n".join([head, *items])
+
+
+def _person(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return _pick(rng, V.NAMES)[0]
+    return noun_phrase(rng, _pick(rng, V.PEOPLE)[0])
+
+
 def document(rng: random.Random) -> str:
     """One document of a random kind (see ``_DOC_KINDS``)."""
     kind = rng.choices([k for k, _ in _DOC_KINDS], weights=[w for _, w in _DOC_KINDS])[0]
@@ -265,6 +302,8 @@ def document(rng: random.Random) -> str:
     if kind == "dialogue":
         a, b = _pick(rng, V.NAMES)[0], _pick(rng, V.NAMES)[0]
         return "\n".join(speech(rng, _pick(rng, (a, b))) for _ in range(rng.randrange(2, 6)))
+    if kind == "recap":
+        return recap(rng)
     return word_list(rng)
 
 

@@ -3,8 +3,12 @@
 A stand-alone verification with plain PEFT + the Hugging Face ``Trainer`` (not product code: the
 product path is ``%llm_train``). It mirrors what a Ludwig ``model_type: llm`` fine-tune does: the
 prompt template below, prompt and output tokenised separately, loss only on the output + eos,
-LoRA on ``q_proj``/``v_proj`` (PEFT's default for Llama). It reports exact match on the test
-split (``split == 2``) before and after training, and the wall time.
+LoRA on every linear layer of the blocks. It reports exact match on the test split
+(``split == 2``) before and after training, and the wall time.
+
+PEFT's default targets for Llama (``q_proj``/``v_proj`` only) are not enough for this 2M-parameter
+model: measured 4.2% exact match after 5 epochs at lr 5e-3, against 94% after 3 epochs with all
+linear layers targeted. See docs/embedded-model.md.
 
     nice -n 5 .venv/bin/python -m tools.embedded_model.finetune_check
 """
@@ -18,6 +22,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "examples" / "data" / "animals.csv"
 TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
+ALL_LINEAR = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
 
 def _rows(split: int) -> list[dict]:
@@ -72,10 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
     """Fine-tune with LoRA and print exact match before/after and the time taken."""
     parser = argparse.ArgumentParser(description="LoRA fine-tune check for llm-magic/tiny")
     parser.add_argument("--model", type=Path, default=None, help="default: the embedded model")
-    parser.add_argument("--epochs", type=float, default=3)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=float, default=4)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--targets", default=ALL_LINEAR,
+                        help="comma-separated LoRA target modules ('' for PEFT's default q/v)")
+    parser.add_argument("--threads", type=int, default=1, help="1 on a shared machine (see README)")
     args = parser.parse_args(argv)
 
     import torch
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     from llm_magic.runtime.embedded import embedded_model_path
 
     set_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     path = args.model or embedded_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
@@ -94,8 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"exact match before: {before:.1%} on {len(test)} test rows", flush=True)
 
     started = time.time()
-    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank,
-                                             lora_dropout=0.05, task_type="CAUSAL_LM"))
+    targets = args.targets.split(",") if args.targets else None
+    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
+                                             target_modules=targets, task_type="CAUSAL_LM"))
     trainer = Trainer(
         model=model,
         args=TrainingArguments(

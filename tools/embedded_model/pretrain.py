@@ -113,6 +113,19 @@ def save_half_precision(model, out: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def save_tokenizer(tokenizer, out: Path) -> None:
+    """Save the tokenizer under the portable class name ``PreTrainedTokenizerFast``.
+
+    transformers 5 writes its internal ``TokenizersBackend``, which transformers 4.x (still
+    allowed by our dependency range) cannot resolve; both read ``PreTrainedTokenizerFast``.
+    """
+    tokenizer.save_pretrained(out)
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Build the embedded model; return the build info that is also written to the folder."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -180,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.use_cache = True  # the Trainer turns the KV cache off; generation wants it
     save_half_precision(model, args.out)
-    tokenizer.save_pretrained(args.out)
+    save_tokenizer(tokenizer, args.out)
     info = {
         "model_id": "llm-magic/tiny",
         "parameters": n_params,
@@ -190,7 +203,9 @@ def main(argv: list[str] | None = None) -> dict:
                    "seed": args.seed, "tokens": blocks.numel()},
         "training": {"steps": result.global_step, "epochs": args.epochs,
                      "batch_size": args.batch_size, "block_size": args.block_size,
-                     "learning_rate": args.lr, "final_train_loss": round(result.training_loss, 4),
+                     "learning_rate": args.lr,
+                     "mean_train_loss": round(result.training_loss, 4),
+                     "last_logged_train_loss": float(trainer.state.log_history[-2]["loss"]),
                      "wall_seconds": round(train_seconds), "threads": args.threads,
                      "torch": torch.__version__, "machine": platform.machine()},
         "held_out_loss": round(eval_loss, 4),

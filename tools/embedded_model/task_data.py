@@ -19,17 +19,11 @@ import random
 from pathlib import Path
 
 from tools.embedded_model import vocabulary as V
-from tools.embedded_model.corpus import _cap, _pick, noun_phrase, place, thing
+from tools.embedded_model.corpus import _cap, _person, _pick, noun_phrase, place, thing
 
 OUT_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
 ANIMAL_QUESTION = "Which animal is in this sentence?"
 SPLIT_PROBABILITIES = (0.7, 0.1, 0.2)  # train / validation / test, as in Ludwig's default
-
-
-def _person(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return _pick(rng, V.NAMES)[0]
-    return noun_phrase(rng, _pick(rng, V.PEOPLE)[0])
 
 
 def animal_sentence(rng: random.Random) -> tuple[str, str]:
