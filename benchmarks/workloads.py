@@ -18,19 +18,29 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# Random-weight Llama shapes. Parameters (vocabulary 4096, untied embeddings):
-# "10m": 2*4096*256 + 6 layers * (4*256^2 + 3*256*1024) ~= 8.4M (+ norms);
-# "100m": 2*4096*768 + 12 layers * (4*768^2 + 3*768*2048) ~= 91M.
+# LLM_MAGIC_BENCH_THREADS=n pins the math libraries to n threads, through the environment (read
+# when torch loads, before any benchmark imports it) so that it holds in every thread: OpenMP's
+# thread count is per thread, and torch.set_num_threads() in the main thread does not reach the
+# worker thread our streaming generation runs model.generate in.
+if os.environ.get("LLM_MAGIC_BENCH_THREADS"):
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = os.environ["LLM_MAGIC_BENCH_THREADS"]
+
+# Random-weight Llama shapes. The vocabulary is the word tokenizer's (1,183 tokens, padded to
+# 1,216): a model vocabulary larger than the tokenizer's would generate ids that decode to
+# nothing. Parameters (untied embeddings):
+# "10m": 2*1216*256 + 8 layers * (4*256^2 + 3*256*1024) ~= 9.0M (+ norms);
+# "100m": 2*1216*768 + 13 layers * (4*768^2 + 3*768*2048) ~= 94M.
 MODEL_SHAPES: dict[str, dict[str, int]] = {
-    # For --quick smoke runs only (~0.6M parameters).
+    # For --quick smoke runs only (~0.3M parameters).
     "tiny": dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=4),
-    "10m": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6,
+    "10m": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=8,
                 num_attention_heads=4, num_key_value_heads=4),
-    "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
+    "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=13,
                  num_attention_heads=12, num_key_value_heads=12),
 }
-VOCAB_SIZE = 4096
+TOKENIZER_VOCAB = 4096  # the BPE trainer's ceiling; the word list needs fewer
 CONTEXT = 1024
 
 # Words of the synthetic language: consonant-vowel syllables, 400 distinct words.
@@ -65,7 +75,7 @@ def build_tokenizer(path: Path | None = None) -> Any:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=["<unk>", "<s>", "</s>"],
+    trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=["<unk>", "<s>", "</s>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     corpus = [" ".join(vocab[i:] + vocab[:i]) for i in range(0, len(vocab), 7)]
     corpus += ["Question: Answer: Text: Label:"] * 50
@@ -79,14 +89,14 @@ def build_tokenizer(path: Path | None = None) -> Any:
 
 def model_dir(size: str) -> Path:
     """The folder of the random-weight ``size`` model ("10m" or "100m"), built on first use."""
-    path = cache_dir() / f"llama-{size}"
+    path = cache_dir() / f"llama-{size}-v2"
     if (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file():
         return path
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     tokenizer = build_tokenizer()
-    config = LlamaConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=CONTEXT,
+    config = LlamaConfig(vocab_size=-(-len(tokenizer) // 64) * 64, max_position_embeddings=CONTEXT,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          tie_word_embeddings=False, **MODEL_SHAPES[size])
     torch.manual_seed(0)
@@ -186,8 +196,9 @@ def quiet() -> None:
     """Silence the libraries' progress bars and advisory warnings; apply the thread setting.
 
     ``LLM_MAGIC_BENCH_THREADS=n`` pins torch to ``n`` threads (default: torch's choice, one per
-    core). On a machine shared with other busy processes, 1 thread avoids OpenMP threads waiting
-    on each other at every barrier, which makes the figures far less noisy.
+    core; see the top of this module). On a machine shared with other busy processes, 1 thread
+    avoids OpenMP threads waiting on each other at every barrier, which makes the figures far
+    less noisy.
     """
     import logging
     import warnings
