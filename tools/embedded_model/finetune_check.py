@@ -7,8 +7,8 @@ LoRA on every linear layer of the blocks. It reports exact match on the test spl
 (``split == 2``) before and after training, and the wall time.
 
 PEFT's default targets for Llama (``q_proj``/``v_proj`` only) are not enough for this 2M-parameter
-model: measured 4.2% exact match after 5 epochs at lr 5e-3, against 94% after 3 epochs with all
-linear layers targeted. See docs/embedded-model.md.
+model: measured 4.2% exact match after 5 epochs, against 94-100% with all linear layers
+targeted. See docs/embedded-model.md for every setting tried.
 
     nice -n 5 .venv/bin/python -m tools.embedded_model.finetune_check
 """
@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="LoRA fine-tune check for llm-magic/tiny")
     parser.add_argument("--model", type=Path, default=None, help="default: the embedded model")
     parser.add_argument("--epochs", type=float, default=4)
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--batch-size", type=int, default=8)
+    # Batch 4 at lr 3e-3 reached 100% for seeds 0-3; batch 8 at lr 5e-3 only for some seeds
+    # (100 / 37 / 97.5% for seeds 0 / 1 / 2): escaping the "guess any animal" plateau needs steps.
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--targets", default=ALL_LINEAR,
                         help="comma-separated LoRA target modules ('' for PEFT's default q/v)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="1 on a shared machine (see README)")
     args = parser.parse_args(argv)
 
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from llm_magic.runtime.embedded import embedded_model_path
 
-    set_seed(0)
+    set_seed(args.seed)
     torch.set_num_threads(args.threads)
     path = args.model or embedded_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
             output_dir="/tmp/llm_magic_tiny_lora_check", per_device_train_batch_size=args.batch_size,
             num_train_epochs=args.epochs, learning_rate=args.lr, lr_scheduler_type="linear",
             warmup_steps=5, logging_steps=10, save_strategy="no", report_to="none", use_cpu=True,
-            disable_tqdm=True, seed=0,
+            disable_tqdm=True, seed=args.seed,
         ),
         train_dataset=_examples(train, tokenizer),
         data_collator=_collate(tokenizer.pad_token_id),
