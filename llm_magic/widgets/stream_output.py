@@ -55,6 +55,9 @@ class StreamOutput:
             from IPython.display import display
 
             self.handle = display(self._bundle(), raw=True, display_id=True)
+            # The first display counts as an update: the throttle interval starts now (a zero start
+            # would let the first token through whenever the machine's uptime exceeds the interval).
+            self._last_update = time.monotonic()
 
     def text(self, index: int, text: str) -> None:
         """The answer ``index`` now reads ``text`` (the whole text so far)."""
