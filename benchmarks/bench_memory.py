@@ -28,7 +28,7 @@ from benchmarks.common import Result
 
 # Runs in a fresh interpreter: load one variant, print one JSON line of measurements.
 _PROBE = r'''
-import gc, json, resource, sys
+import gc, json, sys
 import psutil, torch
 from benchmarks import workloads
 workloads.quiet()
@@ -57,9 +57,9 @@ def load(path):
     return model
 
 
-def anon():
+def status(key):
     for line in open("/proc/self/status"):
-        if line.startswith("RssAnon"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -70,11 +70,12 @@ load(warm_model)
 reset_session()
 process = psutil.Process()
 gc.collect()
-before, before_anon = process.memory_info().rss, anon()
+before, before_anon = process.memory_info().rss, status("RssAnon")
 model = load(base_model)
 gc.collect()
-after, after_anon = process.memory_info().rss, anon()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+after, after_anon = process.memory_info().rss, status("RssAnon")
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the parent's peak.
+peak = status("VmHWM")
 
 quantized_bytes = quantized_params = 0
 for module in model.modules():
