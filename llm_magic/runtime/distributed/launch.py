@@ -57,28 +57,6 @@ def launch_command(job: Path, processes: int, *, cpu: bool, port: int | None = N
             "--num_processes", str(processes), "--main_process_port", str(port or _free_port()), *args]
 
 
-class _Progress:
-    """Keeps the run record's step counters current (for ``%llm_status``)."""
-
-    def __init__(self, record: Any) -> None:
-        self.record = record
-
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Track step, total steps and best step."""
-        self.record.global_step = max(self.record.global_step, step)
-        if name == "max_steps":
-            self.record.max_steps = int(data)
-        elif name == "best_step":
-            self.record.best_step = int(data)
-
-    def log_dict(self, payload: Any, step: int) -> None:
-        """Track the step."""
-        self.record.global_step = max(self.record.global_step, step)
-
-    def close(self) -> None:
-        """Nothing to flush."""
-
-
 class _Tail:
     """Reads complete new lines of rank 0's JSON-lines log and replays them into loggers."""
 
@@ -134,6 +112,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
     clear error before any process starts. ``loggers`` as for ``Session.train``.
     """
+    from llm_magic.runtime.training.api import RecordProgress
     from llm_magic.runtime.training.loggers import TextLogger
     from llm_magic.runtime.training.runs import RunRecord, training_state
     from llm_magic.runtime.training.settings import settings_from_config
@@ -163,7 +142,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     if callable(loggers):
         loggers = loggers(record)
     loggers = list(loggers) if loggers is not None else [TextLogger()]
-    loggers.append(_Progress(record))
+    loggers.append(RecordProgress(record))
     state.runs.append(record)
     state.stop_event.clear()
     state.current, state.loggers = record, loggers

@@ -126,7 +126,7 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
     if callable(loggers):  # a factory: the widget wants the run id
         loggers = loggers(record)
     loggers = list(loggers) if loggers is not None else [TextLogger()]
-    loggers.append(_RecordProgress(record))
+    loggers.append(RecordProgress(record))
     state.stop_event.clear()
     state.current, state.loggers = record, loggers
 
@@ -151,7 +151,7 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
     return record
 
 
-class _RecordProgress:
+class RecordProgress:
     """A metric logger that keeps the run record's progress current (for ``%llm_status``)."""
 
     def __init__(self, record: RunRecord) -> None:
