@@ -161,7 +161,7 @@ def gpu_extras(tokens_per_second: float, parameters: int) -> str:
     peak = torch.cuda.max_memory_allocated() / 2**30
     flops = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
     mfu = f", MFU {6 * parameters * tokens_per_second / flops:.1%} (6N, bf16 peak)" if flops else ""
-    return f"; {name}: peak GPU memory {peak:.2f} GiB{mfu}"
+    return f"; {name}: peak GPU memory (either side) {peak:.2f} GiB{mfu}"
 
 
 @contextmanager
