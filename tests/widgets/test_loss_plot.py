@@ -113,3 +113,30 @@ def test_terminal_fallback_prints_a_progress_line(capsys):
     out = capsys.readouterr().out
     assert "step 1/4" in out and "loss 2.0000" in out and "eval_loss 0.7000" in out
     assert plot.points["loss"][-1] == (4, 0.5) and plot._widgets == {}
+
+
+def test_chart_renders_stay_within_the_overhead_budget(monkeypatch):
+    """A slow chart render is repeated only when it costs at most chart_budget of the time since."""
+    import time
+
+    from llm_magic.widgets.loss_plot import LossPlot
+
+    renders = []
+
+    def slow_png(self):
+        renders.append(time.monotonic())
+        time.sleep(0.03)  # a 30 ms render: at a 3% budget the next may come a second later
+        return b"png"
+
+    monkeypatch.setattr(LossPlot, "figure_png", slow_png)
+    monkeypatch.setattr(LossPlot, "min_interval", 0.0)
+    plot = LossPlot("run-budget", notebook=True)
+    plot._build()
+    for step in range(1, 41):
+        plot.log("loss", 1.0 / step, step)
+        time.sleep(0.005)
+    during_run = len(renders)
+    assert plot.redraws >= 40, "cheap parts (progress, numbers) still update at every log"
+    assert during_run <= 2, f"{during_run} chart renders in ~0.5 s; the 3% budget allows one"
+    plot.close()
+    assert len(renders) == during_run + 1, "the final state is always drawn"
