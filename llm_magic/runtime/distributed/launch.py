@@ -112,8 +112,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
     clear error before any process starts. ``loggers`` as for ``Session.train``.
     """
-    from llm_magic.runtime.training.api import RecordProgress
-    from llm_magic.runtime.training.loggers import TextLogger
+    from llm_magic.runtime.training.api import start_run
     from llm_magic.runtime.training.runs import RunRecord, training_state
     from llm_magic.runtime.training.settings import settings_from_config
 
@@ -139,13 +138,8 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
     record.notes.append(f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size "
                         f"rows per step, so a step sees {processes}x as many rows as one process.")
-    if callable(loggers):
-        loggers = loggers(record)
-    loggers = list(loggers) if loggers is not None else [TextLogger()]
-    loggers.append(RecordProgress(record))
     state.runs.append(record)
-    state.stop_event.clear()
-    state.current, state.loggers = record, loggers
+    loggers = start_run(state, record, loggers)
 
     def execute() -> None:
         _run(session, state, record, job, processes, cpu, bundle, frame, loggers)

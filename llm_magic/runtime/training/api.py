@@ -123,12 +123,7 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
     if resume_from and record.output_dir is None:
         record.output_dir = os.path.dirname(resume_from)
     record.train_rows = len(prepared.train)
-    if callable(loggers):  # a factory: the widget wants the run id
-        loggers = loggers(record)
-    loggers = list(loggers) if loggers is not None else [TextLogger()]
-    loggers.append(RecordProgress(record))
-    state.stop_event.clear()
-    state.current, state.loggers = record, loggers
+    loggers = start_run(state, record, loggers)
 
     def execute() -> None:
         _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
@@ -149,6 +144,21 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
                                     name=f"llm_magic-train-{record.run_id}", daemon=True)
     state.thread.start()
     return record
+
+
+def start_run(state: Any, record: RunRecord, loggers: Any) -> list:
+    """Make ``record`` the current run of ``state`` and return its loggers.
+
+    ``loggers`` is a list, a factory taking the run record (the widget wants the run id), or None
+    for a text log; a logger that keeps the record's progress current is always added.
+    """
+    if callable(loggers):
+        loggers = loggers(record)
+    loggers = list(loggers) if loggers is not None else [TextLogger()]
+    loggers.append(RecordProgress(record))
+    state.stop_event.clear()
+    state.current, state.loggers = record, loggers
+    return loggers
 
 
 class RecordProgress:
