@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from IPython.core.displaypub import DisplayPublisher
+from tests.display_recorder import RecordingPublisher
 from IPython.core.error import UsageError
 
 from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
@@ -33,17 +33,6 @@ def config(model_dir, *, adapter=False, output="[{name: answer, type: text}]"):
 def tiny(ip, tiny_dir):
     ip.cell("llm_config", "", config(tiny_dir))
     return ip
-
-
-class RecordingPublisher(DisplayPublisher):
-    """Records every display / update instead of printing it."""
-
-    def __init__(self):
-        super().__init__()
-        self.events = []
-
-    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-        self.events.append({"data": data, "display_id": (transient or {}).get("display_id"), "update": update})
 
 
 @pytest.fixture

@@ -2,20 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.displaypub import DisplayPublisher
+from tests.display_recorder import RecordingPublisher
 
 WORDS = ["cat", "dog", "fox", "the", "quick", "lazy", "brown", "model"]
-
-
-class RecordingPublisher(DisplayPublisher):
-    """Records every display / update instead of printing it."""
-
-    def __init__(self):
-        super().__init__()
-        self.events = []
-
-    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-        self.events.append({"data": data, "display_id": (transient or {}).get("display_id"), "update": update})
 
 
 @pytest.fixture(scope="module")
