@@ -189,7 +189,7 @@ class PromptMagics(Magics):
     def llm_predict(self, line: str) -> Any:
         """Generate an answer for every row of --data, in batches; returns a DataFrame with the
         inputs, the rendered ``prompt`` and ``<output>_response`` (plus ``<output>_predictions``,
-        the label, for category outputs).
+        the label, for category outputs). The stop button keeps the rows already finished.
         """
         from llm_magic.runtime.generation import runner
         from llm_magic.runtime.session import get_session
@@ -198,7 +198,7 @@ class PromptMagics(Magics):
         data = resolve_data_arg(self.shell, args.data)
         frame = runner.predict(
             get_session(), data, batch_size=args.batch_size, seed=args.seed,
-            overrides=overrides, name_format=_flag,
+            overrides=overrides, name_format=_flag, on_stopped=print,
         )
         if args.output:
             self._store(args.output, frame)

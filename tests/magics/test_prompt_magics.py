@@ -285,3 +285,39 @@ def test_predict_bad_flag_and_missing_data(tiny):
     with pytest.raises(UsageError, match="question"):
         tiny.user_ns["other"] = pd.DataFrame({"text": ["a"]})
         tiny.line("llm_predict", "--data other")
+
+
+def _stop_on_second_generate(model, monkeypatch):
+    """Make ``model.generate`` raise KeyboardInterrupt (the stop button) on its 2nd call only."""
+    original = model.generate
+    calls = []
+
+    def generate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    return calls
+
+
+def test_interrupted_predict_keeps_finished_rows_and_session_stays_usable(tiny, session, capsys, monkeypatch):
+    tiny.user_ns["df"] = pd.DataFrame({"question": ["a b", "c", "the quick brown fox", "d", "e"]})
+    full = tiny.line("llm_predict", "--data df --batch-size 2 --max_new_tokens 4")
+    bundle = session.load_model()
+    calls = _stop_on_second_generate(bundle.model, monkeypatch)
+    try:
+        tiny.line("llm_predict", "--data df -o preds --batch-size 2 --max_new_tokens 4")
+    except KeyboardInterrupt:  # escaping would abort the whole pytest run
+        pytest.fail("%llm_predict let the KeyboardInterrupt escape and dropped the finished rows")
+    preds = tiny.user_ns["preds"]
+    assert len(calls) == 2 and len(preds) == 2
+    assert list(preds["answer_response"]) == list(full["answer_response"][:2])
+    assert list(preds["question"]) == ["a b", "c"]
+    out = capsys.readouterr().out
+    assert "2 of 5 rows" in out and "Stored 2 predictions in preds" in out
+    # Usable afterwards: the tokenizer pads on its own side again and a full run works.
+    assert bundle.tokenizer.padding_side == "right"
+    frame = tiny.line("llm_predict", "--data df --batch-size 2 --max_new_tokens 4")
+    assert list(frame["answer_response"]) == list(full["answer_response"])

@@ -9,7 +9,20 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-__all__ = ["generate_batch", "left_padding"]
+__all__ = ["BatchInterrupted", "generate_batch", "left_padding"]
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """The user stopped :func:`generate_batch`; ``outputs`` holds the prompts finished before that.
+
+    A ``KeyboardInterrupt`` subclass, so a caller that does not keep partial results (evaluation)
+    is interrupted exactly as before; ``%llm_predict`` catches it and keeps the finished rows.
+    """
+
+    def __init__(self, outputs: list[str], total: int) -> None:
+        super().__init__(f"generation stopped after {len(outputs)} of {total} prompts")
+        self.outputs = outputs
+        self.total = total
 
 
 @contextmanager
@@ -47,7 +60,8 @@ def generate_batch(
     constrains generation to those label strings (category ``constrain_to_vocabulary``), with
     ``max_new_tokens`` set to fit the longest one.
     ``progress(n)`` is called after each batch with the number of prompts it finished. Prompts
-    longer than ``max_prompt_tokens`` keep their last tokens.
+    longer than ``max_prompt_tokens`` keep their last tokens. A KeyboardInterrupt (the stop
+    button) raises :class:`BatchInterrupted` carrying the answers of the batches already done.
     """
     import torch
     from transformers import set_seed
@@ -67,19 +81,23 @@ def generate_batch(
         kwargs.pop("min_new_tokens", None)
     outputs: list[str] = []
     with left_padding(tokenizer), eval_mode(model), torch.inference_mode():
-        for start in range(0, len(prompts), max(1, batch_size)):
-            chunk = prompts[start : start + max(1, batch_size)]
-            inputs = tokenizer(
-                chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens,
-                truncation=bool(max_prompt_tokens), max_length=max_prompt_tokens or None,
-            ).to(device)
-            width = inputs["input_ids"].shape[1]
-            extra = {}
-            if labels:
-                extra["prefix_allowed_tokens_fn"] = label_prefix_fn(tokenizer, labels, width)
-            ids = model.generate(**inputs, **kwargs, **extra)
-            ids = getattr(ids, "sequences", ids)
-            outputs.extend(tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True))
-            if progress is not None:
-                progress(len(chunk))
+        try:
+            for start in range(0, len(prompts), max(1, batch_size)):
+                chunk = prompts[start : start + max(1, batch_size)]
+                inputs = tokenizer(
+                    chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens,
+                    truncation=bool(max_prompt_tokens), max_length=max_prompt_tokens or None,
+                ).to(device)
+                width = inputs["input_ids"].shape[1]
+                extra = {}
+                if labels:
+                    extra["prefix_allowed_tokens_fn"] = label_prefix_fn(tokenizer, labels, width)
+                ids = model.generate(**inputs, **kwargs, **extra)
+                ids = getattr(ids, "sequences", ids)
+                outputs.extend(tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True))
+                if progress is not None:
+                    progress(len(chunk))
+        except KeyboardInterrupt as exc:
+            # `outputs` only ever grows by whole batches, so it holds exactly the finished prompts.
+            raise BatchInterrupted(outputs, len(prompts)) from exc
     return outputs

@@ -272,6 +272,7 @@ def predict(
     progress: bool | Callable[[int], None] = True,
     overrides: dict[str, Any] | None = None,
     name_format: Callable[[str], str] = str,
+    on_stopped: Callable[[str], None] | None = None,
 ) -> Any:
     """Generate for every row of ``data``; return a DataFrame of inputs, prompts and outputs.
 
@@ -280,9 +281,14 @@ def predict(
     ``<output>_predictions`` (the label, see :func:`~llm_magic.runtime.generation.labels.map_to_label`).
     ``progress``: True shows a progress bar of rows done (``tqdm.auto``: a widget in Jupyter,
     text elsewhere), False none, a callable is told after each batch how many rows it finished.
+
+    Stopping it (KeyboardInterrupt, the notebook's stop button) keeps the rows of the batches
+    already finished: the frame then holds only those, ``frame.attrs["interrupted"]`` is True
+    (``frame.attrs["rows_total"]`` is the number of rows asked for), and ``on_stopped(message)``
+    is told how many were done (default: a ``UserWarning``).
     """
     from llm_magic.runtime.data.sources import load_data
-    from llm_magic.runtime.generation.batch import generate_batch
+    from llm_magic.runtime.generation.batch import BatchInterrupted, generate_batch
     from llm_magic.runtime.generation.labels import category_labels, map_to_label
     from llm_magic.runtime.generation.settings import hf_kwargs
 
@@ -299,20 +305,35 @@ def predict(
     is_category = getattr(output, "type", "text") == "category"
     constrain = is_category and bool(getattr(getattr(output, "decoder", None), "constrain_to_vocabulary", False))
     kwargs = hf_kwargs(settings, bundle.tokenizer)
-    with _progress_bar(progress, len(prompts)) as tick:
-        texts = generate_batch(
-            bundle.model, bundle.tokenizer, prompts, kwargs,
-            batch_size=size, seed=seed, device=getattr(bundle, "device", None),
-            labels=category_labels(output) if constrain else None, progress=tick,
-            add_special_tokens=not renderer.chat_template,
-            max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
-        )
-    result = df.copy()
-    result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts
+    try:
+        with _progress_bar(progress, len(prompts)) as tick:
+            texts = generate_batch(
+                bundle.model, bundle.tokenizer, prompts, kwargs,
+                batch_size=size, seed=seed, device=getattr(bundle, "device", None),
+                labels=category_labels(output) if constrain else None, progress=tick,
+                add_special_tokens=not renderer.chat_template,
+                max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
+            )
+    except BatchInterrupted as stop:
+        texts = stop.outputs
+    done = len(texts)
+    result = df.iloc[:done].copy()
+    result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts[:done]
     name = output.name
     result[f"{name}_response"] = texts
     if is_category:
         result[f"{name}_predictions"] = [map_to_label(t, output) for t in texts]
+    result.attrs.update(interrupted=done < len(prompts), rows_total=len(prompts))
+    if done < len(prompts):
+        message = (f"Prediction stopped: {done} of {len(prompts)} rows done; the result holds "
+                   f"those {done} rows.")
+        if on_stopped is None:
+            import warnings
+
+            # stacklevel 3: the line that called Session.predict.
+            warnings.warn(message, UserWarning, stacklevel=3)
+        else:
+            on_stopped(message)
     return result
 
 

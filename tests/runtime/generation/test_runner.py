@@ -189,3 +189,28 @@ def test_chat_template_prompt_gets_no_second_bos(session, tiny_dir, monkeypatch)
     assert seen[0][0] == bos and seen[0][1] != bos
     # Raw text is not chat-wrapped, so the tokenizer adds the BOS.
     assert session.generate("<s>x", raw=True, max_new_tokens=1) and seen[-1][:2] == [bos, bos]
+
+
+def test_interrupted_predict_returns_finished_rows(tiny_session, monkeypatch):
+    df = pd.DataFrame({"question": ["a b", "c", "the quick brown fox", "d", "e"]})
+    full = tiny_session.predict(df, batch_size=2)
+    model = tiny_session.load_model().model
+    original, calls = model.generate, []
+
+    def generate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the kernel's stop button during the second batch
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    try:
+        with pytest.warns(UserWarning, match="2 of 5 rows"):
+            out = tiny_session.predict(df, batch_size=2)
+    except KeyboardInterrupt:  # escaping would abort the whole pytest run
+        pytest.fail("Session.predict let the KeyboardInterrupt escape and dropped the finished rows")
+    assert len(out) == 2 and out.attrs["interrupted"] and out.attrs["rows_total"] == 5
+    assert list(out["answer_response"]) == list(full["answer_response"][:2])
+    assert not full.attrs["interrupted"] and full.attrs["rows_total"] == 5
+    # The session still predicts afterwards (the patched generate only stops its 2nd call).
+    assert list(tiny_session.predict(df, batch_size=2)["answer_response"]) == list(full["answer_response"])
