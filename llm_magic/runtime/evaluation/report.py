@@ -13,6 +13,12 @@ __all__ = ["EvalReport"]
 
 # How many example rows the report shows.
 _SHOWN_EXAMPLES = 5
+# Characters shown of one example value: a few-shot prompt can run to pages, and the report
+# is a summary (the full rows stay in ``report.examples``).
+_MAX_CHARS = 600
+# Indentation of an example's fields, and of the lines of a multi-line value, in the text form.
+_FIELD_INDENT = "    "
+_VALUE_INDENT = "      "
 
 
 @dataclass
@@ -51,7 +57,7 @@ class EvalReport:
         if self.confusion is not None:
             lines += ["", "Confusion matrix (rows: actual, columns: predicted):", self.confusion.to_string()]
         if self.examples is not None and len(self.examples):
-            lines += ["", "Examples:", self.examples.head(_SHOWN_EXAMPLES).to_string(max_colwidth=40)]
+            lines += ["", "Examples:", *_examples_text(self.examples.head(_SHOWN_EXAMPLES))]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -67,9 +73,46 @@ class EvalReport:
         if self.confusion is not None:
             parts += ["<b>Confusion matrix</b> (rows: actual, columns: predicted)", self.confusion.to_html()]
         if self.examples is not None and len(self.examples):
-            parts += ["<b>Examples</b>", self.examples.head(_SHOWN_EXAMPLES).to_html(index=False)]
+            parts += ["<b>Examples</b>", _examples_html(self.examples.head(_SHOWN_EXAMPLES))]
         return "<div class='llm-magic-eval'>" + "<br>".join(parts) + "</div>"
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _clip(value: Any) -> str:
+    """``value`` as text, cut after :data:`_MAX_CHARS` characters with a note of what was left out."""
+    text = str(value)
+    if len(text) <= _MAX_CHARS:
+        return text
+    return f"{text[:_MAX_CHARS]}… ({len(text) - _MAX_CHARS} more characters)"
+
+
+def _examples_text(examples: Any) -> list[str]:
+    """One block per example: a field per line, multi-line values as indented lines of their own.
+
+    Not ``DataFrame.to_string``: it prints a prompt's line breaks as a literal ``\\n``.
+    """
+    lines: list[str] = []
+    for number, (_, row) in enumerate(examples.iterrows(), start=1):
+        lines.append(f"  #{number}")
+        for column, value in row.items():
+            text = _clip(value)
+            if "\n" in text:
+                lines.append(f"{_FIELD_INDENT}{column}:")
+                lines += [f"{_VALUE_INDENT}{line}" for line in text.splitlines()]
+            else:
+                lines.append(f"{_FIELD_INDENT}{column}: {text if text else '(empty)'}")
+    return lines
+
+
+def _examples_html(examples: Any) -> str:
+    """The examples as a table whose cells keep their line breaks (escaped text, ``pre-wrap``)."""
+    cell = "style='white-space:pre-wrap;text-align:left;vertical-align:top'"
+    head = "".join(f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in examples.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td {cell}>{html.escape(_clip(v))}</td>" for v in row) + "</tr>"
+        for row in examples.itertuples(index=False)
+    )
+    return f"<table class='llm-magic-eval-examples'><tr>{head}</tr>{rows}</table>"
