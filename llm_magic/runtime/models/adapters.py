@@ -7,8 +7,10 @@ repo, safetensors only, and are trainable when the config fine-tunes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +122,7 @@ def _add_adapter(model, base, name, block, candidates, training):
     weights = getattr(block, "pretrained_adapter_weights", None)
     if weights:
         folder = str(pretrained_adapter_folder(block))
-        with _peft_errors(block, None, weights):
+        with _peft_errors(block, None, weights), _no_checkpointing_deprecation():
             if model is None:
                 model = PeftModel.from_pretrained(
                     base, folder, adapter_name=name, is_trainable=training
@@ -129,11 +131,26 @@ def _add_adapter(model, base, name, block, candidates, training):
                 model.load_adapter(folder, adapter_name=name, is_trainable=training)
         return model, None
     peft_config, targets = build_peft_config(block, candidates)
-    with _peft_errors(block, targets):
+    with _peft_errors(block, targets), _no_checkpointing_deprecation():
         if model is None:
             return get_peft_model(base, peft_config, adapter_name=name), targets
         model.add_adapter(name, peft_config)
     return model, targets
+
+
+@contextlib.contextmanager
+def _no_checkpointing_deprecation():
+    """Silence the one FutureWarning PEFT triggers whenever it wraps a model.
+
+    ``PeftModel.__init__`` (peft 0.21) reads ``model.is_gradient_checkpointing``, which
+    transformers 5 deprecated in favour of ``is_activation_checkpointing``; the user can do
+    nothing about it, so exactly that message is ignored here, and only while PEFT wraps.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def _merge_and_activate(model: Any, multi: Any) -> None:
