@@ -102,6 +102,8 @@ def _category(cfg: LLMConfig, out: Derived) -> None:
             continue
         prep, dec = f.preprocessing, f.decoder
         base = f"output_features[{i}]"
+        if prep.lowercase:
+            _lowercase_labels(f, base, out)
         if prep.vocab is not None and prep.fallback_label is not None and prep.fallback_label not in prep.vocab:
             vocab = [*prep.vocab, prep.fallback_label]
             out.append((f"{base}.preprocessing.vocab", vocab, "fallback_label appended to the labels"))
@@ -117,6 +119,28 @@ def _category(cfg: LLMConfig, out: Derived) -> None:
             out.append((f"{base}.decoder.match", {k: v.model_dump() for k, v in match.items()},
                         "no match rules given: each label matches when the lower-cased output contains it"))
             _set(dec, "match", match)
+
+
+def _lowercase_labels(feature: Any, base: str, out: Derived) -> None:
+    """``lowercase: true`` on a category output lower-cases the data's labels, so the config's too.
+
+    Otherwise a predicted label `Positive` would never equal the lower-cased target `positive` in
+    evaluation. Matching itself is case-insensitive either way (``generation/labels.py``).
+    """
+    prep, dec = feature.preprocessing, feature.decoder
+    why = "lowercase: true lower-cases the labels (the target column is lower-cased too)"
+    if prep.vocab is not None and any(v != v.lower() for v in prep.vocab):
+        vocab = list(dict.fromkeys(v.lower() for v in prep.vocab))
+        out.append((f"{base}.preprocessing.vocab", vocab, why))
+        _set(prep, "vocab", vocab)
+    if prep.fallback_label is not None and prep.fallback_label != prep.fallback_label.lower():
+        out.append((f"{base}.preprocessing.fallback_label", prep.fallback_label.lower(), why))
+        _set(prep, "fallback_label", prep.fallback_label.lower())
+    match = getattr(dec, "match", None)
+    if match and any(label != label.lower() for label in match):
+        lowered = {label.lower(): rule for label, rule in match.items()}
+        out.append((f"{base}.decoder.match", {k: v.model_dump() for k, v in lowered.items()}, why))
+        _set(dec, "match", lowered)
 
 
 def _max_new_tokens(cfg: LLMConfig, out: Derived) -> None:

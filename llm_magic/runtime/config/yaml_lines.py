@@ -1,7 +1,10 @@
 """Parse YAML safely and remember the line of every key path (``adapter.r`` -> 7).
 
-PyYAML's ``safe_load`` drops positions, so we also ``compose`` the node tree with the SafeLoader
-and walk it. Duplicate keys (which PyYAML silently resolves to the last) are reported.
+PyYAML's ``safe_load`` drops positions, so we compose the node tree once, read the line of every
+key from it and then construct the data from that same tree (one parse, not two). The loader is
+libyaml's ``CSafeLoader`` when PyYAML was built with it (several times faster than the pure-Python
+``SafeLoader``, which is the fallback); both are safe loaders: plain data only, no Python objects.
+Duplicate keys (which PyYAML silently resolves to the last) are reported.
 """
 from __future__ import annotations
 
@@ -13,10 +16,15 @@ import yaml
 from llm_magic.errors import ConfigErrorItem
 
 
-class ConfigLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so labels like `yes`/`no`/`on` stay text."""
+# Security: only these two loaders (SafeConstructor), never yaml.Loader / FullLoader / UnsafeLoader.
+_SAFE_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class ConfigLoader(_SAFE_BASE):  # type: ignore[misc, valid-type]
+    """A safe loader with YAML 1.2 booleans: only true/false, so labels like `yes`/`no`/`on` stay text."""
+
+
+# libyaml's parser still resolves tags through the Python Resolver, so the same table works for both.
 ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -35,14 +43,17 @@ def join_path(parent: str, key: Any) -> str:
 def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     """``(data, path -> line, problems)``; data is None when the text is not valid YAML."""
     try:
-        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: no arbitrary objects
-        node = yaml.compose(text, Loader=ConfigLoader)
+        node, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         detail = f"{context}, {problem}" if context else problem
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            return None, {}, [ConfigErrorItem(
+                "", line, f"YAML tag not allowed: {detail}. A config holds plain data only (text, "
+                          "numbers, true/false, lists, mappings); remove the `!!` tag.")]
         return None, {}, [ConfigErrorItem(
             "", line, f"YAML syntax error: {detail}. Check the indentation and quoting on this line "
                       "(values containing ': ' or starting with '{' need quotes).")]
@@ -51,6 +62,16 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     if node is not None:
         _walk(node, "", lines, problems)
     return data, lines, problems
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the data built from it, from a single parse."""
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[ConfigErrorItem]) -> None:

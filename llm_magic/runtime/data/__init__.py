@@ -3,6 +3,7 @@
 - ``sources``: :func:`load_data` (DataFrame, ``datasets.Dataset``, CSV/TSV/JSON/JSONL/Parquet),
   column-name sanitising, missing-value handling (:func:`clean_data`).
 - ``splits``: :func:`sample_data`, :func:`split_data` (random/fixed/stratify/hash/datetime).
+- ``balance``: :func:`balance_train_split` (``oversample_minority`` / ``undersample_majority``).
 - ``prompts``: :class:`PromptRenderer` (templates, default task templates, chat templates, spans).
 - ``retrieval``: :func:`build_retriever` (random and semantic few-shot examples, cached indices).
 - ``tokenize``: :func:`tokenize_for_training`, :func:`make_data_collator`, :func:`load_tokenizer`.
@@ -14,12 +15,14 @@ See ``docs/data-and-prompts.md`` for the behaviour and where it differs from Lud
 """
 from __future__ import annotations
 
+from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prepare import (
     PreparedData,
     clean_for_config,
     model_context_length,
     prepare_data,
     retriever_for_data,
+    target_texts,
 )
 from llm_magic.runtime.data.preview import PromptPreview, build_preview
 from llm_magic.runtime.data.prompts import (
@@ -52,6 +55,7 @@ from llm_magic.runtime.data.tokenize import (
 )
 
 __all__ = [
+    "BalanceReport",
     "CleaningReport",
     "DEFAULT_EMBEDDING_MODEL",
     "DEFAULT_FEW_SHOT_TEMPLATE",
@@ -67,6 +71,7 @@ __all__ = [
     "Span",
     "TokenizedData",
     "TruncationReport",
+    "balance_train_split",
     "build_preview",
     "build_retriever",
     "clean_data",
@@ -86,5 +91,6 @@ __all__ = [
     "sample_data",
     "sanitize_name",
     "split_data",
+    "target_texts",
     "tokenize_for_training",
 ]

@@ -1,7 +1,8 @@
 """The whole data pipeline in one call, for training and evaluation: :func:`prepare_data`.
 
 load -> check columns -> clean missing values -> sample -> split -> build the retriever on the
-train split -> render prompts -> tokenise each split. The training and generation engineers call
+train split -> balance the train split's classes (if configured) -> render prompts -> tokenise
+each split. The training and generation engineers call
 this; :class:`PreparedData` holds every intermediate result they may want.
 """
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.retrieval import Retriever, build_retriever
-from llm_magic.runtime.data.sources import CleaningReport, clean_data, load_data, require_columns
+from llm_magic.runtime.data.sources import CleaningReport, clean_data, feature_setting, load_data, require_columns
 from llm_magic.runtime.data.splits import DEFAULT_SEED, SPLIT_NAMES, sample_data, split_data
 from llm_magic.runtime.data.tokenize import (
     SequenceLimits,
@@ -20,7 +22,8 @@ from llm_magic.runtime.data.tokenize import (
     tokenize_for_training,
 )
 
-__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data", "retriever_for_data"]
+__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data", "retriever_for_data",
+           "target_texts"]
 
 # Tokenizers saved without a limit report ~1e30 as model_max_length; treat that as "unknown".
 _NO_LIMIT = 1_000_000
@@ -30,12 +33,14 @@ _NO_LIMIT = 1_000_000
 class PreparedData:
     """Everything :func:`prepare_data` produced, per split (``train``, ``validation``, ``test``).
 
-    - ``rows[split]``: the cleaned data rows of the split (original columns, original index);
+    - ``rows[split]``: the cleaned data rows of the split (original columns, original index; the
+      train split after class balancing, so an oversampled row appears more than once);
     - ``frames[split]``: a DataFrame with columns ``prompt`` and ``target``, same index;
     - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer);
     - ``truncation[split]``: that split's :class:`TruncationReport`;
-    - ``cleaning``: what missing-value handling changed; ``renderer`` and ``retriever`` are reusable
-      for prediction (same prompts, same retrieval index).
+    - ``cleaning``: what missing-value handling changed; ``balance``: what class balancing did
+      (None without it); ``renderer`` and ``retriever`` are reusable for prediction (same prompts,
+      same retrieval index).
     """
 
     rows: dict[str, Any]
@@ -45,6 +50,7 @@ class PreparedData:
     renderer: PromptRenderer
     retriever: Retriever | None = None
     limits: SequenceLimits = field(default_factory=SequenceLimits)
+    balance: BalanceReport | None = None
 
     @property
     def truncation(self) -> dict[str, TruncationReport | None]:
@@ -56,6 +62,8 @@ class PreparedData:
         sizes = ", ".join(f"{name} {len(self.rows[name])}" for name in SPLIT_NAMES)
         lines = [f"Rows: {sizes}."]
         lines += [f"Missing values: {m}." for m in self.cleaning.messages()]
+        if self.balance is not None:
+            lines.append(self.balance.summary())
         for name, report in self.truncation.items():
             if report is not None and report.rows_truncated:
                 lines.append(f"{name}: {report.summary()}")
@@ -80,6 +88,13 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     for col in needed:
         columns.setdefault(col, config.input_feature)
     return clean_data(df, columns)
+
+
+def target_texts(values: Any, output_feature: Any) -> list[str]:
+    """The target texts of ``values`` (a column): ``str`` of each, lower-cased when the output
+    feature's ``preprocessing.lowercase`` is true (Ludwig lower-cases the target column likewise)."""
+    lowercase = bool(feature_setting(output_feature, "lowercase", False))
+    return [str(v).lower() if lowercase else str(v) for v in values]
 
 
 def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED) -> Retriever | None:
@@ -122,9 +137,14 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
     renderer = PromptRenderer(config, tokenizer=tokenizer)
     df, cleaning = clean_for_config(df, config, renderer)
     splits = split_data(sample_data(df, config, seed), config, seed)
+    # The index holds the train rows before balancing, as in Ludwig (it indexes at preprocessing,
+    # balancing comes after the split): oversampled copies would only crowd the few-shot examples.
     retriever = build_retriever(config, splits["train"], seed) if renderer.retrieval_type else None
     renderer.retriever = retriever
     target_column = feature_column(config.output_feature)
+    splits["train"], balance = balance_train_split(
+        splits["train"], target_texts(splits["train"][target_column], config.output_feature),
+        config, target_column, seed)
     if context_length is None:
         context_length = model_context_length(tokenizer)
     limits = SequenceLimits.from_config(config, context_length)
@@ -135,13 +155,15 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
         if retriever is not None:
             retriever.prefetch(rows)
         frame = pd.DataFrame(
-            {"prompt": [renderer.render(r) for r in rows], "target": [str(r[target_column]) for r in rows]},
+            {"prompt": [renderer.render(r) for r in rows],
+             "target": target_texts(part[target_column], config.output_feature)},
             index=part.index,
         )
         frames[name] = frame
         tokenized[name] = None if tokenizer is None else tokenize_for_training(
             tokenizer, list(frame["prompt"]), list(frame["target"]), limits.max_input,
             limits.max_target, limits.max_total, add_special_tokens=not renderer.chat_template,
+            keep_prompt_start=limits.keep_prompt_start,
         )
     return PreparedData(rows=splits, frames=frames, tokenized=tokenized, cleaning=cleaning,
-                        renderer=renderer, retriever=retriever, limits=limits)
+                        renderer=renderer, retriever=retriever, limits=limits, balance=balance)

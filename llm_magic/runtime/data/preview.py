@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from llm_magic.errors import LlmMagicError
-from llm_magic.runtime.data.prepare import clean_for_config, model_context_length, retriever_for_data
+from llm_magic.runtime.data.prepare import (
+    clean_for_config,
+    model_context_length,
+    retriever_for_data,
+    target_texts,
+)
 from llm_magic.runtime.data.prompts import PromptRenderer, Span, feature_column
 from llm_magic.runtime.data.sources import load_data
 from llm_magic.runtime.data.splits import SPLIT_NAMES, sample_data, split_data
@@ -32,11 +37,12 @@ class PromptPreview:
     ``context`` (retrieved examples), ``target``, ``token_counts`` (``{"prompt", "target",
     "total"}``, target counting its EOS; None without a tokenizer) and ``warnings``.
     ``notes`` hold remarks about the whole data (missing values filled, no tokenizer).
+    ``output_feature`` (the config's) makes the target read as training reads it (``lowercase``).
     """
 
     def __init__(self, renderer: PromptRenderer, rows: Any, *, tokenizer: Any = None,
                  limits: SequenceLimits | None = None, split: str | None = None,
-                 notes: list[str] | None = None, row: int = 0) -> None:
+                 notes: list[str] | None = None, row: int = 0, output_feature: Any = None) -> None:
         if len(rows) == 0:
             raise LlmMagicError(f"Nothing to preview: the {split or 'data'} split has no rows.")
         self.renderer = renderer
@@ -46,6 +52,7 @@ class PromptPreview:
         self.split = split
         self.notes = list(notes or [])
         self.target_column = renderer.output_column
+        self.output_feature = output_feature
         self.current_row = 0
         self.spans: list[Span] = []
         self.context: list[dict[str, str]] = []
@@ -76,7 +83,8 @@ class PromptPreview:
         self.context = self.renderer.context_rows(data_row)
         target = data_row.get(self.target_column) if hasattr(data_row, "get") else None
         self.current_row, self.spans = position, spans
-        self.target = None if target is None or target != target else str(target)
+        missing = target is None or target != target  # NaN != NaN
+        self.target = None if missing else target_texts([target], self.output_feature)[0]
         self.token_counts, self.warnings = self._count_tokens()
         return self
 
@@ -94,7 +102,8 @@ class PromptPreview:
         if keep_p < counts["prompt"]:
             warnings.append(
                 f"Row {self.current_row} will be truncated: the prompt has {counts['prompt']} tokens, "
-                f"{counts['prompt'] - keep_p} will be cut from its start (limits: input "
+                f"{counts['prompt'] - keep_p} will be cut from its "
+                f"{'end' if self.limits.keep_prompt_start else 'start'} (limits: input "
                 f"{self.limits.max_input}, total {self.limits.max_total})."
             )
         if keep_t < target_len:
@@ -148,4 +157,4 @@ def build_preview(session: Any, data: Any = None, row: int = 0, split: str | Non
     limits = SequenceLimits.from_config(config, context or base_model_context_length(config)
                                         or model_context_length(tokenizer))
     return PromptPreview(renderer, rows, tokenizer=tokenizer, limits=limits, split=split,
-                         notes=notes, row=row)
+                         notes=notes, row=row, output_feature=config.output_feature)

@@ -4,7 +4,8 @@ A template is Python ``str.format`` text. ``{column}`` inserts a column's raw va
 allowed when it contains ``f``: the value is cast to float first, e.g. ``{price:.2f}``),
 ``{__sample__}`` the input feature's raw text, ``{__task__}`` ``prompt.task`` and ``{__context__}``
 the retrieved examples; ``{{`` and ``}}`` are literal braces. With only ``prompt.task`` the default
-templates below apply; with neither, the input column passes through unchanged.
+templates below apply; with neither, the input column passes through unchanged. The input feature's
+``preprocessing.lowercase`` lower-cases the whole rendered prompt (see :class:`PromptRenderer`).
 
 :class:`PromptRenderer` renders a row to a string (:meth:`~PromptRenderer.render`) or to spans that
 say which part came from where (:meth:`~PromptRenderer.render_spans`), for the preview's highlighting.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from llm_magic.errors import LlmMagicError
-from llm_magic.runtime.data.sources import require_columns, sanitize_name
+from llm_magic.runtime.data.sources import feature_setting, require_columns, sanitize_name
 
 __all__ = [
     "DEFAULT_FEW_SHOT_TEMPLATE",
@@ -132,6 +133,13 @@ class PromptRenderer:
     ``prompt.retrieval`` is set. ``tokenizer`` is needed only for ``prompt.chat_template: true``,
     which wraps each prompt in the tokenizer's chat template as one user message. The template is
     parsed here (placeholder names, format specs); :meth:`check_columns` checks a DataFrame against it.
+
+    The input feature's ``preprocessing.lowercase: true`` lower-cases the rendered prompt: template
+    text, task, context and values alike. That is what Ludwig does for LLMs: it renders the prompt
+    into the input column first and then lower-cases that column's text before tokenizing. The chat
+    template's own text is left alone (its special tokens are case-sensitive). Rendering is shared
+    by training, evaluation and generation, so a model trained on lower-cased prompts is prompted
+    with lower-cased prompts too.
     """
 
     def __init__(self, config: Any, retriever: Any = None, tokenizer: Any = None) -> None:
@@ -140,6 +148,7 @@ class PromptRenderer:
         self.task: str | None = getattr(prompt, "task", None)
         self.retrieval_type: str | None = getattr(retrieval, "type", None)
         self.chat_template: bool = bool(getattr(prompt, "chat_template", False))
+        self.lowercase: bool = bool(feature_setting(config.input_feature, "lowercase", False))
         self.input_name: str = getattr(config.input_feature, "name", "input")
         self.output_name: str = getattr(config.output_feature, "name", "output")
         self.input_column = feature_column(config.input_feature)
@@ -207,6 +216,8 @@ class PromptRenderer:
                     spans.append(Span(part.literal, "template", None))
                 if part.field is not None:
                     spans.append(self._field_span(row, part))
+        if self.lowercase:
+            spans = [span._replace(text=span.text.lower()) for span in spans]
         if self.chat_template:
             if self._chat_affixes is None:
                 self._chat_affixes = self._chat_wrapping()

@@ -8,6 +8,10 @@ Per row (spec section 2.5, with deliberate differences documented in ``docs/data
   Ludwig keeps the start) and the **start** of the target. A target cut short loses its EOS:
   teaching the model to stop mid-answer would be wrong. When prompt + target exceed the global
   limit, the prompt gives way first, down to half the budget; then the target is cut.
+- a feature's fixed ``sequence_length`` replaces its ``max_sequence_length`` (as in Ludwig). On the
+  input it also keeps the prompt's **start**, exactly as Ludwig does, for configs that rely on it.
+  Ludwig also pads every row to that length; we do not, since batches are padded to their longest
+  row anyway and fixed padding would only add masked-out work.
 
 Padding happens per batch in the collator (:func:`make_data_collator`): transformers'
 ``DataCollatorForSeq2Seq`` pads ``input_ids`` with the tokenizer's pad id (Ludwig pads with id 0),
@@ -37,27 +41,37 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class SequenceLimits:
-    """Token limits: the prompt (input feature), the target + EOS (output feature), and the total."""
+    """Token limits: the prompt (input feature), the target + EOS (output feature), and the total.
+
+    ``keep_prompt_start``: a cut prompt keeps its first tokens (Ludwig's way, chosen by the input's
+    ``sequence_length``) instead of its last ones.
+    """
 
     max_input: int | None = None
     max_target: int | None = None
     max_total: int | None = None
+    keep_prompt_start: bool = False
 
     @classmethod
     def from_config(cls, config: Any, context_length: int | None = None) -> "SequenceLimits":
-        """Limits from the features' ``max_sequence_length`` and ``global_max_sequence_length``.
+        """Limits from the features' ``sequence_length`` (else ``max_sequence_length``) and
+        ``global_max_sequence_length``.
 
-        The global limit defaults to ``context_length`` (the model's) and is capped by it, as in Ludwig.
+        A feature's ``sequence_length`` wins over its ``max_sequence_length``, as in Ludwig. The
+        global limit defaults to ``context_length`` (the model's) and is capped by it, as in Ludwig.
         """
         from llm_magic.runtime.data.sources import feature_setting
 
         total = getattr(getattr(config, "preprocessing", None), "global_max_sequence_length", None)
         if context_length is not None:
             total = context_length if total is None else min(total, context_length)
+        fixed_input = feature_setting(config.input_feature, "sequence_length", None)
+        fixed_target = feature_setting(config.output_feature, "sequence_length", None)
         return cls(
-            max_input=feature_setting(config.input_feature, "max_sequence_length", None),
-            max_target=feature_setting(config.output_feature, "max_sequence_length", None),
+            max_input=fixed_input or feature_setting(config.input_feature, "max_sequence_length", None),
+            max_target=fixed_target or feature_setting(config.output_feature, "max_sequence_length", None),
             max_total=total,
+            keep_prompt_start=fixed_input is not None,
         )
 
 
@@ -103,9 +117,10 @@ class TruncationReport:
         """One line for the user: how many rows were truncated and by how much."""
         if not self.cuts:
             return f"No truncation: all {self.rows} rows fit the sequence limits."
+        side = "end" if self.limits.keep_prompt_start else "start"
         return (
             f"{self.rows_truncated} of {self.rows} rows truncated: {self.prompt_tokens_cut} prompt "
-            f"tokens cut from the start, {self.target_tokens_cut} target tokens cut from the end "
+            f"tokens cut from the {side}, {self.target_tokens_cut} target tokens cut from the end "
             f"(limits: input {self.limits.max_input}, target {self.limits.max_target}, "
             f"total {self.limits.max_total})."
         )
@@ -149,12 +164,13 @@ def _keep_end(ids: list[int], keep: int, bos_id: int | None) -> list[int]:
 def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Sequence[str],
                           max_input_len: int | None = None, max_target_len: int | None = None,
                           global_max_len: int | None = None, *,
-                          add_special_tokens: bool = True) -> TokenizedData:
+                          add_special_tokens: bool = True, keep_prompt_start: bool = False) -> TokenizedData:
     """Tokenise prompt/target pairs into training rows with the prompt masked out of the loss.
 
     ``max_input_len`` limits the prompt tokens, ``max_target_len`` the target tokens including EOS,
     ``global_max_len`` their sum (None: no limit). ``add_special_tokens=False`` skips the BOS for
-    prompts that already hold it (chat templates write it as text).
+    prompts that already hold it (chat templates write it as text). ``keep_prompt_start=True`` cuts
+    a long prompt's end instead of its start (Ludwig's way; see :class:`SequenceLimits`).
     """
     if len(prompts) != len(targets):
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
@@ -165,7 +181,7 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
             "so fine-tuning cannot teach the model where an answer ends. Use a model whose tokenizer "
             "defines eos_token."
         )
-    limits = SequenceLimits(max_input_len, max_target_len, global_max_len)
+    limits = SequenceLimits(max_input_len, max_target_len, global_max_len, keep_prompt_start)
     report = TruncationReport(rows=len(prompts), limits=limits)
     prompt_ids = _token_ids(tokenizer, prompts, add_special_tokens)
     target_ids = _token_ids(tokenizer, [str(t) for t in targets], False)
@@ -176,7 +192,8 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
         keep_p, keep_t = plan_truncation(len(p_ids), len(t_ids), limits)
         if keep_p < len(p_ids) or keep_t < len(t_ids):
             report.cuts[i] = (len(p_ids) - keep_p, len(t_ids) - keep_t)
-        p_ids, t_ids = _keep_end(list(p_ids), keep_p, bos), t_ids[:keep_t]
+        p_ids = list(p_ids)[:keep_p] if keep_prompt_start else _keep_end(list(p_ids), keep_p, bos)
+        t_ids = t_ids[:keep_t]
         ids = p_ids + t_ids
         rows.append({
             "input_ids": ids,

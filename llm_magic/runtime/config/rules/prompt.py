@@ -1,6 +1,7 @@
 """Rules about ``prompt`` (spec 3.2), checked up front instead of at preprocessing time."""
 from __future__ import annotations
 
+import difflib
 import string
 
 from llm_magic.runtime.config.rules import rule
@@ -81,3 +82,25 @@ def template_rules(c):
                    f"placeholder {{{name}:{spec}}}: only float formats (like :.2f) are allowed.")
         if name == "":
             yield ("prompt.template", "empty placeholder {}; name a column, e.g. {question}.")
+    for name in dict.fromkeys(names):  # once per name, however often it is used
+        if _is_dunder(name) and name not in SPECIAL:
+            yield ("prompt.template", _unknown_special(name, p.template))
+
+
+def _is_dunder(name: str) -> bool:
+    """``{__x__}``-style names, which the renderer reserves for special placeholders."""
+    return name.startswith("__") and name.endswith("__")
+
+
+def _unknown_special(name: str, template: str) -> str:
+    """The message for ``{__foo__}``: where it is in the template, and what to write instead."""
+    # Without this rule the template passes load_config and fails only when the first row renders.
+    row = next((i for i, text in enumerate(template.splitlines(), 1) if "{" + name in text), None)
+    where = f" (line {row} of the template)" if row is not None and "\n" in template.strip() else ""
+    # Compare without the underscores, which every special name shares.
+    close = difflib.get_close_matches(name.strip("_"), [s.strip("_") for s in SPECIAL], n=1, cutoff=0.75)
+    hint = f"Did you mean {{__{close[0]}__}}? " if close else ""
+    column = name.strip("_")
+    return (f"unknown special placeholder {{{name}}}{where}. {hint}The special placeholders are "
+            "{__sample__} (the input feature's text), {__task__} (prompt.task) and {__context__} "
+            f"(the retrieved examples)" + (f"; for a column named {column!r} write {{{column}}}." if column else "."))

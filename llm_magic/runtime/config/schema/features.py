@@ -44,8 +44,14 @@ class TextInputPreprocessing(ConfigModel):
 
     max_sequence_length: int | None = F(
         None, "Cap on input tokens (prompt included); null = the longest tokenized row.", gt=0)
-    sequence_length: int | None = F(None, "Fixed length to pad/truncate inputs to; null = not fixed.", gt=0)
-    lowercase: bool = F(False, "Lower-case the input text before tokenizing.")
+    sequence_length: int | None = F(
+        None, "Fixed prompt length: replaces max_sequence_length and keeps the prompt's first N tokens, "
+              "as in Ludwig; null = not fixed.", gt=0,
+        diverges="Ludwig also pads every row to N tokens; we pad per batch (dynamic padding), so only "
+                 "the truncation applies.")
+    lowercase: bool = F(
+        False, "Lower-case the rendered prompt (template text, task, context and values) before "
+               "tokenizing, as Ludwig does; in training and generation alike.")
     missing_value_strategy: MissingValueStrategy = F(
         "fill_with_const", "What to do with rows whose input is missing.")
     fill_value: str = F("<UNK>", "Value used by `fill_with_const`.")
@@ -94,8 +100,11 @@ class TextOutputPreprocessing(ConfigModel):
     missing_value_strategy: MissingValueStrategy = F("drop_row", "What to do with rows whose target is missing.")
     fill_value: str = F("<UNK>", "Value used by `fill_with_const`.")
     max_sequence_length: int | None = F(None, "Cap on target tokens; null = longest target.", gt=0)
-    sequence_length: int | None = F(None, "Fixed target length; null = not fixed.", gt=0)
-    lowercase: bool = F(False, "Lower-case the target text.")
+    sequence_length: int | None = F(
+        None, "Fixed target length (tokens, EOS included): replaces max_sequence_length; null = not fixed.",
+        gt=0, diverges="Ludwig also pads every target to N tokens; we pad per batch, so only the "
+                       "truncation applies.")
+    lowercase: bool = F(False, "Lower-case the target text before tokenizing (and in evaluation).")
     tokenizer: Literal["hf_tokenizer"] = F("hf_tokenizer", "Forced: the base model's tokenizer.")
     pretrained_model_name_or_path: str | None = F(None, "Forced to `base_model`; ignored.")
     padding: Literal["left", "right"] = F("left", "Forced to `left`.")
@@ -159,7 +168,8 @@ class CategoryOutputPreprocessing(ConfigModel):
     fallback_label: str | None = F(None, "Label used when the generated text matches no label. Required.")
     missing_value_strategy: MissingValueStrategy = F("drop_row", "What to do with rows whose label is missing.")
     fill_value: str = F("<UNK>", "Value used by `fill_with_const`.")
-    lowercase: bool = F(False, "Lower-case the labels.")
+    lowercase: bool = F(False, "Lower-case the label column and the labels (vocab, fallback_label, "
+                               "match keys), so evaluation compares them case-insensitively.")
 
     @field_validator("vocab", mode="before")
     @classmethod

@@ -82,8 +82,16 @@ class PreprocessingConfig(ConfigModel):
 
     sample_ratio: float = F(1.0, "Fraction of rows to use (0-1].", ge=0, le=1)
     sample_size: int | None = F(None, "Exact number of rows to use; not together with sample_ratio < 1.", ge=0)
-    oversample_minority: float | None = F(None, "Oversample the minority class to this ratio (category).", gt=0)
-    undersample_majority: float | None = F(None, "Undersample the majority class to this ratio.", gt=0)
+    oversample_minority: float | None = F(
+        None, "Fine-tuning, two-valued targets: copy minority-class train rows until minority/majority "
+              "reaches this ratio (e.g. 0.5).", gt=0,
+        diverges="Ludwig allows it for binary outputs only (none in LLM configs); we allow a fine-tuned "
+                 "text output whose train targets take two values, and keep every original row.")
+    undersample_majority: float | None = F(
+        None, "Fine-tuning, two-valued targets: drop majority-class train rows until minority/majority "
+              "reaches this ratio (e.g. 0.5).", gt=0,
+        diverges="Ludwig allows it for binary outputs only (none in LLM configs); we allow a fine-tuned "
+                 "text output whose train targets take two values.")
     global_max_sequence_length: int | None = F(
         None, "Cap on prompt + target + EOS tokens in fine-tuning; null = model context length.", gt=0)
     split: SplitConfig = F(default_factory=RandomSplit, help="How rows are split into train/validation/test.")
