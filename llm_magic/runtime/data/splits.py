@@ -126,13 +126,19 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
         _require_split_column(df, kind, column)
         import pandas as pd
 
-        dates = pd.to_datetime(df[column], errors="coerce",
+        values = df[column]
+        fill = getattr(split, "fill_value", "") or None
+        if fill is not None:  # Ludwig accepts fill_value but never uses it; we fill missing dates
+            values = values.where(values.notna(), fill)
+        dates = pd.to_datetime(values, errors="coerce",
                                format=getattr(split, "datetime_format", None) or None)
         if dates.isna().any():
-            bad = df[column][dates.isna()].iloc[0]
+            bad = values[dates.isna()].iloc[0]
+            hint = ("" if fill is not None or pd.notna(bad) else
+                    " (or set preprocessing.split.fill_value to a date for rows without one)")
             raise LlmMagicError(
                 f"preprocessing.split (datetime): column {column!r} has values that are not dates, "
-                f"e.g. {bad!r}. Fix or drop those rows, or use another split type."
+                f"e.g. {bad!r}. Fix or drop those rows{hint}, or use another split type."
             )
         order = dates.sort_values(kind="stable").index
         parts = _assign_by_order(order, _probabilities(split))

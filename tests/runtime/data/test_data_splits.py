@@ -92,6 +92,18 @@ def test_datetime_split_oldest_to_train(make_config):
         split_data(df, config)
 
 
+def test_datetime_split_fills_missing_dates_with_fill_value(make_config):
+    df = _frame(10)
+    df["when"] = pd.date_range("2024-01-01", periods=10, freq="D").strftime("%Y-%m-%d")
+    df.loc[9, "when"] = None
+    split = {"type": "datetime", "column": "when", "probabilities": [0.6, 0.2, 0.2]}
+    with pytest.raises(LlmMagicError, match="fill_value"):
+        split_data(df, make_config(preprocessing={"split": split}))
+    parts = split_data(df, make_config(preprocessing={"split": {**split, "fill_value": "2023-12-31"}}))
+    assert 9 in parts["train"].index  # the filled date is the oldest
+    assert sorted(parts["test"].index) == [7, 8]
+
+
 @pytest.mark.parametrize("kind", ["stratify", "hash", "datetime"])
 def test_split_column_must_exist(make_config, kind):
     config = make_config(preprocessing={"split": {"type": kind, "column": "group"}})

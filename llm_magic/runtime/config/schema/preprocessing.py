@@ -56,7 +56,8 @@ class DatetimeSplit(ConfigModel):
     type: Literal["datetime"] = F("datetime", "Split type.")
     column: str | None = F(None, "Datetime column (required).")
     datetime_format: str | None = F(None, "strftime format of the column; null = inferred.")
-    fill_value: str = F("", "Value for missing datetimes.")
+    fill_value: str = F("", "Date used for rows whose datetime is missing; empty = such rows are an error.",
+                        diverges="Ludwig accepts it but never uses it.")
     probabilities: list[float] = F(default_factory=lambda: list(_DEFAULT_PROBS),
                                    help="Proportions [train, validation, test]; must sum to 1.")
     _probs = field_validator("probabilities")(classmethod(lambda cls, v: _check_probabilities(v)))
