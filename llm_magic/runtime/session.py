@@ -119,23 +119,21 @@ class Session:
             self._models.unload()
 
     # ----------------------------------------------------------------------------- training
-    def train(self, data: Any = None, resume: bool = False, background: bool = False,
+    def train(self, data: Any = None, resume: bool | str = False, background: bool = False,
               sample_every: int | None = None, loggers: Any = None, processes: int | None = None) -> Any:
         """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
 
         ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
-        stopped run from its checkpoint; ``background`` trains in a thread and returns at once.
-        ``loggers`` are metric loggers (``runtime.training.loggers``; default: a text progress line).
-        ``processes`` > 1 trains data-parallel on that many processes as ``backend.strategy`` says
-        (``runtime.distributed``).
+        stopped run from its checkpoint (or from a ``checkpoint-N`` folder given as a path);
+        ``background`` trains in a thread and returns at once. ``loggers`` are metric loggers
+        (``runtime.training.loggers``; default: a text progress line). ``processes`` > 1 trains
+        data-parallel on that many processes as ``backend.strategy`` says (``runtime.distributed``).
         """
         if processes is not None and processes != 1:
             from llm_magic.runtime.distributed.launch import train_distributed
 
-            if resume or sample_every:
-                raise LlmMagicError("--processes cannot be combined with --resume or --sample-every yet; "
-                                    "drop one of them.")
-            return train_distributed(self, data, processes=processes, background=background, loggers=loggers)
+            return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
+                                     background=background, loggers=loggers)
         from llm_magic.runtime.training.api import train
 
         return train(self, data, resume=resume, background=background, sample_every=sample_every,

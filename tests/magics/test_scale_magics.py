@@ -80,7 +80,7 @@ def test_deepspeed_training_refused_here_before_anything_starts(shell, session, 
     ("%llm_export_script job --processes 0", "--processes 0"),
     ("%llm_export_script job --processes 1 --machines 2", "at least one process per machine"),
     ("%llm_train --data df --processes 0", "positive number of processes"),
-    ("%llm_train --data df --processes 2 --resume", "cannot be combined"),
+    ("%llm_train --data df --processes 2 --resume", "Nothing to resume"),
 ])
 def test_bad_flags_are_usage_errors(shell, session, tiny_dir, line, message):
     session.set_config(scale_config(tiny_dir))

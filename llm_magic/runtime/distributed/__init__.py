@@ -15,11 +15,12 @@ from __future__ import annotations
 __all__ = ["export_script", "train_distributed"]
 
 
-def train_distributed(session, data=None, *, processes: int, background: bool = False, loggers=None):
-    """Fine-tune on ``processes`` local processes (see :func:`.launch.train_distributed`)."""
+def train_distributed(session, data=None, *, processes: int, **options):
+    """Fine-tune on ``processes`` local processes (see :func:`.launch.train_distributed` for
+    ``resume``, ``sample_every``, ``background`` and ``loggers``)."""
     from llm_magic.runtime.distributed.launch import train_distributed as run
 
-    return run(session, data, processes=processes, background=background, loggers=loggers)
+    return run(session, data, processes=processes, **options)
 
 
 def export_script(session, directory, *, data=None, processes: int | None = None, machines: int = 1,

@@ -13,7 +13,9 @@ Fresh processes cost a few seconds of start-up, but they run exactly the script 
 cannot inherit a half-initialised CUDA context or the kernel's threads, and die cleanly on Stop.
 Rank 0 writes its metrics as JSON lines, which this module tails into the session's loggers (the
 live plot), and saves a run folder; its weights are loaded into the session's model at the end.
-A failed or stopped launch leaves the session's weights as they were.
+Stop creates the job's stop file: every process stops after the same step and writes a
+checkpoint, and the weights come back as after a one-process stop (``--resume`` continues, on
+any number of processes). A failed launch leaves the session's weights as they were.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +41,9 @@ LOG_NAME = "metrics.jsonl"
 OUTPUT_NAME = "launch.log"
 # How often the notebook side reads new metric lines (seconds).
 POLL_SECONDS = 0.2
+#: After a stop, how long the processes get to finish the step and write their checkpoint
+#: before they are ended (seconds; a large model's checkpoint takes a while).
+STOP_GRACE_SECONDS = 300
 
 
 def _free_port() -> int:
@@ -47,14 +52,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_command(job: Path, processes: int, *, cpu: bool, port: int | None = None) -> list[str]:
-    """The command that runs ``job``'s ``train.py`` on ``processes`` local processes."""
+def launch_command(job: Path, launch: "Launch", *, port: int | None = None) -> list[str]:
+    """The command that runs ``job``'s ``train.py`` as ``launch`` says, on this machine."""
     args = [_script.SCRIPT_NAME, "--metrics-jsonl", LOG_NAME]
-    if cpu:
+    if launch.resume_from:
+        args += ["--resume-from", str(launch.resume_from)]
+    if launch.sample_every:
+        args += ["--sample-every", str(launch.sample_every)]
+    if launch.cpu:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc_per_node", str(processes), *args]
+                "--nproc_per_node", str(launch.processes), *args]
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", _script.ACCELERATE_CONFIG_NAME,
-            "--num_processes", str(processes), "--main_process_port", str(port or _free_port()), *args]
+            "--num_processes", str(launch.processes), "--main_process_port", str(port or _free_port()), *args]
 
 
 class _Tail:
@@ -105,14 +114,16 @@ def _output_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(keep)
 
 
-def train_distributed(session: Any, data: Any = None, *, processes: int, background: bool = False,
+def train_distributed(session: Any, data: Any = None, *, processes: int, resume: bool | str = False,
+                      sample_every: int | None = None, background: bool = False,
                       loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None) -> Any:
     """Fine-tune on ``processes`` processes as ``backend.strategy`` says; returns the run record.
 
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
-    clear error before any process starts. ``loggers`` as for ``Session.train``.
+    clear error before any process starts. ``resume``, ``sample_every`` and ``loggers`` as for
+    ``Session.train``; a stopped run (one- or multi-process) resumes on any number of processes.
     """
-    from llm_magic.runtime.training.api import start_run
+    from llm_magic.runtime.training.api import dispatch, resume_point, start_run
     from llm_magic.runtime.training.runs import RunRecord, training_state
     from llm_magic.runtime.training.settings import settings_from_config
 
@@ -121,6 +132,11 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     if settings_from_config(getattr(config, "trainer", None)).type != "finetune":
         raise LlmMagicError("--processes needs trainer.type: finetune (there is nothing to train with type none).")
     plan = _strategy.resolve_plan(config)
+    if sample_every and (plan.shards_parameters or plan.deepspeed_file):
+        raise LlmMagicError(
+            f"--sample-every with {plan.describe()}: each process holds only a shard of the weights, so "
+            "rank 0 cannot generate alone. Drop --sample-every, or use backend.strategy: ddp (or ZeRO-1/2)."
+        )
     _strategy.check_runnable(plan, processes)
     import torch
 
@@ -128,83 +144,99 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, backgro
     data = data if data is not None else session.data
     if data is None:
         raise LlmMagicError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
+    state = training_state(session)
+    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     frame = _script._frame(data)
     bundle = session.load_model()
 
-    state = training_state(session)
-    record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config.to_dict())
-    record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
+    if previous is not None:
+        record = previous
+        record.status, record.error, record.finished = "running", None, None
+    else:
+        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config.to_dict())
+        record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
+        state.runs.append(record)
     job = Path(record.output_dir) / "job"
     _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
     record.notes.append(f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size "
                         f"rows per step, so a step sees {processes}x as many rows as one process.")
-    state.runs.append(record)
     loggers = start_run(state, record, loggers)
+    options = Launch(processes, cpu, resume_from, sample_every)
 
     def execute() -> None:
-        _run(session, state, record, job, processes, cpu, bundle, frame, loggers)
+        _run(session, state, record, job, options, bundle, frame, loggers)
 
-    if not background:
-        try:
-            execute()
-        finally:
-            state.current = None
-        if record.status == "failed":
-            raise LlmMagicError(record.error or "Multi-process training failed.")
-        session.bind_data(data)
-        return record
-    session.bind_data(data)
-    session.busy_reason = f"training run {record.run_id} ({processes} processes) is in progress"
-
-    def background_run() -> None:
-        try:
-            execute()
-        finally:
-            state.current = None
-            session.busy_reason = None
-
-    state.thread = threading.Thread(target=background_run, name=f"llm_magic-train-{record.run_id}", daemon=True)
-    state.thread.start()
-    return record
+    return dispatch(session, state, record, execute, data=data, background=background,
+                    busy=f"training run {record.run_id} ({processes} processes) is in progress")
 
 
-def _run(session: Any, state: Any, record: Any, job: Path, processes: int, cpu: bool, bundle: Any,
-         frame: Any, loggers: list) -> None:
-    """Launch, tail the metrics until the processes end, then take the result back."""
+@dataclass
+class Launch:
+    """What one launch of a job folder runs: how many processes where, and from which checkpoint."""
+
+    processes: int
+    cpu: bool
+    resume_from: str | None = None
+    sample_every: int | None = None
+
+
+def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundle: Any, frame: Any,
+         loggers: list) -> None:
+    """Launch, tail the metrics until the processes end, then take the result back.
+
+    A stop (event, Stop button, first Ctrl-C) creates the job's stop file: the processes finish
+    the step, write a checkpoint and exit normally, and their weights come back. Only if they
+    take longer than :data:`STOP_GRACE_SECONDS`, or on a second Ctrl-C, are they ended.
+    """
+    from llm_magic.runtime.training.runner import SigintToStop
+
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
-    if cpu:
+    if launch.cpu:
         env["ACCELERATE_USE_CPU"] = "true"
-    output = job / OUTPUT_NAME
+    output, stop_file = job / OUTPUT_NAME, job / _script.STOP_NAME
+    for stale in (job / LOG_NAME, stop_file, job / _script.RUN_DIR / RESULT_NAME):
+        stale.unlink(missing_ok=True)
     tail = _Tail(job / LOG_NAME, loggers)
+    ended = False
     try:
-        with open(output, "wb") as out:
-            # Its own process group, so Stop ends the launcher and all of its workers together.
-            process = subprocess.Popen(launch_command(job, processes, cpu=cpu), cwd=job, env=env,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(output, "ab") as out, SigintToStop(state.stop_event):
+            # Its own process group, so ending it ends the launcher and all of its workers together.
+            process = subprocess.Popen(launch_command(job, launch), cwd=job, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            asked: float | None = None
             try:
                 while process.poll() is None:
                     tail.pump()
-                    if state.stop_event.is_set():
+                    if state.stop_event.is_set() and asked is None:
+                        stop_file.touch()
+                        asked = time.monotonic()
+                    if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
                         _stop(process)
+                        ended = True
                         break
                     time.sleep(POLL_SECONDS)
-            except BaseException:  # Ctrl-C or a logger error: never leave workers running
+            except BaseException:  # a second Ctrl-C or a logger error: never leave workers running
                 _stop(process)
                 raise
         tail.pump()
-        if state.stop_event.is_set():
+        if ended:
             record.status = "stopped"
-            record.notes.append("Stopped: the processes were ended; a multi-process run keeps no "
-                                "checkpoint, and the session's weights are unchanged.")
+            record.notes.append(f"Stopped: the processes did not write their checkpoint within "
+                                f"{STOP_GRACE_SECONDS} s and were ended; the session's weights are unchanged.")
         elif process.returncode != 0:
             raise LlmMagicError(
-                f"The {processes} training processes failed (exit code {process.returncode}); the session's "
-                f"weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
+                f"The {launch.processes} training processes failed (exit code {process.returncode}); the "
+                f"session's weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
             )
         else:
-            _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state)
+            _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state, launch)
         for logger in loggers:
             logger.log("status", record.status, record.global_step)
+    except KeyboardInterrupt:
+        record.status = "stopped"
+        record.notes.append("Interrupted twice: the processes were ended without a checkpoint; the "
+                            "session's weights are unchanged.")
+        raise
     except LlmMagicError as exc:
         record.status, record.error = "failed", str(exc)
     except Exception as exc:  # a bug: recorded for %llm_status, re-raised for the traceback
@@ -216,8 +248,13 @@ def _run(session: Any, state: Any, record: Any, job: Path, processes: int, cpu: 
             logger.close()
 
 
-def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any, state: Any) -> None:
-    """Load rank 0's weights into the session's model; copy its outcome, history and test metrics."""
+def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any, state: Any,
+               launch: Launch) -> None:
+    """Load rank 0's weights into the session's model; copy its outcome, history and test metrics.
+
+    A stopped run comes back like a one-process stop: the weights reached so far, and the
+    checkpoint to resume from.
+    """
     from llm_magic.runtime.persistence import layout
     from llm_magic.runtime.persistence.load import apply_adapter_weights
 
@@ -231,8 +268,15 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
         setattr(record, key, result.get(key))
     record.global_step = record.global_step or 0
     record.metrics.update(result.get("metrics") or {})
-    record.notes += [n for n in result.get("notes") or [] if n not in record.notes]
-    record.checkpoint = None
+    # The worker's own "Stopped at step ..." advice names its folder and one-process resume.
+    record.notes += [n for n in result.get("notes") or [] if n not in record.notes and not n.startswith("Stopped")]
+    record.checkpoint = result.get("checkpoint")
+    if record.status == "stopped":
+        record.notes.append(
+            f"Stopped at step {record.global_step}: all {launch.processes} processes stopped after it; the "
+            f"weights reached so far are in the session and a checkpoint is in {record.checkpoint}. Continue "
+            f"with %llm_train --resume --processes {launch.processes} (or on one process: %llm_train --resume)."
+        )
     history = run_dir / layout.HISTORY_NAME
     if history.exists():
         import pandas as pd

@@ -17,7 +17,8 @@ from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import START_WEIGHTS_NAME, save_trainable_weights
 
-__all__ = ["ACCELERATE_CONFIG_NAME", "DATA_NAME", "ExportReport", "SCRIPT_NAME", "write_job"]
+__all__ = ["ACCELERATE_CONFIG_NAME", "CHECKPOINTS_DIR", "DATA_NAME", "ExportReport", "SCRIPT_NAME", "STOP_NAME",
+           "write_job"]
 
 SCRIPT_NAME = "train.py"
 CONFIG_NAME = "config.yaml"
@@ -25,6 +26,9 @@ ACCELERATE_CONFIG_NAME = "accelerate_config.yaml"
 DEEPSPEED_CONFIG_NAME = "ds_config.json"
 DATA_NAME = "data.parquet"
 RUN_DIR = "run"
+CHECKPOINTS_DIR = "checkpoints"
+#: Creating this file in the job folder stops every process after the same step, with a checkpoint.
+STOP_NAME = "STOP"
 
 _SCRIPT = '''\
 r"""Fine-tune {base_model} as configured in config.yaml, on one or many processes.
@@ -32,6 +36,8 @@ r"""Fine-tune {base_model} as configured in config.yaml, on one or many processe
 Written by llm_magic's %llm_export_script. Every process runs this file; the Hugging Face Trainer
 inside Session.train sees the launcher's environment and trains data-parallel ({strategy}).
 Rank 0 saves the run folder (default: ./run), which %llm_load (or Session.load) reads back.
+Creating the file STOP here stops every process after the same step, with a checkpoint in
+./checkpoints/train/checkpoint-N; continue with --resume-from that folder.
 
     # GPUs of this machine (the accelerate config holds the strategy):
     accelerate launch --config_file accelerate_config.yaml --num_processes 4 train.py
@@ -58,23 +64,36 @@ def main() -> None:
     parser.add_argument("--start-weights", default={weights_default},
                         help="Trainable weights to start from (written by the notebook); none = fresh.")
     parser.add_argument("--metrics-jsonl", default=None, help="Rank 0 writes its metrics here as JSON lines.")
+    parser.add_argument("--checkpoints", default=str(HERE / "{checkpoints_dir}"),
+                        help="Where the trainer writes checkpoint folders (the same for every process).")
+    parser.add_argument("--resume-from", default=None, metavar="CHECKPOINT",
+                        help="Continue a stopped run from this checkpoint-N folder.")
+    parser.add_argument("--sample-every", type=int, default=None, metavar="N",
+                        help="Every N steps rank 0 logs its greedy answers to a few validation prompts.")
+    parser.add_argument("--stop-file", default=str(HERE / "{stop_name}"),
+                        help="When this file appears, every process stops after the current step "
+                             "and a checkpoint is written.")
     args = parser.parse_args()
     if args.data is None:
         parser.error("--data is required (no data was exported with this script)")
 
     rank = worker.setup()
     session = llm_magic.get_session()
+    worker.prepare_session(session, args.checkpoints)
+    worker.watch_stop_file(args.stop_file, session)
     session.set_config(Path(args.config).read_text(encoding="utf-8"))
     model = session.load_model().model
     if args.start_weights:
         worker.load_trainable_weights(model, args.start_weights)
-    record = session.train(args.data, loggers=worker.rank0_loggers(args.metrics_jsonl))
+    record = session.train(args.data, resume=args.resume_from or False,
+                           sample_every=args.sample_every if rank == 0 else None,
+                           loggers=worker.rank0_loggers(args.metrics_jsonl))
     # Whole weights on every process for the save (ZeRO-3 / FSDP hold only shards).
     with worker.gathered(model):
         if rank == 0:
             session.save(args.output)
             worker.write_result(args.output, record)
-    worker.finish()
+    worker.finish(args.stop_file)
 
 
 if __name__ == "__main__":
@@ -106,6 +125,7 @@ class ExportReport:
                  f"Run it:  {self.launch_command}",
                  f"CPU try-out:  cd {self.path} && ACCELERATE_USE_CPU=true torchrun --standalone "
                  f"--nproc_per_node 2 {SCRIPT_NAME}",
+                 f"Stop every process after the current step, with a checkpoint:  touch {self.path / STOP_NAME}",
                  f"Then load the result with  %llm_load {self.path / RUN_DIR}"]
         return "\n".join(lines + self.notes)
 
@@ -157,7 +177,7 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
         files.append(START_WEIGHTS_NAME)
     script = _SCRIPT.format(
         base_model=effective.get("base_model"), strategy=plan.describe(), config_name=CONFIG_NAME,
-        run_dir=RUN_DIR,
+        run_dir=RUN_DIR, checkpoints_dir=CHECKPOINTS_DIR, stop_name=STOP_NAME,
         data_default=f'str(HERE / "{DATA_NAME}")' if data is not None else "None",
         weights_default=f'str(HERE / "{START_WEIGHTS_NAME}")' if model is not None else "None",
     )

@@ -4,27 +4,35 @@ The exported ``train.py`` (see :mod:`.script`) is plain llm_magic API — ``set_
 ``train``, ``save`` — run once per process by ``torchrun`` or ``accelerate launch``; the HF
 Trainer inside ``Session.train`` sees the launcher's environment (``RANK``, ``WORLD_SIZE``, ...)
 and trains data-parallel by itself. This module adds the few things that differ per process:
-which rank we are, the start weights shipped from the notebook, a JSON-lines metric log that the
-notebook tails for its live plot, gathering sharded weights before rank 0 saves, and the result
-file the notebook reads back.
+which rank we are, the start weights shipped from the notebook, one run folder for the shared
+checkpoints, a stop file that ends every process after the same step with a checkpoint, a
+JSON-lines metric log that the notebook tails for its live plot, gathering sharded weights
+before rank 0 saves, and the result file the notebook reads back.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 __all__ = [
-    "JsonlLogger", "RESULT_NAME", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
-    "rank", "rank0_loggers", "save_trainable_weights", "setup", "world_size", "write_result",
+    "JsonlLogger", "RESULT_NAME", "RUN_ID", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
+    "prepare_session", "rank", "rank0_loggers", "save_trainable_weights", "setup", "watch_stop_file",
+    "world_size", "write_result",
 ]
 
 #: The notebook's current trainable weights, shipped so every process starts where it stands.
 START_WEIGHTS_NAME = "start_weights.safetensors"
 #: Rank 0's summary of the run (status, steps, metrics, notes), read back by the notebook.
 RESULT_NAME = "result.json"
+#: The run id (and checkpoint sub-folder) every process of a job uses.
+RUN_ID = "train"
+# How often each process looks for the stop file (seconds).
+STOP_POLL_SECONDS = 0.2
 
 
 def rank() -> int:
@@ -48,6 +56,42 @@ def setup() -> int:
     if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     return rank()
+
+
+def prepare_session(session: Any, checkpoints: str | os.PathLike) -> None:
+    """Make every process's session write its trainer checkpoints to ``checkpoints/train``.
+
+    Each process has its own session; with per-session time-stamped run ids they could pick
+    different folders, while the HF Trainer expects one (rank 0 writes the weights and optimizer,
+    every rank its RNG state; FSDP and ZeRO-3 every rank its shard).
+    """
+    from llm_magic.runtime.training.runs import training_state
+
+    state = training_state(session)
+    state.output_root = str(Path(checkpoints).resolve())
+    state.fixed_run_id = RUN_ID
+
+
+def watch_stop_file(path: str | os.PathLike, session: Any) -> threading.Thread:
+    """Ask ``session``'s training to stop while ``path`` exists (a daemon thread polls for it).
+
+    The trainer's stop callback makes all processes agree on the step, so they stop together
+    and write one checkpoint. The event is set again on every poll: a run that starts after the
+    file appeared (it clears the event at its start) still sees the request.
+    """
+    from llm_magic.runtime.training.runs import training_state
+
+    event, path = training_state(session).stop_event, Path(path)
+
+    def poll() -> None:
+        while True:
+            if path.exists():
+                event.set()
+            time.sleep(STOP_POLL_SECONDS)
+
+    thread = threading.Thread(target=poll, name="llm_magic-stop-file", daemon=True)
+    thread.start()
+    return thread
 
 
 class JsonlLogger:
@@ -168,17 +212,23 @@ def write_result(folder: str | os.PathLike, record: Any) -> Path:
     path = Path(folder) / RESULT_NAME
     fields = ("run_id", "status", "global_step", "max_steps", "best_step", "best_metric", "train_rows",
               "metrics", "notes", "error")
-    path.write_text(json.dumps({k: getattr(record, k, None) for k in fields}, default=_plain, indent=2),
-                    encoding="utf-8")
+    result = {k: getattr(record, k, None) for k in fields}
+    checkpoint = getattr(record, "checkpoint", None)
+    result["checkpoint"] = os.path.abspath(checkpoint) if checkpoint else None
+    path.write_text(json.dumps(result, default=_plain, indent=2), encoding="utf-8")
     return path
 
 
-def finish() -> None:
-    """Wait for every process (rank 0 may still be saving), then leave the process group."""
-    try:
-        import torch.distributed as dist
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return
+def finish(stop_file: str | os.PathLike | None = None) -> None:
+    """Wait for every process (rank 0 may still be saving), then leave the process group.
+
+    Rank 0 then removes ``stop_file`` (if a stop was asked), so the next launch of the same
+    folder does not stop at its first step.
+    """
+    import torch.distributed as dist
+
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+    if stop_file and rank() == 0:
+        Path(stop_file).unlink(missing_ok=True)

@@ -62,8 +62,20 @@ def _loraplus_ratio(config: Any) -> float | None:
     return getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None
 
 
-def _resume_point(session: Any, state: Any) -> tuple[RunRecord | None, str]:
-    """The stopped run to continue and its checkpoint, or a clear error when there is none."""
+def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecord | None, str]:
+    """The stopped run to continue and its checkpoint, or a clear error when there is none.
+
+    ``resume`` is True (the last stopped run of this session, else a checkpoint restored by
+    ``%llm_load``) or the path of a ``checkpoint-N`` folder (no run record then).
+    """
+    if isinstance(resume, (str, os.PathLike)):
+        path = os.path.abspath(os.fspath(resume))
+        if not os.path.isfile(os.path.join(path, "trainer_state.json")):
+            raise LlmMagicError(
+                f"resume={os.fspath(resume)!r}: not a trainer checkpoint (a checkpoint-N folder with "
+                "trainer_state.json). Pass resume=True to continue this session's last stopped run."
+            )
+        return None, path
     for run in reversed(state.runs):
         if run.kind != "finetune":
             continue
@@ -85,15 +97,15 @@ def _resume_point(session: Any, state: Any) -> tuple[RunRecord | None, str]:
     )
 
 
-def train(session: Any, data: Any = None, *, resume: bool = False, background: bool = False,
+def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
           sample_every: int | None = None,
           loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
           ) -> RunRecord:
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
     ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
-    (default: a :class:`TextLogger`). Returns the run's record (at once, still running, when
-    ``background``).
+    (default: a :class:`TextLogger`). ``resume`` as for :func:`resume_point`. Returns the run's
+    record (at once, still running, when ``background``).
     """
     session.check_idle("start training")
     config = session.require_config()
@@ -109,7 +121,7 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
         )
     state = training_state(session)
     data = _resolve_data(session, data)
-    previous, resume_from = _resume_point(session, state) if resume else (None, None)
+    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     bundle = session.load_model()
     prepared = _prepare(config, bundle, data)
 
@@ -129,6 +141,18 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
         _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
                           resume_from, sample_every)
 
+    return dispatch(session, state, record, execute, data=data, background=background,
+                    busy=f"training run {record.run_id} is in progress")
+
+
+def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], None], *, data: Any,
+             background: bool, busy: str) -> RunRecord:
+    """Run ``execute`` (which fills ``record``) now, or in a background thread; return ``record``.
+
+    In the foreground a failed run raises its error; either way ``data`` becomes the session's
+    bound data once the run has started. In the background the session reports ``busy`` until
+    the thread ends.
+    """
     if not background:
         try:
             execute()
@@ -139,8 +163,10 @@ def train(session: Any, data: Any = None, *, resume: bool = False, background: b
         _bind(session, data)
         return record
     _bind(session, data)
-    session.busy_reason = f"training run {record.run_id} is in progress"
-    state.thread = threading.Thread(target=_background, args=(session, state, execute),
+    session.busy_reason = busy
+    import torch
+
+    state.thread = threading.Thread(target=_background, args=(session, state, execute, torch.get_num_threads()),
                                     name=f"llm_magic-train-{record.run_id}", daemon=True)
     state.thread.start()
     return record
@@ -183,7 +209,12 @@ class RecordProgress:
         """Nothing to flush."""
 
 
-def _background(session: Any, state: Any, execute: Any) -> None:
+def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
+    import torch
+
+    # Torch's intra-op thread count is per-thread state: a new thread would not follow the
+    # kernel's torch.set_num_threads(...), so it takes the caller's count explicitly.
+    torch.set_num_threads(threads)
     try:
         execute()
     finally:

@@ -104,6 +104,10 @@ class StopCallback(TrainerCallback):
     It asks HF to save a checkpoint right then (model, optimizer, scheduler, RNG and trainer
     state), so ``trainer.train(resume_from_checkpoint=...)`` continues exactly, and it skips the
     end-of-epoch evaluation that would otherwise delay the stop.
+
+    In a multi-process run every process must stop at the same step (or the others wait forever
+    in the next gradient all-reduce) and all of them take part in the checkpoint: there the
+    processes agree at each step end, with one tiny all-reduce, whether any of them was asked.
     """
 
     def __init__(self, event: threading.Event) -> None:
@@ -111,11 +115,16 @@ class StopCallback(TrainerCallback):
         self.stopped_at: int | None = None
 
     def on_step_end(self, args, state, control, **kwargs):
+        if _world_size() > 1 and self.stopped_at is None and _any_process(self.event.is_set(), args.device):
+            self.event.set()
         return self._check(state, control)
 
     def on_log(self, args, state, control, **kwargs):
         # Logging runs before HF's save check of the same step, so a stop asked meanwhile
-        # (e.g. from a logger) still ends this step.
+        # (e.g. from a logger) still ends this step. Not with several processes: they decide
+        # together at the step end only.
+        if _world_size() > 1:
+            return control
         return self._check(state, control)
 
     def _check(self, state, control):
@@ -215,6 +224,23 @@ class SampleCallback(TrainerCallback):
             model.train(was_training)
         return [{"prompt": ex["prompt"], "target": ex.get("target", ""), "output": out}
                 for ex, out in zip(self.examples, outputs)]
+
+
+def _world_size() -> int:
+    """Processes in the initialised process group (1 when there is none)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _any_process(flag: bool, device: Any) -> bool:
+    """True on every process when ``flag`` is true on any of them (a MAX all-reduce)."""
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def _safe_exp(value: float) -> float:

@@ -25,7 +25,7 @@ from llm_magic.runtime.training.data import TrainingData
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.settings import TrainerSettings
 
-__all__ = ["NAN_CAUSES", "RunResult", "run_finetune", "latest_checkpoint"]
+__all__ = ["NAN_CAUSES", "RunResult", "SigintToStop", "run_finetune", "latest_checkpoint"]
 
 NAN_CAUSES = (
     "Likely causes: the learning rate is too high (try 10x lower, e.g. trainer.learning_rate: "
@@ -168,7 +168,7 @@ def _restore(model: Any, snapshot: dict[str, Any]) -> None:
                 param.copy_(snapshot[name].to(param.device))
 
 
-class _SigintToStop:
+class SigintToStop:
     """While active, Ctrl-C (SIGINT) asks the run to stop after this step; a second one aborts."""
 
     def __init__(self, event: threading.Event) -> None:
@@ -176,7 +176,7 @@ class _SigintToStop:
         self.previous: Any = None
         self.active = False
 
-    def __enter__(self) -> "_SigintToStop":
+    def __enter__(self) -> "SigintToStop":
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._handle)
             self.active = True
@@ -268,7 +268,7 @@ def run_finetune(
     started = time.monotonic()
     train_output = None
     try:
-        with _SigintToStop(stop_event):
+        with SigintToStop(stop_event):
             train_output = trainer.train(resume_from_checkpoint=resume_from)
     except KeyboardInterrupt:
         # A second Ctrl-C: try to save what we have so the run can still be resumed, then re-raise.

@@ -62,6 +62,9 @@ class TrainingState:
         self.loggers: list[Any] = []
         #: Where run folders go (``<output_root>/<run-id>/checkpoint-N``).
         self.output_root = "llm_magic_runs"
+        #: When set, every run gets this id: the processes of a multi-process job each have their
+        #: own session, and must agree on one run folder for their shared checkpoints.
+        self.fixed_run_id: str | None = None
 
     @property
     def last_run(self) -> RunRecord | None:
@@ -99,6 +102,8 @@ class TrainingState:
 
     def new_run_id(self) -> str:
         """A run id that sorts by time and is unique in this session (``20260127-101500-1``)."""
+        if self.fixed_run_id:
+            return self.fixed_run_id
         return f"{time.strftime('%Y%m%d-%H%M%S')}-{len(self.runs) + 1}"
 
     def history_frame(self) -> Any:

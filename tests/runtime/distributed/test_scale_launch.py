@@ -54,6 +54,102 @@ def test_two_processes_match_one_process_with_double_batch(session, llama_dir, f
         torch.testing.assert_close(loaded[name], two_procs[name])
 
 
+class _StopAt:
+    """A logger that stops the run once it has seen the loss of step ``step``: with a real
+    SIGINT to this process (what Ctrl-C and the kernel's stop button send), or through the API."""
+
+    def __init__(self, session, step, sigint=False):
+        self.session, self.step, self.sigint, self.sent = session, step, sigint, False
+
+    def log(self, name, data, step):
+        pass
+
+    def log_dict(self, payload, step):
+        if "loss" in payload and step >= self.step and not self.sent:
+            self.sent = True
+            if self.sigint:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                self.session.stop_training()
+
+    def close(self):
+        pass
+
+
+@pytest.mark.slow
+def test_stop_checkpoints_every_process_and_resume_matches_an_uninterrupted_run(session, llama_dir, workdir):
+    import pandas as pd
+
+    from tests.runtime.distributed.conftest import WORDS
+
+    # 12 train rows, 2 validation rows (for the samples; evaluation is off so nothing else differs).
+    frame = pd.DataFrame({"word": WORDS[:14], "answer": [f" {w}" for w in WORDS[:14]],
+                          "split": [0] * 12 + [1] * 2})
+    trainer = {"type": "finetune", "learning_rate": 0.01, "epochs": 8, "batch_size": 2,
+               "should_shuffle": False, "skip_all_evaluation": True}
+    session.set_config(scale_config(llama_dir, trainer=trainer))
+    model = session.load_model().model
+    start = _trainable(model)
+    log = RecordingLogger()
+
+    # The kernel's stop button: a SIGINT while the notebook waits for the processes.
+    stopped = session.train(frame, processes=2, sample_every=2, loggers=[log, _StopAt(session, 3, sigint=True)])
+
+    # Both processes stopped after the same step and wrote one checkpoint (each its RNG state).
+    assert stopped.status == "stopped" and 3 <= stopped.global_step < stopped.max_steps == 24
+    checkpoint = workdir / stopped.checkpoint
+    assert checkpoint.name == f"checkpoint-{stopped.global_step}"
+    assert (checkpoint / "rng_state_0.pth").exists() and (checkpoint / "rng_state_1.pth").exists()
+    assert "--resume --processes 2" in stopped.notes[-1]
+    at_stop = _trainable(model)
+    assert any(not torch.equal(at_stop[n], start[n]) for n in start)  # the weights reached came back
+    samples = log.series("samples")
+    assert samples and samples[0][0] == 2 and {"prompt", "target", "output"} <= set(samples[0][1][0])
+
+    resumed = session.train(processes=2, resume=True, loggers=[log])
+    assert resumed is stopped and resumed.status == "finished" and resumed.global_step == 24
+    steps = [s for s, _ in log.series("loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 24  # the plot continued where it stopped
+    final = _trainable(model)
+
+    # One process with the doubled batch, never stopped, from the same start weights (the job's
+    # start_weights file now holds the weights at the stop: the resumed launch rewrote it).
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in start:
+                param.copy_(start[name])
+    session.set_config(scale_config(llama_dir, trainer=dict(trainer, batch_size=4)))
+    single = session.train(frame)
+    assert single.global_step == 24
+    uninterrupted = _trainable(model)
+    for name in start:
+        torch.testing.assert_close(final[name], uninterrupted[name], rtol=1e-3, atol=1e-4)
+
+
+def test_one_process_resumes_from_a_checkpoint_path(session, llama_dir, frame, workdir):
+    from llm_magic.errors import LlmMagicError
+
+    trainer = {"type": "finetune", "learning_rate": 0.02, "epochs": 2, "batch_size": 2, "should_shuffle": False}
+    session.set_config(scale_config(llama_dir, trainer=trainer))
+    stopped = session.train(frame, loggers=[_StopAt(session, 2)])
+    assert stopped.status == "stopped" and stopped.checkpoint
+    with pytest.raises(LlmMagicError, match="not a trainer checkpoint"):
+        session.train(frame, resume=str(workdir))
+    resumed = session.train(frame, resume=stopped.checkpoint, loggers=[])
+    assert resumed is not stopped and resumed.status == "finished" and resumed.global_step == 12
+
+
+def test_sample_every_is_refused_where_rank_0_holds_a_shard(session, llama_dir, frame, workdir):
+    from llm_magic.errors import LlmMagicError
+
+    session.set_config(scale_config(llama_dir, backend={"strategy": {"type": "fsdp"}}))
+    with pytest.raises(LlmMagicError, match=r"--sample-every with FSDP.*rank 0 cannot generate alone"):
+        session.train(frame, processes=2, sample_every=5)
+
+
 def _fake_launch(monkeypatch, code):
     """Replace the torchrun command by a short Python program (a crash, a hang) to test the kernel side."""
     import sys
@@ -79,17 +175,22 @@ def test_failed_launch_reports_its_output_and_leaves_the_session(session, llama_
     assert session.data is None and session.busy_reason is None
 
 
-def test_stop_ends_a_background_launch(session, llama_dir, frame, workdir, monkeypatch):
+def test_stop_ends_a_background_launch_that_ignores_the_stop_file(session, llama_dir, frame, workdir, monkeypatch):
     import time
 
+    from llm_magic.runtime.distributed import launch
     from llm_magic.runtime.training.runs import training_state
 
-    # A "worker" that logs one step as rank 0 would, then hangs until it is ended.
-    _fake_launch(monkeypatch, "import json, time\n"
+    # A "worker" that logs one step as rank 0 would, notes the stop file, then hangs until ended.
+    _fake_launch(monkeypatch, "import json, os, time\n"
                               "with open('metrics.jsonl', 'a') as f:\n"
                               "    f.write(json.dumps({'log_dict': {'loss': 2.5}, 'step': 1}) + '\\n')\n"
                               "    f.write('{\"log\": \"max_st')\n"  # a line still being written
+                              "while not os.path.exists('STOP'):\n"
+                              "    time.sleep(0.05)\n"
+                              "open('saw-stop', 'w').close()\n"
                               "time.sleep(120)\n")
+    monkeypatch.setattr(launch, "STOP_GRACE_SECONDS", 1)
     session.set_config(scale_config(llama_dir))
     log = RecordingLogger()
     record = session.train(frame, processes=2, background=True, loggers=[log])
@@ -98,5 +199,7 @@ def test_stop_ends_a_background_launch(session, llama_dir, frame, workdir, monke
         time.sleep(0.05)
     assert log.series("loss") == [(1, 2.5)] and record.global_step == 1  # the half line was not read
     assert session.busy_reason and session.stop_training(wait=30)
-    assert record.status == "stopped" and "keeps no checkpoint" in record.notes[-1]
+    job = workdir / record.output_dir / "job"
+    assert (job / "saw-stop").exists()  # the stop was asked through the file first
+    assert record.status == "stopped" and "were ended" in record.notes[-1]
     assert session.busy_reason is None and log.closed and training_state(session).thread is not None
