@@ -200,3 +200,18 @@ def test_balancing_needs_two_target_values(make_config, tokenizer):
     message = str(info.value)
     assert "preprocessing.undersample_majority" in message and "'output'" in message
     assert "3 distinct value(s)" in message
+
+
+# ------------------------------------------------------------------------------- preview
+def test_preview_shows_rows_as_training_reads_them(make_config, tokenizer):
+    from llm_magic.runtime.data import PromptPreview, SequenceLimits
+
+    config = make_config(
+        input_features=[{"name": "instruction", "type": "text",
+                         "preprocessing": {"lowercase": True, "sequence_length": 3}}],
+        output_features=[{"name": "output", "type": "text", "preprocessing": {"lowercase": True}}],
+        prompt={"template": "Q: {instruction}\nA:"})
+    preview = PromptPreview(PromptRenderer(config), _frame(), tokenizer=tokenizer,
+                            limits=SequenceLimits.from_config(config), output_feature=config.output_feature)
+    assert preview.prompt == "q: is the sky blue?\na:" and preview.target == "yes"
+    assert any("cut from its end" in w for w in preview.warnings)  # sequence_length keeps the start
