@@ -143,9 +143,12 @@ def load_model(config: Any) -> LoadedModel:
     tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
     kwargs: dict[str, Any] = {}
     if quantization is not None:
-        from llm_magic.runtime.models.quantization import bnb_config
+        from llm_magic.runtime.models.quantization import bnb_config, compute_dtype_name
 
         kwargs["quantization_config"] = bnb_config(quantization, placement.device)
+        dtype_note = compute_dtype_name(quantization, placement.device)[1]
+        if dtype_note:
+            notes.append(dtype_note)
     model = _hf_call(
         AutoModelForCausalLM.from_pretrained,
         source,

@@ -59,6 +59,10 @@ class ReloadPlan:
 def _section(config: Any, name: str) -> Any:
     value = getattr(config, name, None)
     dump = getattr(value, "model_dump", None)
+    if name == "quantization" and callable(dump):
+        # Whether the compute dtype was set matters, not only its value: on the CPU an unset one
+        # loads as float32 (see quantization.compute_dtype_name).
+        return dump(), "bnb_4bit_compute_dtype" in value.model_fields_set
     return dump() if callable(dump) else value
 
 

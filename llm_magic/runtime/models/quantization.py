@@ -11,10 +11,12 @@ from typing import Any
 
 from llm_magic.errors import LlmMagicError
 
-__all__ = ["bnb_config", "check_quantization", "describe_quantization"]
+__all__ = ["bnb_config", "check_quantization", "compute_dtype_name", "describe_quantization"]
 
 # bitsandbytes' CPU kernels (4-bit and 8-bit) arrived with its multi-backend release.
 _MIN_BNB_FOR_CPU = (0, 45)
+# Ludwig's (and the schema's) default compute dtype of 4-bit layers.
+_DEFAULT_COMPUTE_DTYPE = "float16"
 
 
 def describe_quantization(quantization: Any) -> str:
@@ -74,6 +76,25 @@ def check_quantization(quantization: Any, device: Any) -> None:
     )
 
 
+def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]:
+    """The 4-bit compute dtype to use on ``device``, and a note when it is not the configured one.
+
+    Without CUDA, a ``bnb_4bit_compute_dtype`` the user did not set becomes float32 instead of
+    the float16 default: CPUs have no fast float16 matmul, and benchmarks/bench_qlora.py measured a
+    QLoRA step 13-18x slower in float16 than in float32 there. A value set in the config (the
+    pydantic ``model_fields_set``) is always honoured.
+    """
+    configured = getattr(quantization, "bnb_4bit_compute_dtype", None) or _DEFAULT_COMPUTE_DTYPE
+    explicit = "bnb_4bit_compute_dtype" in (getattr(quantization, "model_fields_set", None) or ())
+    on_cpu = getattr(device, "type", str(device)) == "cpu"
+    if getattr(quantization, "bits", 4) != 4 or explicit or not on_cpu or configured == "float32":
+        return configured, None
+    return "float32", (
+        f"4-bit compute dtype float32 instead of the default {configured}: {configured} matmuls are "
+        "an order of magnitude slower on the CPU (set quantization.bnb_4bit_compute_dtype to choose)"
+    )
+
+
 def bnb_config(quantization: Any, device: Any):
     """The ``BitsAndBytesConfig`` for ``quantization`` (every bitsandbytes field of the spec)."""
     import torch
@@ -93,8 +114,7 @@ def bnb_config(quantization: Any, device: Any):
         llm_int8_threshold=float(getattr(quantization, "llm_int8_threshold", 6.0)),
         llm_int8_has_fp16_weight=bool(getattr(quantization, "llm_int8_has_fp16_weight", False)),
         bnb_4bit_compute_dtype=parse_dtype(
-            getattr(quantization, "bnb_4bit_compute_dtype", None) or "float16",
-            "quantization.bnb_4bit_compute_dtype",
+            compute_dtype_name(quantization, device)[0], "quantization.bnb_4bit_compute_dtype",
         ) if bits == 4 else torch.float32,
         bnb_4bit_use_double_quant=bool(getattr(quantization, "bnb_4bit_use_double_quant", True)),
         bnb_4bit_quant_type=getattr(quantization, "bnb_4bit_quant_type", "nf4") or "nf4",
