@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from llm_magic.runtime.generation.result import GenerationResult
 
-__all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device"]
+__all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device", "thread_count"]
 
 
 def fresh_seed() -> int:
@@ -38,6 +38,29 @@ def model_device(model: Any, default: Any = None) -> Any:
         return next(model.parameters()).device
     except (StopIteration, AttributeError):
         return default or "cpu"
+
+
+@contextlib.contextmanager
+def thread_count(count: int) -> Iterator[None]:
+    """Run this (worker) thread's torch ops on ``count`` intra-op threads; restore afterwards.
+
+    OpenMP keeps its thread count per thread. torch re-applies the last ``torch.set_num_threads``
+    to a new thread, but a limit set only in the caller's thread (e.g. threadpoolctl's
+    ``threadpool_limits``, which calls ``omp_set_num_threads`` there) would not reach the worker.
+    ``torch.set_num_threads`` also changes the process-wide default, so the inherited one is put
+    back when the worker is done.
+    """
+    import torch
+
+    inherited = torch.get_num_threads()
+    if inherited == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(inherited)
 
 
 @contextlib.contextmanager
@@ -88,7 +111,9 @@ def generate_one(
     ``result.prompt`` is then the text the model actually saw. A
     KeyboardInterrupt during generation (the notebook's stop button, or one raised by
     ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
+    The worker thread computes on as many threads as the caller (``torch.get_num_threads()``).
     """
+    import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 
     if seed is None:
@@ -113,12 +138,14 @@ def generate_one(
         if streams else None
     )
     outcome: dict[str, Any] = {}
+    threads = torch.get_num_threads()  # read in the caller: the count is per-thread state
 
     def work() -> None:
         try:
-            outcome["ids"] = model.generate(
-                **inputs, **kwargs, stopping_criteria=criteria, streamer=streamer
-            )
+            with thread_count(threads):
+                outcome["ids"] = model.generate(
+                    **inputs, **kwargs, stopping_criteria=criteria, streamer=streamer
+                )
         except BaseException as exc:  # re-raised in the calling thread
             outcome["error"] = exc
         finally:

@@ -1,5 +1,8 @@
-"""generate_one: streaming, seeds, greedy determinism, interrupts, beam search."""
+"""generate_one: streaming, seeds, greedy determinism, interrupts, beam search, thread count."""
 from __future__ import annotations
+
+import contextlib
+import threading
 
 import pytest
 
@@ -106,3 +109,53 @@ def test_long_prompt_keeps_its_last_tokens(tiny_lm):
     result = generate_one(model, tok, long_prompt, {"max_new_tokens": 3, "do_sample": False}, max_prompt_tokens=6)
     assert len(tok(result.prompt, add_special_tokens=False)["input_ids"]) <= 6
     assert long_prompt.endswith(result.prompt) and result.tokens > 0
+
+
+@pytest.fixture
+def caller_threads():
+    """The caller's intra-op thread count, restored after the test; skips on a 1-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before < 2:
+        pytest.skip("needs a default of 2+ threads to tell a limit of 1 apart")
+    yield before
+    torch.set_num_threads(before)
+
+
+def _limit_with_torch():
+    import torch
+
+    torch.set_num_threads(1)
+    return contextlib.nullcontext()
+
+
+def _limit_with_threadpoolctl():
+    # threadpoolctl (scikit-learn's helper) sets OpenMP's count for the calling thread only.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    return threadpoolctl.threadpool_limits(limits=1, user_api="openmp")
+
+
+@pytest.mark.parametrize("limit", [_limit_with_torch, _limit_with_threadpoolctl], ids=["torch", "threadpoolctl"])
+def test_worker_thread_generates_with_the_callers_thread_count(tiny_lm, caller_threads, monkeypatch, limit):
+    import torch
+
+    model, tok = tiny_lm
+    original, seen = model.generate, []
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    with limit():
+        assert torch.get_num_threads() == 1
+        generate_one(model, tok, "hello", {"max_new_tokens": 2, "do_sample": False})
+    assert seen == [("llm-magic-generate", 1)]
+    if limit is _limit_with_threadpoolctl:
+        # The worker's change does not leak: a fresh thread gets the default count again.
+        fresh = []
+        thread = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert fresh == [caller_threads]
