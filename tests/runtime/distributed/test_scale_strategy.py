@@ -114,3 +114,41 @@ def test_ludwig_strategy_keys_are_typed_in_the_config():
     config = load_config(scale_config("some/model", backend={"strategy": "deepspeed"}))
     assert config.backend.type == "local" and config.backend.strategy.type == "deepspeed"
     assert resolve_plan(config).zero_stage == 2  # DeepSpeed without a stage: ZeRO-2
+
+
+@pytest.mark.parametrize("strategy, distributed, env", [
+    ({"type": "ddp"}, "MULTI_GPU", {}),
+    ({"type": "fsdp", "fsdp_config": {"offload_params": True}}, "FSDP",
+     {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_OFFLOAD_PARAMS": "true",
+      "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP", "FSDP_STATE_DICT_TYPE": "FULL_STATE_DICT"}),
+    ({"type": "deepspeed", "zero_optimization": {"stage": 3}}, "DEEPSPEED", {}),
+])
+def test_accelerate_reads_the_written_config_as_meant(tmp_path, monkeypatch, strategy, distributed, env):
+    """accelerate's own loader and launch-side validation accept the files we write (unknown or
+    mistyped keys fail there), and turn them into the launcher environment we mean."""
+    import json
+
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    from llm_magic.runtime.distributed.script import write_job
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(scale_config("some/model", backend={"strategy": strategy}))
+    write_job(config, tmp_path, processes=4, machines=2)
+    parsed = load_config_from_file(str(tmp_path / "accelerate_config.yaml"))
+    assert parsed.distributed_type.value == distributed and parsed.num_processes == 4 and parsed.num_machines == 2
+    if distributed == "DEEPSPEED":
+        ds_file = parsed.deepspeed_config["deepspeed_config_file"]
+        ds = json.loads((tmp_path / ds_file).read_text())
+        assert ds["zero_optimization"]["stage"] == 3 and ds["train_micro_batch_size_per_gpu"] == "auto"
+        return  # accelerate's DeepSpeed launch path needs the deepspeed package
+    args = launch_command_parser().parse_args(
+        ["--config_file", str(tmp_path / "accelerate_config.yaml"), "--machine_rank", "0", "train.py"])
+    args, _, _ = _validate_launch_command(args)
+    assert args.num_processes == 4 and args.num_machines == 2 and args.multi_gpu != args.use_fsdp
+    launch_env = prepare_multi_gpu_env(args)
+    assert {k: launch_env.get(k) for k in env} == env
+    assert yaml.safe_load((tmp_path / "accelerate_config.yaml").read_text())["use_cpu"] is False
