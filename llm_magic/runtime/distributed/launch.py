@@ -158,8 +158,10 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
         state.runs.append(record)
     job = Path(record.output_dir) / "job"
     _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
-    record.notes.append(f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size "
-                        f"rows per step, so a step sees {processes}x as many rows as one process.")
+    note = (f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size rows per step, "
+            f"so a step sees {processes}x as many rows as one process.")
+    if note not in record.notes:  # a resumed run keeps its notes
+        record.notes.append(note)
     loggers = start_run(state, record, loggers)
     options = Launch(processes, cpu, resume_from, sample_every)
 
