@@ -6,6 +6,7 @@ reads the adapter files at its root, ``AutoModelForCausalLM`` the full weights (
 
     llm_magic.json              manifest (this module): kind, base model, file sizes, checkpoint
     config.yaml                 the effective config (all defaults filled)
+    config.user.yaml            the config as the user wrote it (what a load builds from)
     adapter_config.json         } kind "adapter": PEFT save_pretrained output (non-default
     adapter_model.safetensors   }   adapters of an ``adapters:`` config go into <name>/)
     config.json, model.safetensors, generation_config.json   kind "full" only
@@ -31,6 +32,8 @@ from llm_magic.errors import LlmMagicError
 
 MANIFEST_NAME = "llm_magic.json"
 CONFIG_NAME = "config.yaml"
+#: The config as given (``LLMConfig.source``): loading it keeps unset keys unset (``.user_config``).
+USER_CONFIG_NAME = "config.user.yaml"
 HISTORY_NAME = "history.csv"
 METRICS_NAME = "metrics.json"
 CARD_NAME = "README.md"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llm_magic.errors import ConfigError, LlmMagicError
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import build_training_restore, restore_training_state
+from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
@@ -37,6 +38,8 @@ class SavedRun:
     config: dict[str, Any]
     history: Any = None
     metrics: dict[str, Any] | None = None
+    #: The text of ``config.user.yaml`` (the config as written); None in older folders.
+    user_config: str | None = None
 
 
 @dataclass
@@ -51,6 +54,7 @@ class LoadReport:
     history_rows: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         what = {
@@ -65,7 +69,7 @@ class LoadReport:
             parts.append(f"{len(self.metrics)} final metrics")
         if self.checkpoint:
             parts.append("a checkpoint for %llm_train --resume")
-        return "; ".join(parts) + "."
+        return "; ".join(parts) + "." + "".join(f"\nNote: {note}" for note in self.notes)
 
 
 def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
@@ -111,7 +115,8 @@ def read_run(directory: str | Path) -> SavedRun:
         import json
 
         metrics = json.loads((path / layout.METRICS_NAME).read_text(encoding="utf-8"))
-    run = SavedRun(path=path, manifest=manifest, config=config, history=history, metrics=metrics)
+    run = SavedRun(path=path, manifest=manifest, config=config, history=history, metrics=metrics,
+                   user_config=read_user_config(path))
     _check_adapter_base(run)
     return run
 
@@ -135,7 +140,8 @@ def _check_adapter_base(run: SavedRun) -> None:
             raise LlmMagicError(
                 f"{adapter_config} was trained on base model {trained_on!r}, but "
                 f"{run.path / layout.CONFIG_NAME} names base_model {base!r}. An adapter only fits "
-                "the base it was trained on: fix base_model in config.yaml, or save again."
+                "the base it was trained on: fix base_model in config.yaml and config.user.yaml, "
+                "or save again."
             )
 
 
@@ -188,21 +194,29 @@ def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> N
         set_peft_model_state_dict(model, saved, adapter_name=name)
 
 
-def _config_for_loading(run: SavedRun) -> Any:
-    """The LLMConfig to build the model from: weights come from the folder, not from elsewhere."""
+def _config_for_loading(run: SavedRun) -> tuple[Any, str | None]:
+    """The LLMConfig to build the model from (weights come from the folder), and a note or None.
+
+    Built from ``config.user.yaml`` when the folder has one and it still describes the effective
+    ``config.yaml`` (so keys the user left unset stay unset); otherwise from ``config.yaml``.
+    """
     from llm_magic.runtime.config import load_config
 
-    data = dict(run.config)
-    if run.manifest.kind == "full":
-        # The fine-tuned weights *are* the model now: load them straight from the folder.
-        data["base_model"] = str(run.path)
-    if isinstance(data.get("adapter"), dict) and data["adapter"].get("pretrained_adapter_weights"):
-        # The folder holds the trained adapter; fetching the original again would be wasted.
-        data["adapter"] = {**data["adapter"], "pretrained_adapter_weights": None}
     try:
-        return load_config(data)
+        effective = load_config(for_folder(run.config, run.manifest.kind, run.path)[0])
     except ConfigError as exc:
         raise LlmMagicError(f"{run.path / layout.CONFIG_NAME} is not a valid config:\n{exc}") from None
+    if run.user_config is None:
+        return effective, None
+    fallback = f"loaded {layout.CONFIG_NAME} instead, so every key in it counts as set"
+    try:
+        user = load_user_config(run.user_config, run.manifest.kind, run.path)
+    except LlmMagicError as exc:
+        return effective, f"{layout.USER_CONFIG_NAME} could not be used ({exc}); {fallback}."
+    if user.to_dict() != effective.to_dict():
+        return effective, (f"{layout.USER_CONFIG_NAME} does not match {layout.CONFIG_NAME} (was one "
+                           f"edited by hand?); {fallback}.")
+    return user, None
 
 
 def restore_into(session: "Session", directory: str | Path, name: str | None = None) -> LoadReport:
@@ -213,7 +227,7 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
     """
     session.check_idle("load a saved model")
     run = read_run(directory)
-    config = _config_for_loading(run)
+    config, config_note = _config_for_loading(run)
     config_name = name or run.manifest.config_name or "default"
 
     from llm_magic.runtime.models.manager import ModelManager
@@ -260,6 +274,7 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         history_rows=0 if run.history is None else len(run.history),
         metrics=dict(run.metrics or {}),
         checkpoint=checkpoint,
+        notes=[config_note] if config_note else [],
     )
 
 

@@ -25,6 +25,7 @@ from llm_magic.runtime.persistence.state import (
     session_history,
     session_metrics,
 )
+from llm_magic.runtime.persistence.user_config import user_config_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
@@ -133,6 +134,7 @@ def write_run_folder(
     config: Mapping[str, Any],
     model: Any,
     tokenizer: Any,
+    user_config: str | None = None,
     config_name: str | None = None,
     history: Any = None,
     metrics: Mapping[str, Any] | None = None,
@@ -144,8 +146,9 @@ def write_run_folder(
 ) -> SaveReport:
     """Write a run folder from explicit parts (the session-free core of :func:`save_session`).
 
-    ``config`` is the effective config dict; ``model`` the trained model (PEFT-wrapped for an
-    adapter); ``merged_model`` an optional merged copy whose full weights are written too (the
+    ``config`` is the effective config dict; ``user_config`` the YAML text of the config as the
+    user wrote it (see :mod:`.user_config`; None writes ``config.yaml`` alone); ``model`` the
+    trained model (PEFT-wrapped for an adapter); ``merged_model`` an optional merged copy whose full weights are written too (the
     ``merge_adapter_into_base_model`` post-processor); ``checkpoint`` a trainer checkpoint folder
     copied into ``checkpoints/`` so that training can resume from it; ``run_info`` the last
     run's record (id, status, steps) for the manifest; ``generation`` the HF generation
@@ -195,6 +198,8 @@ def write_run_folder(
         (folder / layout.CONFIG_NAME).write_text(
             yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
+        if user_config is not None:
+            (folder / layout.USER_CONFIG_NAME).write_text(user_config, encoding="utf-8")
         steps = None
         if _write_history(folder, history):
             import pandas as pd
@@ -266,6 +271,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
     report = write_run_folder(
         directory,
         config=config_dict,
+        user_config=user_config_text(config),
         model=bundle.model,
         tokenizer=bundle.tokenizer,
         config_name=session.config_name,
