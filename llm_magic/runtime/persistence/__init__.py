@@ -1,8 +1,8 @@
 """Persistence: a fine-tuned model outlives the kernel.
 
 - :func:`save_session` (``%llm_save DIR``) writes a *run folder*: the effective config and the
-  config as written (:mod:`.user_config`), adapter
-  (or full) weights, tokenizer, training history, final metrics and a model card.
+  config as written (:mod:`.user_config`), adapter (or full) weights, tokenizer, training
+  history, final metrics and a model card.
 - :func:`load_session` / :func:`restore_into` (``%llm_load DIR``) bring a run folder back into a
   session, validating everything before the session is touched.
 - :func:`merge_session` (``%llm_merge``) folds the adapter into full-precision base weights.
