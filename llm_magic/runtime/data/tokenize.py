@@ -29,6 +29,8 @@ __all__ = [
     "TokenizedData",
     "TruncationReport",
     "base_model_context_length",
+    "cut_prompt",
+    "cut_prompt_for_generation",
     "ensure_pad_token",
     "load_tokenizer",
     "make_data_collator",
@@ -161,6 +163,24 @@ def _keep_end(ids: list[int], keep: int, bos_id: int | None) -> list[int]:
     return ids[len(ids) - keep:]
 
 
+def cut_prompt(ids: Sequence[int], keep: int, limits: SequenceLimits, bos_id: int | None) -> list[int]:
+    """The ``keep`` prompt tokens a cut leaves: the first ones with ``limits.keep_prompt_start``,
+    else the last ones (a leading BOS stays first). Training and generation both cut with this."""
+    ids = list(ids)
+    return ids[:max(keep, 0)] if limits.keep_prompt_start else _keep_end(ids, keep, bos_id)
+
+
+def cut_prompt_for_generation(ids: Sequence[int], limits: SequenceLimits, bos_id: int | None) -> list[int]:
+    """A prompt's tokens cut for generation by the rules training uses (Ludwig preprocesses
+    prediction inputs like training inputs).
+
+    No target follows a prompt at generation, so the input feature's limit applies as in training
+    and the global limit caps the prompt alone.
+    """
+    keep, _ = plan_truncation(len(ids), 0, limits)
+    return cut_prompt(ids, keep, limits, bos_id)
+
+
 def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Sequence[str],
                           max_input_len: int | None = None, max_target_len: int | None = None,
                           global_max_len: int | None = None, *,
@@ -192,7 +212,7 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
         keep_p, keep_t = plan_truncation(len(p_ids), len(t_ids), limits)
         if keep_p < len(p_ids) or keep_t < len(t_ids):
             report.cuts[i] = (len(p_ids) - keep_p, len(t_ids) - keep_t)
-        p_ids = list(p_ids)[:keep_p] if keep_prompt_start else _keep_end(list(p_ids), keep_p, bos)
+        p_ids = cut_prompt(p_ids, keep_p, limits, bos)
         t_ids = t_ids[:keep_t]
         ids = p_ids + t_ids
         rows.append({

@@ -3,6 +3,7 @@
 - :mod:`.settings` — the config's ``generation`` block with per-call overrides, validated.
 - :mod:`.streaming` — one answer, streamed from a worker thread, stoppable (``generate_one``).
 - :mod:`.batch` — many prompts, left-padded batches (``generate_batch``).
+- :mod:`.inputs` — prompt token ids, cut by the config's sequence limits as in training.
 - :mod:`.labels` — category outputs: ``map_to_label`` (spec 2.3) and vocabulary constraints.
 - :mod:`.runner` — the session-level API behind ``Session.generate`` / ``Session.predict``.
 - :mod:`.result` — ``GenerationResult`` / ``GenerationResults``.

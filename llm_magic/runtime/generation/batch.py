@@ -1,15 +1,14 @@
 """Batched generation for many prompts at once (``%llm_predict``, ``Session.predict``).
 
 Decoder-only models must be left-padded to generate in a batch (the new tokens follow each
-prompt directly); the tokenizer's ``padding_side`` is switched to "left" for the call only and
-restored afterwards, because training pads on the right.
+prompt directly): the prompts' ids are padded on the left here (:func:`.inputs.left_padded`),
+whatever the tokenizer's ``padding_side`` (training pads on the right).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-__all__ = ["BatchInterrupted", "generate_batch", "left_padding"]
+__all__ = ["BatchInterrupted", "generate_batch"]
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -25,21 +24,6 @@ class BatchInterrupted(KeyboardInterrupt):
         self.total = total
 
 
-@contextmanager
-def left_padding(tokenizer: Any) -> Iterator[Any]:
-    """Temporarily pad and truncate on the left; restore the tokenizer's sides afterwards.
-
-    Left truncation keeps the end of an over-long prompt, where the question and the answer cue
-    are (Ludwig keeps the last tokens at prediction too).
-    """
-    previous = tokenizer.padding_side, tokenizer.truncation_side
-    tokenizer.padding_side = tokenizer.truncation_side = "left"
-    try:
-        yield tokenizer
-    finally:
-        tokenizer.padding_side, tokenizer.truncation_side = previous
-
-
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -53,19 +37,23 @@ def generate_batch(
     progress: Callable[[int], None] | None = None,
     add_special_tokens: bool = True,
     max_prompt_tokens: int | None = None,
+    prompt_limits: Any = None,
 ) -> list[str]:
     """Generate one continuation per prompt, ``batch_size`` prompts per ``model.generate`` call.
 
     Returns the decoded new text of each prompt (special tokens stripped), in order. ``labels``
     constrains generation to those label strings (category ``constrain_to_vocabulary``), with
     ``max_new_tokens`` set to fit the longest one.
-    ``progress(n)`` is called after each batch with the number of prompts it finished. Prompts
-    longer than ``max_prompt_tokens`` keep their last tokens. A KeyboardInterrupt (the stop
-    button) raises :class:`BatchInterrupted` carrying the answers of the batches already done.
+    ``progress(n)`` is called after each batch with the number of prompts it finished.
+    ``prompt_limits`` (a ``runtime.data.SequenceLimits``) cuts each prompt as training cut it;
+    then prompts longer than ``max_prompt_tokens`` keep their last tokens (see :mod:`.inputs`).
+    A KeyboardInterrupt (the stop button) raises :class:`BatchInterrupted` carrying the answers
+    of the batches already done.
     """
     import torch
     from transformers import set_seed
 
+    from llm_magic.runtime.generation.inputs import encode_prompts, left_padded
     from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
     from llm_magic.runtime.generation.streaming import eval_mode, model_device
 
@@ -80,14 +68,14 @@ def generate_batch(
         kwargs["max_new_tokens"] = max(len(p) for p in label_paths(tokenizer, labels)) + 1
         kwargs.pop("min_new_tokens", None)
     outputs: list[str] = []
-    with left_padding(tokenizer), eval_mode(model), torch.inference_mode():
+    pad_id = kwargs["pad_token_id"] if kwargs["pad_token_id"] is not None else (tokenizer.eos_token_id or 0)
+    with eval_mode(model), torch.inference_mode():
         try:
             for start in range(0, len(prompts), max(1, batch_size)):
                 chunk = prompts[start : start + max(1, batch_size)]
-                inputs = tokenizer(
-                    chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens,
-                    truncation=bool(max_prompt_tokens), max_length=max_prompt_tokens or None,
-                ).to(device)
+                rows = encode_prompts(tokenizer, chunk, add_special_tokens=add_special_tokens,
+                                      limits=prompt_limits, max_prompt_tokens=max_prompt_tokens)
+                inputs = {k: v.to(device) for k, v in left_padded(rows, pad_id).items()}
                 width = inputs["input_ids"].shape[1]
                 extra = {}
                 if labels:

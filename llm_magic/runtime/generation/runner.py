@@ -21,6 +21,7 @@ __all__ = [
     "generate",
     "generate_samples",
     "predict",
+    "prompt_limits",
     "prediction_batch_size",
 ]
 
@@ -130,6 +131,17 @@ def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
     return merge_settings(config.generation, dict(overrides or {}), name_format)
 
 
+def prompt_limits(config: Any) -> Any:
+    """The config's sequence limits for prompts, as training applies them (a ``SequenceLimits``).
+
+    Without the model's context length: that cut is :func:`max_prompt_tokens`, which also leaves
+    room for the new tokens.
+    """
+    from llm_magic.runtime.data.tokenize import SequenceLimits
+
+    return SequenceLimits.from_config(config)
+
+
 def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
     """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's margin, spec 2.5)."""
     context = getattr(bundle, "context_length", None)
@@ -190,6 +202,8 @@ def generate_samples(
     if compare:
         _check_can_compare(model, config)
     prompt, special = build_prompt(session, config, text, raw=raw, tokenizer=tokenizer)
+    # A raw prompt is sent as it is; a templated one is cut as training cut it.
+    limits = None if raw else prompt_limits(config)
     kwargs = hf_kwargs(settings, tokenizer)
     base_seed = fresh_seed() if seed is None else int(seed)
 
@@ -211,7 +225,7 @@ def generate_samples(
                 model, tokenizer, prompt, kwargs, seed=sample_seed, on_text=on_text,
                 settings=_settings_dict(settings), label=title if (compare or n > 1) else "",
                 device=getattr(bundle, "device", None), add_special_tokens=special,
-                max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
+                max_prompt_tokens=max_prompt_tokens(bundle, kwargs), prompt_limits=limits,
             )
         results.append(result)
         if listener is not None:
@@ -277,7 +291,8 @@ def predict(
     """Generate for every row of ``data``; return a DataFrame of inputs, prompts and outputs.
 
     Columns added: ``prompt`` (the rendered prompt; ``llm_prompt`` if the data has a ``prompt``
-    column already), ``<output>_response`` (the generated text) and, for category outputs,
+    column already; the model sees it cut to the sequence limits as in training, see
+    :func:`prompt_limits`), ``<output>_response`` (the generated text) and, for category outputs,
     ``<output>_predictions`` (the label, see :func:`~llm_magic.runtime.generation.labels.map_to_label`).
     ``progress``: True shows a progress bar of rows done (``tqdm.auto``: a widget in Jupyter,
     text elsewhere), False none, a callable is told after each batch how many rows it finished.
@@ -312,7 +327,7 @@ def predict(
                 batch_size=size, seed=seed, device=getattr(bundle, "device", None),
                 labels=category_labels(output) if constrain else None, progress=tick,
                 add_special_tokens=not renderer.chat_template,
-                max_prompt_tokens=max_prompt_tokens(bundle, kwargs),
+                max_prompt_tokens=max_prompt_tokens(bundle, kwargs), prompt_limits=prompt_limits(config),
             )
     except BatchInterrupted as stop:
         texts = stop.outputs

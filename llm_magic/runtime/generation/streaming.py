@@ -100,15 +100,17 @@ def generate_one(
     device: Any = None,
     add_special_tokens: bool = True,
     max_prompt_tokens: int | None = None,
+    prompt_limits: Any = None,
 ) -> GenerationResult:
     """Generate a continuation of ``prompt`` and return a :class:`GenerationResult`.
 
     ``hf_kwargs`` go to ``model.generate`` as they are. ``on_text(text_so_far)`` is called in the
     calling thread as text arrives (once at the end for beam search, which HF cannot stream).
     ``seed`` (chosen at random and recorded when None) makes sampling reproducible;
-    ``add_special_tokens=False`` is for prompts that hold them already (chat templates). A prompt
-    longer than ``max_prompt_tokens`` keeps its *last* tokens (as Ludwig does at prediction), and
-    ``result.prompt`` is then the text the model actually saw. A
+    ``add_special_tokens=False`` is for prompts that hold them already (chat templates).
+    ``prompt_limits`` (a ``runtime.data.SequenceLimits``) cuts the prompt as training cut it; then
+    a prompt longer than ``max_prompt_tokens`` keeps its *last* tokens (as Ludwig does at
+    prediction; see :mod:`.inputs`). After a cut, ``result.prompt`` is the text the model saw. A
     KeyboardInterrupt during generation (the notebook's stop button, or one raised by
     ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
     The worker thread computes on as many threads as the caller (``torch.get_num_threads()``).
@@ -116,14 +118,17 @@ def generate_one(
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 
+    from llm_magic.runtime.generation.inputs import cut_ids
+
     if seed is None:
         seed = fresh_seed()
     device = device if device is not None else model_device(model)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special_tokens)
-    if max_prompt_tokens and inputs["input_ids"].shape[1] > max_prompt_tokens:
-        inputs = {key: value[:, -max_prompt_tokens:] for key, value in inputs.items()}
-        prompt = tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
-    inputs = {key: value.to(device) for key, value in inputs.items()}
+    full = list(tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"])
+    ids = cut_ids(full, tokenizer, prompt_limits, max_prompt_tokens)
+    if ids != full:
+        prompt = tokenizer.decode(ids, skip_special_tokens=False)
+    inputs = {"input_ids": torch.tensor([ids], dtype=torch.long, device=device),
+              "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=device)}
     prompt_len = inputs["input_ids"].shape[1]
 
     kwargs = dict(hf_kwargs)
