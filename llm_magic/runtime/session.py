@@ -195,7 +195,12 @@ class Session:
         return generate(self, text, raw=raw, seed=seed, on_text=on_text, **overrides)
 
     def predict(self, data: Any, batch_size: int | None = None, **overrides: Any) -> Any:
-        """Generate for every row of ``data`` in batches; a DataFrame of inputs, prompts, outputs."""
+        """Generate for every row of ``data`` in batches; a DataFrame of inputs, prompts, outputs.
+
+        Stopping it (KeyboardInterrupt, the notebook's stop button) keeps the rows of the batches
+        already finished: the frame holds only those, ``frame.attrs["interrupted"]`` is True, and
+        a ``UserWarning`` says how many of how many rows were done.
+        """
         from llm_magic.runtime.generation.runner import predict
 
         seed = overrides.pop("seed", None)
