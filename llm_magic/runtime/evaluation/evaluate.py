@@ -92,8 +92,13 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
 
 def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
                     batch_size: int = 8, add_special_tokens: bool = True,
-                    extra: dict[str, Any] | None = None, labels: list[str] | None = None) -> list[str]:
-    """Greedy answers (new text only) for ``prompts``, batched with left padding."""
+                    extra: dict[str, Any] | None = None, labels: list[str] | None = None,
+                    prompt_limits: Any = None) -> list[str]:
+    """Greedy answers (new text only) for ``prompts``, batched with left padding.
+
+    ``prompt_limits`` (a ``runtime.data.SequenceLimits``) cuts each prompt as training cut it,
+    so the answers scored are to the prompts the model was trained on.
+    """
     from llm_magic.runtime.generation.batch import generate_batch
 
     kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": tokenizer.pad_token_id,
@@ -102,16 +107,17 @@ def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_toke
     model.eval()
     try:
         return generate_batch(model, tokenizer, list(prompts), kwargs, batch_size=batch_size,
-                              add_special_tokens=add_special_tokens, labels=labels)
+                              add_special_tokens=add_special_tokens, labels=labels, prompt_limits=prompt_limits)
     finally:
         model.train(was_training)
 
 
-def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_tokens: bool = True
-                     ) -> Callable[[Any, list[str]], list[str]]:
+def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_tokens: bool = True,
+                     prompt_limits: Any = None) -> Callable[[Any, list[str]], list[str]]:
     """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
     def generate(model: Any, prompts: list[str]) -> list[str]:
-        return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens)
+        return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens,
+                               prompt_limits=prompt_limits)
 
     return generate
 
@@ -129,6 +135,9 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     report = EvalReport(split=name, output_type=output_type, rows=len(prompts))
     if not prompts:
         return report
+    from llm_magic.runtime.generation.runner import prompt_limits
+
+    limits = prompt_limits(config)
     if output_type == "category":
         from llm_magic.runtime.generation.labels import category_labels, map_to_label
 
@@ -139,7 +148,8 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         if progress:
             progress(f"generating {len(prompts)} answers")
         texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
-                                add_special_tokens, extra=kwargs, labels=labels if constrain else None)
+                                add_special_tokens, extra=kwargs, labels=labels if constrain else None,
+                                prompt_limits=limits)
         predicted = [map_to_label(text, output_feature) for text in texts]
         scores = classification_metrics(predicted, targets, labels)
         report.metrics = {"accuracy": scores["accuracy"],
@@ -158,7 +168,7 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     if progress:
         progress(f"generating {len(prompts)} answers")
     predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
-                                  add_special_tokens, extra=kwargs)
+                                  add_special_tokens, extra=kwargs, prompt_limits=limits)
     report.metrics["exact_match"] = exact_match(predictions, targets)
     report.metrics["bleu"] = bleu(predictions, targets)
     report.metrics.update(rouge(predictions, targets))

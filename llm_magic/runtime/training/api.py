@@ -226,6 +226,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
                       prepared: Any, config: Any, loggers: list, resume_from: str | None,
                       sample_every: int | None) -> None:
     from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
+    from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
 
     record.notes = list(settings.inert_set and [f"Not applied here (no effect in one process): "
@@ -237,7 +238,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             history=state.history, stop_event=state.stop_event, resume_from=resume_from,
             sample_every=sample_every,
             sample_generate=sample_generator(bundle.tokenizer, SAMPLE_MAX_NEW_TOKENS,
-                                              prepared.add_special_tokens),
+                                              prepared.add_special_tokens, prompt_limits(config)),
             loraplus_lr_ratio=_loraplus_ratio(config),
         )
         record.status, record.global_step, record.max_steps = result.status, result.global_step, result.max_steps

@@ -102,3 +102,15 @@ def test_the_cut_keeps_a_leading_bos_and_applies_the_global_limit_to_the_prompt(
     assert cut_prompt_for_generation(ids, SequenceLimits(max_input=4, keep_prompt_start=True), bos) == ids[:4]
     assert cut_prompt_for_generation(ids, SequenceLimits(max_total=3), bos) == [bos, 18, 19]
     assert cut_prompt_for_generation(ids, SequenceLimits(), bos) == ids
+
+
+def test_evaluation_answers_the_prompts_training_saw(session, tiny_dir, fed_to_generate):
+    """The generated metrics (exact match, BLEU, ROUGE) score answers to the cut prompts."""
+    session.set_config(config_text(tiny_dir, "sequence_length"))
+    bundle = session.load_model()
+    trained = training_prompt_ids(session.config, bundle.tokenizer)
+    seen = fed_to_generate(bundle.model)
+    frame = pd.DataFrame({"question": QUESTIONS, "answer": ["an answer"] * len(QUESTIONS)})
+    session.evaluate(frame, split="train")
+    assert seen and all(ids in trained.values() for ids in seen)
+    assert any(len(ids) == N for ids in seen)
