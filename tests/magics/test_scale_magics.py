@@ -49,6 +49,41 @@ def test_export_script_writes_a_runnable_job(shell, session, tiny_dir, tmp_path)
     assert "main_process_ip" in text and f"%llm_load {job / 'run'}" in text
 
 
+def test_exported_job_loads_the_config_as_written(shell, session, tiny_dir, tmp_path):
+    """Unset keys stay unset in the job (the CPU's 4-bit compute dtype is resolved where it
+    trains), and a base_model folder relative to the notebook still resolves from the job."""
+    import runpy
+    import shutil
+
+    from llm_magic.runtime.config import load_config
+
+    shutil.copytree(tiny_dir, tmp_path / "my-model")
+    text = ("model_type: llm\n"
+            "base_model: my-model\n"
+            "input_features: [{name: word, type: text}]\n"
+            "output_features: [{name: answer, type: text}]\n"
+            "quantization: {bits: 4}\n"
+            "adapter: {type: lora}\n"
+            "trainer: {type: finetune, epochs: 1}\n")
+    session.set_config(text)
+    shell.run_cell("%llm_export_script job --data df --fresh")
+    job = tmp_path / "job"
+    effective = yaml.safe_load((job / "config.yaml").read_text())
+    assert effective["base_model"] == str(tmp_path / "my-model")
+    assert effective["quantization"]["bnb_4bit_compute_dtype"] == "float16"  # the Ludwig default, filled in
+    written = load_config((job / "config.user.yaml").read_text())
+    assert written.base_model == str(tmp_path / "my-model")
+    assert "bnb_4bit_compute_dtype" not in written.quantization.model_fields_set
+    assert written.to_dict() == load_config(effective).to_dict()
+    # train.py reads the config as written by default.
+    assert runpy.run_path(str(job / "train.py"), run_name="job")["DEFAULT_CONFIG"] == job / "config.user.yaml"
+
+    # Nothing to fix: the text is kept as written, comments included.
+    session.set_config(text.replace("base_model: my-model", f"base_model: {tmp_path / 'my-model'}  # local"))
+    shell.run_cell("%llm_export_script job2 --data df --fresh")
+    assert (tmp_path / "job2" / "config.user.yaml").read_text() == session.config.source
+
+
 def test_export_deepspeed_job_on_a_cpu_machine(shell, session, tiny_dir, tmp_path):
     # Exporting is fine without GPUs: the job runs elsewhere. --fresh ships no start weights.
     session.set_config(scale_config(tiny_dir, backend={"strategy": {

@@ -1,7 +1,9 @@
 """``%llm_export_script DIR``: the session's job as a folder that ``accelerate launch`` runs anywhere.
 
 The folder holds ``train.py`` (plain llm_magic API: set the config, train, save the run folder),
-``config.yaml`` (the effective config), ``accelerate_config.yaml`` (the strategy, see
+``config.yaml`` (the effective config), ``config.user.yaml`` (the config as written, which the
+job loads: defaults resolved from "unset" are then resolved on the machine that trains, as in a
+saved run folder, see ``runtime.persistence.user_config``), ``accelerate_config.yaml`` (the strategy, see
 :mod:`.strategy`), ``ds_config.json`` for DeepSpeed, and optionally the data and the notebook's
 current trainable weights. ``%llm_train --processes N`` writes the same folder and launches it,
 so the notebook run and a cluster run are the same code.
@@ -9,6 +11,7 @@ so the notebook run and a cluster run are the same code.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ __all__ = ["ACCELERATE_CONFIG_NAME", "CHECKPOINTS_DIR", "DATA_NAME", "ExportRepo
 
 SCRIPT_NAME = "train.py"
 CONFIG_NAME = "config.yaml"
+#: The config as the user wrote it (see ``runtime.persistence.user_config``); the job loads it.
+USER_CONFIG_NAME = "config.user.yaml"
 ACCELERATE_CONFIG_NAME = "accelerate_config.yaml"
 DEEPSPEED_CONFIG_NAME = "ds_config.json"
 DATA_NAME = "data.parquet"
@@ -54,11 +59,14 @@ import llm_magic
 from llm_magic.runtime.distributed import worker
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = HERE / "{user_config_name}" if (HERE / "{user_config_name}").exists() else HERE / "{config_name}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(HERE / "{config_name}"), help="The llm_magic config (YAML).")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="The llm_magic config (YAML); default: as written ({user_config_name}) if "
+                             "present, else the effective one ({config_name}).")
     parser.add_argument("--data", default={data_default}, help="Training data: CSV, JSON(L), Parquet, ...")
     parser.add_argument("--output", default=str(HERE / "{run_dir}"), help="Where rank 0 saves the run folder.")
     parser.add_argument("--start-weights", default={weights_default},
@@ -130,6 +138,30 @@ class ExportReport:
         return "\n".join(lines + self.notes)
 
 
+def _absolute_base_model(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with a relative local ``base_model`` folder made absolute: the job runs elsewhere
+    (its own folder as the working directory, or another machine with the same paths)."""
+    base = data.get("base_model")
+    if isinstance(base, str) and not os.path.isabs(base) and os.path.isdir(base):
+        return dict(data, base_model=os.path.abspath(base))
+    return data
+
+
+def _user_config(config: Any) -> str | None:
+    """The config as the user wrote it, for ``config.user.yaml`` (None when there is none)."""
+    import yaml
+
+    from llm_magic.runtime.persistence.user_config import user_config_text
+
+    text = user_config_text(config)
+    if text is None:
+        return None
+    data = yaml.safe_load(text)
+    fixed = _absolute_base_model(data) if isinstance(data, dict) else data
+    # The text as written (comments and all) unless a path had to change.
+    return text if fixed is data else yaml.safe_dump(fixed, sort_keys=False, allow_unicode=True)
+
+
 def _frame(data: Any) -> Any:
     from llm_magic.runtime.data import load_data
 
@@ -156,10 +188,15 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
     folder.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
 
-    effective = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    effective = _absolute_base_model(config.to_dict() if hasattr(config, "to_dict") else dict(config))
     (folder / CONFIG_NAME).write_text(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True),
                                       encoding="utf-8")
     files.append(CONFIG_NAME)
+    user = _user_config(config)
+    (folder / USER_CONFIG_NAME).unlink(missing_ok=True)  # a stale one from an earlier export
+    if user is not None:
+        (folder / USER_CONFIG_NAME).write_text(user, encoding="utf-8")
+        files.append(USER_CONFIG_NAME)
     accel = _strategy.accelerate_config(plan, processes, machines=machines, cpu=cpu,
                                         main_process_port=main_process_port,
                                         deepspeed_file=DEEPSPEED_CONFIG_NAME)
@@ -177,6 +214,7 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
         files.append(START_WEIGHTS_NAME)
     script = _SCRIPT.format(
         base_model=effective.get("base_model"), strategy=plan.describe(), config_name=CONFIG_NAME,
+        user_config_name=USER_CONFIG_NAME,
         run_dir=RUN_DIR, checkpoints_dir=CHECKPOINTS_DIR, stop_name=STOP_NAME,
         data_default=f'str(HERE / "{DATA_NAME}")' if data is not None else "None",
         weights_default=f'str(HERE / "{START_WEIGHTS_NAME}")' if model is not None else "None",
