@@ -58,7 +58,8 @@ def load_config(source: Any) -> LLMConfig:
 
     config = LLMConfig.model_validate(data)
     config._derived = derive(config, data)
-    config._source = source
+    # A copy: the caller may keep changing its dict, and the source must still describe this config.
+    config._source = copy.deepcopy(source) if isinstance(source, dict) else source
     config._lines = lines
     return config
 

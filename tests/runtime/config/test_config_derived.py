@@ -139,3 +139,14 @@ def test_config_reference_is_up_to_date():
 def test_non_string_source_is_rejected():
     with pytest.raises(ConfigError, match="YAML text or a dict"):
         load_config(42)
+
+
+def test_the_source_of_a_dict_config_is_a_copy():
+    from llm_magic.runtime.config import load_config
+
+    raw = {"model_type": "llm", "base_model": "llm-magic/tiny",
+           "input_features": [{"name": "q", "type": "text"}], "output_features": [{"name": "a", "type": "text"}]}
+    config = load_config(raw)
+    raw["input_features"][0]["name"] = "changed"
+    assert config.source["input_features"][0]["name"] == "q"
+    assert load_config(config.source).to_dict() == config.to_dict()
