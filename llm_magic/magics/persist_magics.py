@@ -36,8 +36,9 @@ class PersistMagics(Magics):
     @line_magic
     @user_errors
     def llm_save(self, line: str = "") -> Any:
-        """Save the session to a folder: config.yaml, adapter (or full) weights as safetensors,
-        tokenizer, history.csv, metrics.json, the last checkpoint and a README.md model card.
+        """Save the session to a folder: config.yaml (effective) and config.user.yaml (as you wrote
+        it; %llm_load reads it), adapter (or full) weights as safetensors, tokenizer, history.csv,
+        metrics.json, the last checkpoint and a README.md model card.
 
         Usage: %llm_save DIR [--no-checkpoint]
         """
