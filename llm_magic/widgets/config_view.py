@@ -61,6 +61,10 @@ class ConfigView:
         """``(path, value, reason)`` for every derived or rewritten value."""
         return self.config.derived
 
+    def without_effect(self) -> list[tuple[str, Any, str]]:
+        """``(path, value, reason)`` for every key set that llm_magic accepts but does not apply."""
+        return self.config.without_effect()
+
     def __repr__(self) -> str:
         lines = [self.summary, "Set in this config (differs from the defaults):"]
         lines += [f"  {path}: {_show(value)}" for path, value in self.changed()] or ["  (nothing)"]
@@ -68,6 +72,10 @@ class ConfigView:
         if derived:
             lines.append("Derived or rewritten by llm_magic:")
             lines += [f"  {path} = {_show(value)}   ({reason})" for path, value, reason in derived]
+        inert = self.without_effect()
+        if inert:
+            lines.append("Accepted without effect (Ludwig compatibility):")
+            lines += [f"  {path}: {_show(value)}   ({reason})" for path, value, reason in inert]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -86,5 +94,10 @@ class ConfigView:
         if derived:
             parts += ["<details open><summary>Derived or rewritten by llm_magic</summary>",
                       "<table><tr><th>key</th><th>value</th><th>why</th></tr>", rows(derived), "</table></details>"]
+        inert = [(f"<code>{esc(p)}</code>", f"<code>{esc(_show(v))}</code>", esc(r))
+                 for p, v, r in self.without_effect()]
+        if inert:
+            parts += ["<details open><summary>Accepted without effect (Ludwig compatibility)</summary>",
+                      "<table><tr><th>key</th><th>value</th><th>why</th></tr>", rows(inert), "</table></details>"]
         parts.append("</div>")
         return "".join(parts)

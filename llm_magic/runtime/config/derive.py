@@ -111,6 +111,9 @@ def _category(cfg: LLMConfig, out: Derived) -> None:
         if dec.type != "category_extractor":
             continue
         if dec.fallback_label != prep.fallback_label:
+            if "fallback_label" in dec.model_fields_set:
+                out.append((f"{base}.decoder.fallback_label", prep.fallback_label,
+                            "a copy of preprocessing.fallback_label (set it there)"))
             _set(dec, "fallback_label", prep.fallback_label)
         if dec.match is None and prep.vocab is not None:
             from llm_magic.runtime.config.schema.features import MatchRule
@@ -160,6 +163,10 @@ def _max_new_tokens(cfg: LLMConfig, out: Derived) -> None:
             out.append(("generation.max_new_tokens", value, why))
             _set(gen, "max_new_tokens", value)
     if feature.type == "text" and "max_new_tokens" in type(feature.decoder).model_fields:
+        decoder = feature.decoder
+        if "max_new_tokens" in decoder.model_fields_set and decoder.max_new_tokens != gen.max_new_tokens:
+            out.append(("output_features[0].decoder.max_new_tokens", gen.max_new_tokens,
+                        "a copy of generation.max_new_tokens, as in Ludwig (set generation.max_new_tokens)"))
         _set(feature.decoder, "max_new_tokens", gen.max_new_tokens)
 
 
@@ -171,6 +178,13 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
                     "no type given: the trainer is `none` (inference only, as in Ludwig); add "
                     "`type: finetune` to train"))
     if t.type == "finetune":
+        feature = cfg.output_features[0]
+        default = type(feature).model_fields["default_validation_metric"].default
+        if t.validation_metric is None and feature.default_validation_metric != default:
+            # Ludwig watches the output feature's default metric when trainer.validation_metric is null.
+            out.append(("trainer.validation_metric", feature.default_validation_metric,
+                        "output feature's default_validation_metric"))
+            _set(t, "validation_metric", feature.default_validation_metric)
         if "learning_rate" not in t.model_fields_set:
             out.append(("trainer.learning_rate", t.learning_rate, "llm_magic default (Ludwig's is 0.001)"))
         if "epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set:

@@ -33,7 +33,8 @@ def check_rules(sections: dict[str, Any], raw: dict[str, Any],
                 line_for: Callable[[str], int | None]) -> list[ConfigErrorItem]:
     """Run every rule whose sections are all valid; return the problems found."""
     # Importing the rule modules registers their rules.
-    from llm_magic.runtime.config.rules import features, model, preprocessing, prompt, training  # noqa: F401
+    from llm_magic.runtime.config.rules import (  # noqa: F401
+        features, model, preprocessing, prompt, training, unsupported)
 
     ns = SimpleNamespace(raw=raw, **sections)
     problems: list[ConfigErrorItem] = []

@@ -94,6 +94,13 @@ class LLMConfig(ConfigModel):
         """The original YAML text (or dict) this config was loaded from."""
         return self._source
 
+    def without_effect(self) -> list[tuple[str, Any, str]]:
+        """Keys set to a non-default value that llm_magic accepts but that change nothing:
+        ``(path, value, reason)`` (the registry is ``runtime/config/effects.py``)."""
+        from llm_magic.runtime.config.effects import without_effect
+
+        return without_effect(self)
+
     def line_of(self, path: str) -> int | None:
         """The 1-based YAML line of a key path such as ``adapter.r``; None when unknown."""
         return self._lines.get(path)
