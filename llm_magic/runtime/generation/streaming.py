@@ -52,10 +52,9 @@ def thread_count(count: int) -> Iterator[None]:
     """
     import torch
 
+    # Set even when torch already reports ``count``: the report is the process-wide value, and
+    # this thread's OpenMP setting may still be the default (one thread per core).
     inherited = torch.get_num_threads()
-    if inherited == count:
-        yield
-        return
     torch.set_num_threads(count)
     try:
         yield

@@ -210,13 +210,12 @@ class RecordProgress:
 
 
 def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
-    import torch
+    from llm_magic.runtime.generation.streaming import thread_count
 
-    # Torch's intra-op thread count is per-thread state: a new thread would not follow the
-    # kernel's torch.set_num_threads(...), so it takes the caller's count explicitly.
-    torch.set_num_threads(threads)
+    # OpenMP's thread count is per-thread state: the training thread takes the caller's count.
     try:
-        execute()
+        with thread_count(threads):
+            execute()
     finally:
         state.current = None
         session.busy_reason = None

@@ -92,3 +92,25 @@ def test_loraplus_gives_b_matrices_a_higher_learning_rate(lora_model):
             rates[names[id(p)]] = group["lr"]
     assert {lr for n, lr in rates.items() if "lora_A" in n} == {0.001}
     assert {lr for n, lr in rates.items() if "lora_B" in n} == {0.016}
+
+
+def test_background_run_trains_on_the_callers_thread_count(session, llama_dir, frame, workdir):
+    """OpenMP's thread count is per thread: a limit set in the kernel's thread (threadpoolctl,
+    as scikit-learn users do) must reach the training thread."""
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs a default of 2+ threads to tell a limit of 1 apart")
+
+    class ThreadsSeen(RecordingLogger):
+        def log_dict(self, payload, step):
+            seen.add((threading.current_thread().name.startswith("llm_magic-train"), torch.get_num_threads()))
+
+    seen: set = set()
+    session.set_config(config(llama_dir))
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        record = session.train(frame, background=True, loggers=[ThreadsSeen()])
+        record_thread = session.state["training"].thread
+        record_thread.join(120)
+    assert record.status == "finished" and seen == {(True, 1)}
