@@ -168,6 +168,7 @@ DERIVED: dict[str, str] = {
 PASSED_THROUGH: dict[str, str] = {
     "GenerationConfig": "transformers:GenerationConfig",
     "QuantizationConfig": "transformers:BitsAndBytesConfig",
+    # A field the chosen type does not take is refused (rules/training.py optimizer_fields_fit_type).
     "OptimizerConfig": "the optimizer class of trainer.optimizer.type (training/optimizers.py)",
     "EvaConfig": "peft:EvaConfig",
     "LoftQConfig": "peft:LoftQConfig",

@@ -234,6 +234,42 @@ def test_loraplus_in_the_multi_adapter_form_is_refused():
     assert [e.path for e in err.value.errors] == ["adapters.adapters.a.loraplus_lr_ratio"]
 
 
+@pytest.mark.parametrize("optimizer, key, takes", [
+    ({"type": "adam", "momentum": 0.9}, "momentum", "amsgrad, betas, eps, weight_decay"),
+    ({"type": "sgd", "betas": [0.8, 0.99]}, "betas", "dampening, momentum, nesterov, weight_decay"),
+    ({"type": "adam_8bit", "amsgrad": True}, "amsgrad", "betas, eps, min_8bit_size, weight_decay"),
+    ({"type": "adafactor", "eps": 0.001}, "eps", "weight_decay"),
+])
+def test_optimizer_fields_the_type_does_not_take_are_refused(optimizer, key, takes):
+    with pytest.raises(ConfigError) as err:
+        load_config(base(trainer={"type": "finetune", "optimizer": optimizer}))
+    [item] = err.value.errors
+    assert item.path == f"trainer.optimizer.{key}"
+    assert repr(optimizer["type"]) in item.message and item.message.endswith(f"takes: {takes}.")
+
+
+def test_optimizer_defaults_and_fitting_fields_pass():
+    from llm_magic.runtime.training.optimizers import OPTIMIZER_FIELDS
+
+    # Every type with the block's shared defaults written out (as a saved config has them).
+    defaults = {"betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "momentum": 0.9}
+    for kind in OPTIMIZER_FIELDS:
+        block = {"type": kind, **defaults}
+        if "momentum" not in OPTIMIZER_FIELDS[kind]:
+            block.pop("momentum")
+        assert load_config(base(trainer={"type": "finetune", "optimizer": block})).trainer.optimizer.type == kind
+    config = load_config(base(trainer={"type": "finetune", "optimizer": {
+        "type": "rmsprop", "momentum": 0.5, "alpha": 0.9, "centered": True, "weight_decay": 0.01}}))
+    assert config.trainer.optimizer.centered is True
+
+
+def test_momentum_free_bitsandbytes_types_are_refused():
+    with pytest.raises(ConfigError) as err:
+        load_config(base(trainer={"type": "finetune", "optimizer": {"type": "lars"}}))
+    assert [e.path for e in err.value.errors] == ["trainer.optimizer.momentum"]
+    assert load_config(base(trainer={"type": "finetune", "optimizer": {"type": "lars", "momentum": 0.9}}))
+
+
 # ------------------------------------------------------------------------------ now applied
 def test_default_validation_metric_selects_the_watched_metric():
     from llm_magic.runtime.training.settings import settings_from_config

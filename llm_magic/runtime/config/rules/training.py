@@ -59,3 +59,32 @@ def split_column_given(c):
     split = c.preprocessing.split
     if split.type in ("stratify", "datetime", "hash") and getattr(split, "column", None) is None:
         yield ("preprocessing.split.column", f"a {split.type} split needs `column:` naming the column to use.")
+
+
+@rule("trainer")
+def optimizer_fields_fit_type(c):
+    """A field the chosen optimizer type does not take would be dropped, so a set value is an error.
+
+    Fields left at their defaults pass: the block has every optimizer's fields, so the shared
+    defaults (``betas``, ``eps``, ...) are present whatever the type.
+    """
+    from llm_magic.runtime.config.effects import WITHOUT_EFFECT
+    from llm_magic.runtime.training.optimizers import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS
+
+    optimizer = getattr(c.trainer, "optimizer", None)
+    takes = OPTIMIZER_FIELDS.get(getattr(optimizer, "type", None))
+    if takes is None:  # no optimizer block, or a type refused at run time (lbfgs, muon, soap)
+        return
+    fields = type(optimizer).model_fields
+    for name, info in fields.items():
+        if name == "type" or name in takes or f"OptimizerConfig.{name}" in WITHOUT_EFFECT:
+            continue
+        if getattr(optimizer, name) != info.get_default(call_default_factory=True):
+            yield (f"trainer.optimizer.{name}",
+                   f"`{name}` does not apply to optimizer type {optimizer.type!r}, so it would have no "
+                   f"effect; remove it or pick a type that takes it. {optimizer.type} takes: "
+                   f"{', '.join(sorted(takes))}.")
+    if optimizer.type in MOMENTUM_REQUIRED and not optimizer.momentum:
+        yield ("trainer.optimizer.momentum",
+               f"optimizer type {optimizer.type!r} (bitsandbytes) has no momentum-free variant; set "
+               "momentum above 0 (e.g. 0.9) or use type: sgd.", "trainer.optimizer.type")

@@ -29,7 +29,7 @@ OPTIMIZERS = (
 
 
 class OptimizerConfig(ConfigModel):
-    """The optimizer. Fields that do not apply to the chosen type are ignored."""
+    """The optimizer. A field the chosen type does not take must stay at its default (else an error)."""
 
     type: Literal[OPTIMIZERS] = F("adam", "Optimizer; `*_8bit` and `paged_*` need bitsandbytes.")  # type: ignore[valid-type]
     betas: tuple[float, float] = F((0.9, 0.999), "Adam-family moment coefficients.")
