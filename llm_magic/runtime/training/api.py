@@ -228,8 +228,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
     from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
 
-    record.notes = list(settings.inert_set and [f"Not applied here (no effect in one process): "
-                                                f"{', '.join(settings.inert_set)}."] or [])
+    record.notes = _config_notes(settings, config)
     try:
         result = run_finetune(
             bundle.model, bundle.tokenizer, settings, prepared,
@@ -270,6 +269,22 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
         record.finished = time.time()
         for logger in loggers:
             logger.close()
+
+
+def _config_notes(settings: Any, config: Any) -> list[str]:
+    """The run's notes on keys the user set that do nothing (each key once).
+
+    ``config.without_effect()`` covers every such key (the trainer's inert ones included); a
+    trainer key of ``settings.inert_set`` it does not list is still named.
+    """
+    unused = config.without_effect() if hasattr(config, "without_effect") else []
+    paths = {path for path, _, _ in unused}
+    inert = [key for key in settings.inert_set if f"trainer.{key}" not in paths]
+    notes = [f"Not applied here (no effect in one process): {', '.join(inert)}."] if inert else []
+    if unused:
+        notes.append("Accepted without effect (Ludwig compatibility): "
+                     + "; ".join(f"{path}: {value!r} ({reason})" for path, value, reason in unused) + ".")
+    return notes
 
 
 def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,
