@@ -166,6 +166,7 @@ DERIVED: dict[str, str] = {
 
 #: Class -> the library class its fields are handed to (verified against the installed signature).
 PASSED_THROUGH: dict[str, str] = {
+    # sequence_bias's text keys become token ids first (generation/settings.py sequence_bias_ids).
     "GenerationConfig": "transformers:GenerationConfig",
     "QuantizationConfig": "transformers:BitsAndBytesConfig",
     # A field the chosen type does not take is refused (rules/training.py optimizer_fields_fit_type).

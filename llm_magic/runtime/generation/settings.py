@@ -17,6 +17,7 @@ __all__ = [
     "generation_model_class",
     "hf_kwargs",
     "merge_settings",
+    "sequence_bias_ids",
 ]
 
 #: Keys that only matter when sampling; dropped from greedy/beam runs so HF does not warn.
@@ -86,15 +87,38 @@ def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
     """``model.generate`` keyword arguments for validated generation settings.
 
     Starts from ``settings.to_hf_kwargs()`` (the config's own translation), fills the pad token
-    from the tokenizer (spec 8: it is always the tokenizer's), lets ``max_new_tokens`` win over
-    ``max_length``, and drops sampling-only knobs from greedy runs so HF does not warn about them.
+    from the tokenizer (spec 8: it is always the tokenizer's), turns ``sequence_bias`` text into
+    token ids, lets ``max_new_tokens`` win over ``max_length``, and drops sampling-only knobs from
+    greedy runs so HF does not warn about them.
     """
     kwargs = dict(settings.to_hf_kwargs())
     if tokenizer is not None and tokenizer.pad_token_id is not None:
         kwargs["pad_token_id"] = tokenizer.pad_token_id
+    if kwargs.get("sequence_bias"):
+        kwargs["sequence_bias"] = sequence_bias_ids(kwargs["sequence_bias"], tokenizer)
     if kwargs.get("max_new_tokens") is not None:
         kwargs.pop("max_length", None)
     if not kwargs.get("do_sample", False):
         for key in SAMPLING_KEYS:
             kwargs.pop(key, None)
     return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def sequence_bias_ids(bias: dict[str, float], tokenizer: Any) -> list[list[Any]]:
+    """``generation.sequence_bias`` (text -> bias) as transformers wants it: ``[[token ids], bias]`` pairs.
+
+    Each text is tokenized as written, without special tokens, so ``" Paris"`` (leading space)
+    and ``"Paris"`` are different sequences, as they are for the model. The list form is the one
+    transformers' ``SequenceBiasLogitsProcessor`` documents (and it stays JSON-serializable).
+    """
+    if tokenizer is None:
+        raise LlmMagicError("generation.sequence_bias needs the model's tokenizer to turn its texts into "
+                            "token ids; load a model first (%llm_load).")
+    pairs = []
+    for text, value in bias.items():
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise LlmMagicError(f"generation.sequence_bias: {text!r} has no tokens; use a non-empty text "
+                                "as the key (e.g. ' Paris': -10.0).")
+        pairs.append([[int(i) for i in ids], float(value)])
+    return pairs

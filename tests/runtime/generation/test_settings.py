@@ -48,3 +48,49 @@ def test_hf_kwargs_drop_sampling_knobs_when_greedy_and_set_pad(generation):
     assert greedy["pad_token_id"] == 2 and greedy["max_new_tokens"] == 16 and "max_length" not in greedy
     sampled = hf_kwargs(generation, Tok())
     assert sampled["temperature"] == 0.3 and sampled["do_sample"] is True
+
+
+# ------------------------------------------------------------------------------ sequence_bias
+def _bias_config(model_dir, bias=None):
+    cfg = {"model_type": "llm", "base_model": str(model_dir),
+           "input_features": [{"name": "q", "type": "text"}], "output_features": [{"name": "a", "type": "text"}],
+           "generation": {"max_new_tokens": 6, "do_sample": False}}
+    if bias is not None:
+        cfg["generation"]["sequence_bias"] = bias
+    return cfg
+
+
+def _word_tokens(tokenizer, text):
+    """The tokens of ``text`` that are a word and map back to themselves (usable as a bias key)."""
+    out = []
+    for token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        word = tokenizer.decode([token_id])
+        if word.strip().isalpha() and tokenizer(word, add_special_tokens=False)["input_ids"] == [token_id]:
+            out.append(word)
+    return out
+
+
+def test_sequence_bias_text_becomes_token_ids(tiny_lm):
+    from llm_magic.runtime.config.schema.generation import GenerationConfig
+
+    _, tokenizer = tiny_lm
+    kwargs = hf_kwargs(GenerationConfig(sequence_bias={" the cat": -5, "the": 2.0}), tokenizer)
+    ids = tokenizer(" the cat", add_special_tokens=False)["input_ids"]
+    assert kwargs["sequence_bias"] == [[ids, -5.0], [tokenizer("the", add_special_tokens=False)["input_ids"], 2.0]]
+    with pytest.raises(LlmMagicError, match="generation.sequence_bias.*''"):
+        hf_kwargs(GenerationConfig(sequence_bias={"": 1.0}), tokenizer)
+
+
+def test_negative_sequence_bias_stops_the_word_and_positive_forces_it(session, tiny_dir):
+    session.set_config(_bias_config(tiny_dir))
+    tokenizer = session.load_model().tokenizer
+    baseline = session.generate("the cat sat on", raw=True)
+    word = _word_tokens(tokenizer, baseline.text)[0]  # the random tiny model says e.g. " qu"
+
+    session.set_config(_bias_config(tiny_dir, {word: -100.0}))
+    assert word not in session.generate("the cat sat on", raw=True).text
+
+    other = next(w for w in (" cat", " dog", " sun") if w not in baseline.text)
+    assert _word_tokens(tokenizer, other) == [other]  # one token, so every step can complete it
+    session.set_config(_bias_config(tiny_dir, {other: 100.0}))
+    assert session.generate("the cat sat on", raw=True).text == other * 6

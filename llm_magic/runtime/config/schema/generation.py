@@ -60,7 +60,9 @@ class GenerationConfig(ConfigModel):
     forced_decoder_ids: list[list[int]] | None = F(
         None, "[position, token id] pairs forced; only null.",
         diverges="Removed from transformers 5; only null is accepted.")
-    sequence_bias: dict[str, float] | None = F(None, "Bias added to token sequences.")
+    sequence_bias: dict[str, float] | None = F(
+        None, "Text -> logit bias (negative avoids it, positive favours it); each text is tokenized as "
+              "written, so ' Paris' (leading space) is the word after a space.")
     guidance_scale: float | None = F(None, "Classifier-free guidance scale.", ge=0)
     pad_token_id: int | None = F(None, "Padding token id (always the tokenizer's pad id at run time).")
     bos_token_id: int | None = F(None, "Beginning-of-sequence token id.")
