@@ -102,7 +102,9 @@ for _cls in ("NoneTrainer", "FinetuneTrainer"):
     })
 for _name in ("wait", "warmup", "active", "repeat", "skip_first"):
     WITHOUT_EFFECT[f"ProfilerConfig.{_name}"] = "used only with enable_profiling, which has no effect"
-for _name in ("max_batch_size", "learning_rate_scaling", "increase_batch_size_on_plateau",
+# learning_rate_scaling is read (training/settings.py): it scales the learning rate on several
+# processes; in one process the run notes name it (INERT_KEYS).
+for _name in ("max_batch_size", "increase_batch_size_on_plateau",
               "increase_batch_size_on_plateau_patience", "increase_batch_size_on_plateau_rate",
               "increase_batch_size_eval_metric", "increase_batch_size_eval_split", "bucketing_field",
               "model_soup", "model_soup_top_k"):

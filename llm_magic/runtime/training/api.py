@@ -227,8 +227,13 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
     from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
     from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
+    from llm_magic.runtime.training.settings import scale_for_processes
 
-    record.notes = _config_notes(settings, config)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
+    record.notes = _config_notes(settings, config, processes)
+    scaled = scale_for_processes(settings, processes)
+    if scaled:
+        record.notes.append(scaled)
     try:
         result = run_finetune(
             bundle.model, bundle.tokenizer, settings, prepared,
@@ -271,15 +276,17 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             logger.close()
 
 
-def _config_notes(settings: Any, config: Any) -> list[str]:
+def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     """The run's notes on keys the user set that do nothing (each key once).
 
     ``config.without_effect()`` covers every such key (the trainer's inert ones included); a
-    trainer key of ``settings.inert_set`` it does not list is still named.
+    trainer key of ``settings.inert_set`` it does not list is still named, except
+    ``learning_rate_scaling`` on several ``processes``, where it applies.
     """
     unused = config.without_effect() if hasattr(config, "without_effect") else []
     paths = {path for path, _, _ in unused}
-    inert = [key for key in settings.inert_set if f"trainer.{key}" not in paths]
+    inert = [key for key in settings.inert_set if f"trainer.{key}" not in paths
+             and not (key == "learning_rate_scaling" and processes > 1)]
     notes = [f"Not applied here (no effect in one process): {', '.join(inert)}."] if inert else []
     if unused:
         notes.append("Accepted without effect (Ludwig compatibility): "

@@ -15,7 +15,8 @@ from typing import Any
 
 from llm_magic.errors import LlmMagicError
 
-__all__ = ["INERT_KEYS", "TrainerSettings", "settings_from_config", "trainer_dict"]
+__all__ = ["INERT_KEYS", "LEARNING_RATE_SCALING", "TrainerSettings", "scale_for_processes", "settings_from_config",
+           "trainer_dict"]
 
 # Keys accepted for Ludwig compatibility that have no effect in a single-process notebook run,
 # with their defaults (a key set to anything else is reported). docs/training.md gives the reasons.
@@ -73,6 +74,8 @@ class TrainerSettings:
     compile: bool = False
     gradient_checkpointing: bool = False
     layers_to_freeze_regex: str | None = None
+    #: How ``learning_rate`` grows with the number of processes (Ludwig's multi-worker rule).
+    learning_rate_scaling: str = "linear"
     #: Keys of :data:`INERT_KEYS` the user set to a non-default value (reported, not applied).
     inert_set: list[str] = field(default_factory=list)
 
@@ -175,8 +178,31 @@ def settings_from_config(trainer: Any) -> TrainerSettings:
         except re.error as exc:
             raise LlmMagicError(f"trainer.layers_to_freeze_regex: {regex!r} is not a valid regex ({exc}).")
     s.layers_to_freeze_regex = regex or None
+    s.learning_rate_scaling = str(raw.get("learning_rate_scaling") or "linear")
     s.inert_set = [key for key, default in INERT_KEYS.items() if raw.get(key, default) != default]
     return s
+
+
+# Ludwig's learning_rate_scale_fns: the factor for N processes (trainer.learning_rate_scaling).
+LEARNING_RATE_SCALING = {"constant": lambda n: 1.0, "sqrt": math.sqrt, "linear": float}
+
+
+def scale_for_processes(settings: TrainerSettings, processes: int) -> str | None:
+    """Apply ``trainer.learning_rate_scaling`` for a run on ``processes`` processes, as Ludwig does
+    for its distributed workers (default ``linear``: N processes take an N-times larger step, since
+    each step sees N times the rows). Returns a note for the run, or None when nothing changed.
+    """
+    if processes <= 1:
+        return None
+    rule = settings.learning_rate_scaling
+    factor = LEARNING_RATE_SCALING[rule](processes)
+    if factor == 1.0:
+        return None
+    base = settings.learning_rate
+    settings.learning_rate = base * factor
+    return (f"learning_rate_scaling: {rule}: the learning rate is {base:g} x {factor:g} = "
+            f"{settings.learning_rate:g} on {processes} processes (Ludwig's multi-worker rule; "
+            f"learning_rate_scaling: constant keeps {base:g}).")
 
 
 def _resolve_accumulation(raw: dict, batch_size: int) -> int:

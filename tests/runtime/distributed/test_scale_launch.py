@@ -15,12 +15,17 @@ def _trainable(model):
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_double_batch(session, llama_dir, frame, workdir):
-    session.set_config(scale_config(llama_dir, batch_size=2))
+    config = scale_config(llama_dir, batch_size=2, ludwig_version="0.10.0")
+    # The same learning rate on both sides (Ludwig's default, linear, would double it on 2 processes).
+    config["trainer"]["learning_rate_scaling"] = "constant"
+    session.set_config(config)
     model = session.load_model().model
     start = _trainable(model)
     log = RecordingLogger()
 
     record = session.train(frame, processes=2, loggers=[log])
+    # The workers' run notes come back: here, the key accepted without effect.
+    assert any(n.startswith("Accepted without effect") and "ludwig_version" in n for n in record.notes)
 
     # 12 train rows, 2 rows per process per step, 2 processes: 3 optimizer steps.
     assert record.status == "finished" and record.global_step == 3 and record.max_steps == 3
@@ -88,6 +93,7 @@ def test_stop_checkpoints_every_process_and_resume_matches_an_uninterrupted_run(
     # 12 train rows, 2 validation rows (for the samples; evaluation is off so nothing else differs).
     frame = pd.DataFrame({"word": WORDS[:14], "answer": [f" {w}" for w in WORDS[:14]],
                           "split": [0] * 12 + [1] * 2})
+    # learning_rate_scaling is left at Ludwig's default, linear: 2 processes train at 0.02.
     trainer = {"type": "finetune", "learning_rate": 0.01, "epochs": 8, "batch_size": 2,
                "should_shuffle": False, "skip_all_evaluation": True}
     session.set_config(scale_config(llama_dir, trainer=trainer))
@@ -104,6 +110,9 @@ def test_stop_checkpoints_every_process_and_resume_matches_an_uninterrupted_run(
     assert checkpoint.name == f"checkpoint-{stopped.global_step}"
     assert (checkpoint / "rng_state_0.pth").exists() and (checkpoint / "rng_state_1.pth").exists()
     assert "--resume --processes 2" in stopped.notes[-1]
+    assert any("learning rate is 0.01 x 2 = 0.02" in n for n in stopped.notes)
+    assert [v for _, v in log.series("learning_rate")] == pytest.approx([0.02] * len(log.series("learning_rate")))
+    assert log.series("learning_rate")
     at_stop = _trainable(model)
     assert any(not torch.equal(at_stop[n], start[n]) for n in start)  # the weights reached came back
     samples = log.series("samples")
@@ -121,12 +130,16 @@ def test_stop_checkpoints_every_process_and_resume_matches_an_uninterrupted_run(
         for name, param in model.named_parameters():
             if name in start:
                 param.copy_(start[name])
-    session.set_config(scale_config(llama_dir, trainer=dict(trainer, batch_size=4)))
+    session.set_config(scale_config(llama_dir, trainer=dict(trainer, batch_size=4, learning_rate=0.02)))
     single = session.train(frame)
     assert single.global_step == 24
     uninterrupted = _trainable(model)
+    # 24 Adam steps at 0.02 in float32: the all-reduce sums in another order than one batch of 4,
+    # which drifts the weights by up to ~3e-4; the run itself moves them by more than 0.05, so the
+    # tolerance still tells a faithful resume from one that changed the trajectory.
+    assert max((final[n] - start[n]).abs().max().item() for n in start) > 0.05
     for name in start:
-        torch.testing.assert_close(final[name], uninterrupted[name], rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(final[name], uninterrupted[name], rtol=1e-2, atol=2e-3)
 
 
 def test_one_process_resumes_from_a_checkpoint_path(session, llama_dir, frame, workdir):

@@ -139,3 +139,15 @@ def test_layers_to_freeze_and_l2_regularization_apply(lora_model, tokenizer, tas
     with pytest.raises(LlmMagicError, match="matches no trainable parameter"):
         run_finetune(model, tokenizer, settings_from_config({"type": "finetune", "layers_to_freeze_regex": "nope"}),
                      task(validation=None, test=None), output_dir=str(tmp_path), run_id="g")
+
+
+@pytest.mark.parametrize("rule, factor", [("linear", 4.0), ("sqrt", 2.0), ("constant", 1.0)])
+def test_learning_rate_scales_with_the_processes_as_in_ludwig(rule, factor):
+    from llm_magic.runtime.training.settings import scale_for_processes
+
+    settings = settings_from_config({"type": "finetune", "learning_rate": 0.001, "learning_rate_scaling": rule})
+    note = scale_for_processes(settings, 4)
+    assert settings.learning_rate == pytest.approx(0.001 * factor)
+    assert (note is None) == (factor == 1.0)
+    one = settings_from_config({"type": "finetune", "learning_rate": 0.001, "learning_rate_scaling": rule})
+    assert scale_for_processes(one, 1) is None and one.learning_rate == 0.001
