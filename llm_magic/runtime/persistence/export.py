@@ -103,6 +103,14 @@ def write_hf_folder(
     return files
 
 
+def generation_settings(config: Any, tokenizer: Any) -> dict[str, Any]:
+    """The config's generation settings as the session generates with them (``sequence_bias``
+    texts as token ids, which is what ``generation_config.json`` must hold)."""
+    from llm_magic.runtime.generation.settings import hf_kwargs
+
+    return hf_kwargs(config.generation, tokenizer) if getattr(config, "generation", None) else {}
+
+
 def export_session(session: "Session", directory: str | Path) -> ExportReport:
     """Export the session's model (adapter merged in) as a standard Hugging Face folder."""
     from llm_magic.runtime.persistence.merge import merge_session
@@ -113,7 +121,7 @@ def export_session(session: "Session", directory: str | Path) -> ExportReport:
     merged = getattr(config, "adapter", None) is not None or hasattr(bundle.model, "peft_config")
     model = merge_session(session).model if merged else bundle.model
     config_dict = config.to_dict()
-    generation = config.generation.to_hf_kwargs() if getattr(config, "generation", None) else {}
+    generation = generation_settings(config, bundle.tokenizer)
     card = render_model_card(
         kind="export", config=config_dict, metrics=session_metrics(session),
         data_rows=data_rows(session), merged=merged,

@@ -257,6 +257,8 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
     are written too, as a standalone HF folder in ``merged/`` (see :func:`.merge.merge_session`). ``checkpoint=False`` skips copying the
     last trainer checkpoint (then ``%llm_train --resume`` cannot continue from this folder).
     """
+    from llm_magic.runtime.persistence.export import generation_settings
+
     config = session.require_config()
     session.check_idle("save the model")
     bundle = session.load_model()
@@ -281,7 +283,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
         checkpoint=find_checkpoint(session) if checkpoint else None,
         merged_model=merged,
         run_info=last_run_info(session),
-        generation=config.generation.to_hf_kwargs() if merged is not None else None,
+        generation=generation_settings(config, bundle.tokenizer) if merged is not None else None,
     )
     own_state(session)["last_folder"] = report.path
     return report

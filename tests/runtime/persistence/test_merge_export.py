@@ -103,3 +103,25 @@ def test_export_refuses_a_quantized_model(lora, tmp_path):
     with pytest.raises(LlmMagicError, match="Cannot export a quantized model"):
         write_hf_folder(tmp_path / "q", model=Quantized(), tokenizer=tokenizer)
     assert not (tmp_path / "q").exists()
+
+
+def test_exported_generation_settings_hold_sequence_bias_as_token_ids(session, llama_dir, tmp_path):
+    """generation.sequence_bias is text in the config; the exported generation_config.json must
+    hold what transformers reads (token-id lists), so plain ``generate`` applies it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from tests.runtime.persistence.lora_helpers import lora_config_dict
+
+    config = lora_config_dict(llama_dir)
+    config["generation"] = {"max_new_tokens": 3, "do_sample": False, "sequence_bias": {" cat": -50.0}}
+    session.set_config(config)
+    tokenizer = session.load_model().tokenizer
+    session.export(tmp_path / "export")
+    saved = json.loads((tmp_path / "export" / "generation_config.json").read_text())
+    cat = tokenizer(" cat", add_special_tokens=False)["input_ids"]
+    assert saved["sequence_bias"] == [[cat, -50.0]]
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "export"))
+    plain = AutoTokenizer.from_pretrained(str(tmp_path / "export"))
+    generated = model.generate(**plain("the quick brown", return_tensors="pt"),
+                               generation_config=GenerationConfig.from_pretrained(str(tmp_path / "export")))
+    assert generated.shape[1] > 0
