@@ -16,6 +16,7 @@ import argparse
 import importlib
 import inspect
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def _summary(func: object) -> str:
     parser = getattr(func, "parser", None)
     text = parser.description if parser is not None else getattr(func, "__doc__", "")
     first = inspect.cleandoc(text or "").split("\n\n")[0]
+    # A paragraph may end by introducing its examples ("... Examples::"); the summary stops before.
+    first = re.sub(r"\s*Examples?::\s*$", "", first)
     return " ".join(first.split()).replace("``", "`")
 
 

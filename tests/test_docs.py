@@ -37,3 +37,14 @@ def test_magics_reference_covers_every_registered_magic():
                 assert f"{prefix}{name}" in titles, f"{prefix}{name} has no section"
     # The help of a flag appears verbatim, so the page documents real options.
     assert "--sample-every N" in page and "Generation flags:" in page
+
+
+def test_magics_reference_summaries_are_sentences():
+    # A summary is the help's first paragraph; one that ends by introducing examples ("Examples::")
+    # would leave a dangling "::" in the table and in each section's first line.
+    page = (ROOT / "docs" / "magics-reference.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| [`%")]
+    firsts = [line for line in page.splitlines() if line.startswith("*line") or line.startswith("*cell")]
+    assert rows and firsts
+    for line in rows + firsts:
+        assert "::" not in line.rstrip(" |"), line
