@@ -115,8 +115,13 @@ class StopCallback(TrainerCallback):
         self.stopped_at: int | None = None
 
     def on_step_end(self, args, state, control, **kwargs):
-        if _world_size() > 1 and self.stopped_at is None and _any_process(self.event.is_set(), args.device):
-            self.event.set()
+        if _world_size() > 1:
+            # Only the agreed answer counts: the event may be set (by the stop-file watcher)
+            # between the all-reduce and here, and a process that stopped on it alone would hang.
+            if self.stopped_at is None and _any_process(self.event.is_set(), args.device):
+                self.event.set()
+                self._stop(state, control)
+            return control
         return self._check(state, control)
 
     def on_log(self, args, state, control, **kwargs):
@@ -129,11 +134,14 @@ class StopCallback(TrainerCallback):
 
     def _check(self, state, control):
         if self.event.is_set() and self.stopped_at is None:
-            self.stopped_at = state.global_step
-            control.should_training_stop = True
-            control.should_save = True
-            control.should_evaluate = False
+            self._stop(state, control)
         return control
+
+    def _stop(self, state, control) -> None:
+        self.stopped_at = state.global_step
+        control.should_training_stop = True
+        control.should_save = True
+        control.should_evaluate = False
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.stopped_at is not None:
