@@ -17,6 +17,10 @@ def main(path: str) -> int:
     """Run every cell of ``path`` in a fresh kernel, print each cell's text output, save the result."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # One torch thread, as the notebook tests use (tests/notebooks/refresh_outputs.py KERNEL_ENV):
+    # the embedded model's matmuls are tiny, and on shared cores two OpenMP threads spin-wait for
+    # each other (measured 3-10x slower). Export OMP_NUM_THREADS to choose otherwise.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     notebook = nbformat.read(path, as_version=4)
     started = time.time()
     client = NotebookClient(notebook, timeout=1800, kernel_name="python3",
