@@ -105,6 +105,8 @@ def test_user_mistakes_are_usage_errors(shell, tiny_dir):
     shell.cell("llm_config", "", config(tiny_dir))
     with pytest.raises(UsageError, match="Nothing to resume"):
         shell.line("llm_train", "--resume --data df")
+    with pytest.raises(UsageError, match="Nothing to resume"):  # not "No data": the resume is the point
+        shell.line("llm_train", "--resume")
     with pytest.raises(UsageError, match="--data nope"):
         shell.line("llm_train", "--data nope")
     with pytest.raises(UsageError, match="sample-every"):

@@ -141,11 +141,11 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     import torch
 
     cpu = not torch.cuda.is_available()
+    state = training_state(session)
+    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     data = data if data is not None else session.data
     if data is None:
         raise LlmMagicError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
-    state = training_state(session)
-    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     frame = _script._frame(data)
     bundle = session.load_model()
 

@@ -120,8 +120,8 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
             "or none (evaluation only)."
         )
     state = training_state(session)
-    data = _resolve_data(session, data)
     previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
+    data = _resolve_data(session, data)
     bundle = session.load_model()
     prepared = _prepare(config, bundle, data)
 
