@@ -79,7 +79,9 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
     for run in reversed(state.runs):
         if run.kind != "finetune":
             continue
-        if run.status == "stopped" and run.checkpoint and os.path.isdir(run.checkpoint):
+        # A failed run keeps a checkpoint only when it was a stopped run whose resume failed (a
+        # failed launch, bad data): its checkpoint is still the place to continue from.
+        if run.status in ("stopped", "failed") and run.checkpoint and os.path.isdir(run.checkpoint):
             return run, run.checkpoint
         if run.status in ("finished", "early_stopped"):
             raise LlmMagicError(

@@ -216,3 +216,18 @@ def test_stop_ends_a_background_launch_that_ignores_the_stop_file(session, llama
     assert (job / "saw-stop").exists()  # the stop was asked through the file first
     assert record.status == "stopped" and "were ended" in record.notes[-1]
     assert session.busy_reason is None and log.closed and training_state(session).thread is not None
+
+
+def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, frame, workdir, monkeypatch):
+    from llm_magic.errors import LlmMagicError
+
+    trainer = {"type": "finetune", "learning_rate": 0.02, "epochs": 2, "batch_size": 2, "should_shuffle": False}
+    session.set_config(scale_config(llama_dir, trainer=trainer))
+    stopped = session.train(frame, loggers=[_StopAt(session, 2)])
+    checkpoint = stopped.checkpoint
+    _fake_launch(monkeypatch, "import sys; print('no GPU after all'); sys.exit(3)")
+    with pytest.raises(LlmMagicError, match="exit code 3"):
+        session.train(resume=True, processes=2)
+    assert stopped.status == "failed" and stopped.checkpoint == checkpoint
+    resumed = session.train(resume=True, loggers=[])  # in the kernel: no launch
+    assert resumed is stopped and resumed.status == "finished" and resumed.global_step == 12
