@@ -114,7 +114,7 @@ class PromptMagics(Magics):
         if name:
             self.shell.user_ns[name] = value
 
-    @magic_arguments()
+    @magic_arguments("%llm_prompt")  # a cell magic: its usage line reads %%llm_prompt
     @argument("--raw", action="store_true", help="Send the cell as it is, without the config's prompt template.")
     @argument("--compare", action="store_true",
               help="Show the base model (adapter disabled) next to the fine-tuned one, same input and settings.")

@@ -321,3 +321,8 @@ def test_interrupted_predict_keeps_finished_rows_and_session_stays_usable(tiny, 
     assert bundle.tokenizer.padding_side == "right"
     frame = tiny.line("llm_predict", "--data df --batch-size 2 --max_new_tokens 4")
     assert list(frame["answer_response"]) == list(full["answer_response"])
+
+
+def test_cell_magic_help_shows_the_cell_magic_usage(ip):
+    doc = ip.shell.find_cell_magic("llm_prompt").__doc__
+    assert "%%llm_prompt [--raw]" in doc
