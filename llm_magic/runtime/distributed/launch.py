@@ -143,6 +143,8 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     cpu = not torch.cuda.is_available()
     state = training_state(session)
     previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
+    if resume_from:  # a one-process run's checkpoint path is relative to the notebook; train.py runs in job/
+        resume_from = os.path.abspath(resume_from)
     data = data if data is not None else session.data
     if data is None:
         raise LlmMagicError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")

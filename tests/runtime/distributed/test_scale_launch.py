@@ -218,16 +218,24 @@ def test_stop_ends_a_background_launch_that_ignores_the_stop_file(session, llama
     assert session.busy_reason is None and log.closed and training_state(session).thread is not None
 
 
+@pytest.mark.slow
 def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, frame, workdir, monkeypatch):
     from llm_magic.errors import LlmMagicError
 
     trainer = {"type": "finetune", "learning_rate": 0.02, "epochs": 2, "batch_size": 2, "should_shuffle": False}
     session.set_config(scale_config(llama_dir, trainer=trainer))
     stopped = session.train(frame, loggers=[_StopAt(session, 2)])
-    checkpoint = stopped.checkpoint
+    checkpoint, stopped_step = stopped.checkpoint, stopped.global_step
+    assert not checkpoint.startswith("/")  # as a one-process run records it
+    from llm_magic.runtime.distributed import launch
+
+    real_launch = launch.launch_command
     _fake_launch(monkeypatch, "import sys; print('no GPU after all'); sys.exit(3)")
     with pytest.raises(LlmMagicError, match="exit code 3"):
         session.train(resume=True, processes=2)
     assert stopped.status == "failed" and stopped.checkpoint == checkpoint
-    resumed = session.train(resume=True, loggers=[])  # in the kernel: no launch
-    assert resumed is stopped and resumed.status == "finished" and resumed.global_step == 12
+    # The one-process checkpoint (a path relative to the notebook) continues on two processes.
+    monkeypatch.setattr(launch, "launch_command", real_launch)
+    resumed = session.train(resume=True, processes=2, loggers=[])
+    assert resumed is stopped and resumed.status == "finished"
+    assert resumed.global_step > stopped_step and resumed.checkpoint != checkpoint
