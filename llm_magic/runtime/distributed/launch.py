@@ -193,6 +193,7 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
     take longer than :data:`STOP_GRACE_SECONDS`, or on a second Ctrl-C, are they ended.
     """
     from llm_magic.runtime.training.runner import SigintToStop
+    from llm_magic.runtime.training.runs import recorded
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     if launch.cpu:
@@ -202,54 +203,46 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
         stale.unlink(missing_ok=True)
     tail = _Tail(job / LOG_NAME, loggers)
     ended = False
-    try:
-        with open(output, "ab") as out, SigintToStop(state.stop_event):
-            # Its own process group, so ending it ends the launcher and all of its workers together.
-            process = subprocess.Popen(launch_command(job, launch), cwd=job, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-            asked: float | None = None
-            try:
-                while process.poll() is None:
-                    tail.pump()
-                    if state.stop_event.is_set() and asked is None:
-                        stop_file.touch()
-                        asked = time.monotonic()
-                    if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
-                        _stop(process)
-                        ended = True
-                        break
-                    time.sleep(POLL_SECONDS)
-            except BaseException:  # a second Ctrl-C or a logger error: never leave workers running
-                _stop(process)
-                raise
-        tail.pump()
-        if ended:
+    with recorded(record, loggers):
+        try:
+            with open(output, "ab") as out, SigintToStop(state.stop_event):
+                # Its own process group, so ending it ends the launcher and all of its workers together.
+                process = subprocess.Popen(launch_command(job, launch), cwd=job, env=env, stdout=out,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+                asked: float | None = None
+                try:
+                    while process.poll() is None:
+                        tail.pump()
+                        if state.stop_event.is_set() and asked is None:
+                            stop_file.touch()
+                            asked = time.monotonic()
+                        if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
+                            _stop(process)
+                            ended = True
+                            break
+                        time.sleep(POLL_SECONDS)
+                except BaseException:  # a second Ctrl-C or a logger error: never leave workers running
+                    _stop(process)
+                    raise
+            tail.pump()
+            if ended:
+                record.status = "stopped"
+                record.notes.append(f"Stopped: the processes did not write their checkpoint within "
+                                    f"{STOP_GRACE_SECONDS} s and were ended; the session's weights are unchanged.")
+            elif process.returncode != 0:
+                raise LlmMagicError(
+                    f"The {launch.processes} training processes failed (exit code {process.returncode}); the "
+                    f"session's weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
+                )
+            else:
+                _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state, launch)
+            for logger in loggers:
+                logger.log("status", record.status, record.global_step)
+        except KeyboardInterrupt:
             record.status = "stopped"
-            record.notes.append(f"Stopped: the processes did not write their checkpoint within "
-                                f"{STOP_GRACE_SECONDS} s and were ended; the session's weights are unchanged.")
-        elif process.returncode != 0:
-            raise LlmMagicError(
-                f"The {launch.processes} training processes failed (exit code {process.returncode}); the "
-                f"session's weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
-            )
-        else:
-            _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state, launch)
-        for logger in loggers:
-            logger.log("status", record.status, record.global_step)
-    except KeyboardInterrupt:
-        record.status = "stopped"
-        record.notes.append("Interrupted twice: the processes were ended without a checkpoint; the "
-                            "session's weights are unchanged.")
-        raise
-    except LlmMagicError as exc:
-        record.status, record.error = "failed", str(exc)
-    except Exception as exc:  # a bug: recorded for %llm_status, re-raised for the traceback
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        record.finished = time.time()
-        for logger in loggers:
-            logger.close()
+            record.notes.append("Interrupted twice: the processes were ended without a checkpoint; the "
+                                "session's weights are unchanged.")
+            raise
 
 
 def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any, state: Any,

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
-from llm_magic.runtime.training.runs import RunRecord, training_state
+from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
 
 __all__ = ["evaluate", "status", "stop_training", "train"]
@@ -236,7 +236,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
     scaled = scale_for_processes(settings, processes)
     if scaled:
         record.notes.append(scaled)
-    try:
+    with recorded(record, loggers):
         result = run_finetune(
             bundle.model, bundle.tokenizer, settings, prepared,
             output_dir=record.output_dir, run_id=record.run_id, loggers=loggers,
@@ -267,15 +267,6 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             )
         for logger in loggers:
             logger.log("status", result.status, result.global_step)
-    except LlmMagicError as exc:
-        record.status, record.error = "failed", str(exc)
-    except Exception as exc:  # a bug: record it for %llm_status, and re-raise for the traceback
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        record.finished = time.time()
-        for logger in loggers:
-            logger.close()
 
 
 def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:

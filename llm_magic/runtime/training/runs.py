@@ -6,13 +6,14 @@ Lives in ``session.state["training"]`` as a :class:`TrainingState`. Persistence 
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator, Sequence
 
-__all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "training_state"]
+__all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state"]
 
 OWNER = "training"
 
@@ -46,6 +47,29 @@ class RunRecord:
     def seconds(self) -> float:
         """Wall time so far (or in total, once finished)."""
         return (self.finished or time.time()) - self.started
+
+
+@contextlib.contextmanager
+def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
+    """Run a training job's body so that ``record`` always ends up finished.
+
+    A user-level failure (:class:`~llm_magic.errors.LlmMagicError`) becomes ``status: failed``
+    with its message; any other exception is a bug: recorded the same way for ``%llm_status``,
+    then re-raised for the traceback. The loggers are closed in every case.
+    """
+    from llm_magic.errors import LlmMagicError
+
+    try:
+        yield record
+    except LlmMagicError as exc:
+        record.status, record.error = "failed", str(exc)
+    except Exception as exc:
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record.finished = time.time()
+        for logger in loggers:
+            logger.close()
 
 
 class TrainingState:
