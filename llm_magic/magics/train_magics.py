@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Unicode
 
 from llm_magic.magics._common import resolve_data_arg, user_errors
 
@@ -10,6 +11,13 @@ from llm_magic.magics._common import resolve_data_arg, user_errors
 @magics_class
 class TrainMagics(Magics):
     """Magics that fine-tune and evaluate the session's model."""
+
+    report_to = Unicode(
+        "none",
+        help="Experiment trackers every %llm_train reports to unless --report-to says otherwise: any of "
+             "tensorboard, mlflow, wandb, trackio (comma-separated), all, or none. Set it with "
+             "%config TrainMagics.report_to = 'tensorboard' (or in ipython_config.py).",
+    ).tag(config=True)
 
     @line_magic
     @magic_arguments()
@@ -25,6 +33,9 @@ class TrainMagics(Magics):
     @argument("--processes", type=int, default=None, metavar="N",
               help="Train data-parallel on N processes (one per GPU; CPU processes without GPUs) as "
                    "backend.strategy says (DDP, FSDP, DeepSpeed); see docs/scale-out.md.")
+    @argument("--report-to", default=None, metavar="TRACKERS",
+              help="Report the run to experiment trackers: tensorboard, mlflow, wandb, trackio (any, "
+                   "comma-separated), all, or none; default: the TrainMagics.report_to setting ('none').")
     @user_errors
     def llm_train(self, line: str):
         """Fine-tune the current config's model on --data (trainer.type: finetune).
@@ -39,6 +50,7 @@ class TrainMagics(Magics):
             %llm_train --stop
             %llm_train --resume
             %llm_train --data df --processes 2
+            %llm_train --data df --report-to tensorboard,mlflow
         """
         from llm_magic.runtime.session import get_session
 
@@ -65,7 +77,8 @@ class TrainMagics(Magics):
             return [plot]
 
         record = session.train(data, resume=args.resume, background=args.background,
-                               sample_every=args.sample_every, loggers=loggers, processes=args.processes)
+                               sample_every=args.sample_every, loggers=loggers, processes=args.processes,
+                               report_to=args.report_to if args.report_to is not None else self.report_to)
         if args.background and record.kind == "finetune":
             print(f"Training run {record.run_id} in the background. %llm_status shows its progress; "
                   "%llm_train --stop (or the Stop button) stops it.")

@@ -120,7 +120,8 @@ class Session:
 
     # ----------------------------------------------------------------------------- training
     def train(self, data: Any = None, resume: bool | str = False, background: bool = False,
-              sample_every: int | None = None, loggers: Any = None, processes: int | None = None) -> Any:
+              sample_every: int | None = None, loggers: Any = None, processes: int | None = None,
+              report_to: Any = None) -> Any:
         """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
 
         ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
@@ -128,16 +129,18 @@ class Session:
         ``background`` trains in a thread and returns at once. ``loggers`` are metric loggers
         (``runtime.training.loggers``; default: a text progress line). ``processes`` > 1 trains
         data-parallel on that many processes as ``backend.strategy`` says (``runtime.distributed``).
+        ``report_to`` names experiment trackers (``"tensorboard,mlflow,wandb,trackio"``, any
+        subset, or ``"none"``, the default; ``runtime.training.tracking``).
         """
         if processes is not None and processes != 1:
             from llm_magic.runtime.distributed.launch import train_distributed
 
             return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
-                                     background=background, loggers=loggers)
+                                     background=background, loggers=loggers, report_to=report_to)
         from llm_magic.runtime.training.api import train
 
         return train(self, data, resume=resume, background=background, sample_every=sample_every,
-                     loggers=loggers)
+                     loggers=loggers, report_to=report_to)
 
     def export_script(self, directory: Any, **options: Any) -> Any:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""

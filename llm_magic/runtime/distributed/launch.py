@@ -59,6 +59,9 @@ def launch_command(job: Path, launch: "Launch", *, port: int | None = None) -> l
         args += ["--resume-from", str(launch.resume_from)]
     if launch.sample_every:
         args += ["--sample-every", str(launch.sample_every)]
+    if launch.report_to:
+        args += ["--report-to", ",".join(launch.report_to), "--run-name", launch.run_name or "train",
+                 "--tracking-root", str(launch.tracking_root)]
     if launch.cpu:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc_per_node", str(launch.processes), *args]
@@ -116,18 +119,22 @@ def _output_tail(path: Path, lines: int = 25) -> str:
 
 def train_distributed(session: Any, data: Any = None, *, processes: int, resume: bool | str = False,
                       sample_every: int | None = None, background: bool = False,
-                      loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None) -> Any:
+                      loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None,
+                      report_to: Any = None) -> Any:
     """Fine-tune on ``processes`` processes as ``backend.strategy`` says; returns the run record.
 
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
     clear error before any process starts. ``resume``, ``sample_every`` and ``loggers`` as for
     ``Session.train``; a stopped run (one- or multi-process) resumes on any number of processes.
+    ``report_to`` as for ``Session.train``: only rank 0 reports, under this run's id.
     """
     from llm_magic.runtime.training.api import dispatch, resume_point, start_run
     from llm_magic.runtime.training.runs import RunRecord, training_state
     from llm_magic.runtime.training.settings import settings_from_config
+    from llm_magic.runtime.training.tracking import parse_report_to
 
     session.check_idle("start training")
+    trackers = parse_report_to(report_to)
     config = session.require_config()
     if settings_from_config(getattr(config, "trainer", None)).type != "finetune":
         raise LlmMagicError("--processes needs trainer.type: finetune (there is nothing to train with type none).")
@@ -165,7 +172,8 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     if note not in record.notes:  # a resumed run keeps its notes
         record.notes.append(note)
     loggers = start_run(state, record, loggers)
-    options = Launch(processes, cpu, resume_from, sample_every)
+    options = Launch(processes, cpu, resume_from, sample_every, trackers, record.run_id,
+                     os.path.abspath(state.output_root))
 
     def execute() -> None:
         _run(session, state, record, job, options, bundle, frame, loggers)
@@ -182,6 +190,10 @@ class Launch:
     cpu: bool
     resume_from: str | None = None
     sample_every: int | None = None
+    #: Experiment trackers rank 0 reports to, under ``run_name``, with local stores in ``tracking_root``.
+    report_to: tuple[str, ...] = ()
+    run_name: str | None = None
+    tracking_root: str | None = None
 
 
 def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundle: Any, frame: Any,
@@ -265,6 +277,7 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
         setattr(record, key, result.get(key))
     record.global_step = record.global_step or 0
     record.metrics.update(result.get("metrics") or {})
+    record.tracking.update(result.get("tracking") or {})
     # The worker's own "Stopped at step ..." advice names its folder and one-process resume.
     record.notes += [n for n in result.get("notes") or [] if n not in record.notes and not n.startswith("Stopped")]
     record.checkpoint = result.get("checkpoint")

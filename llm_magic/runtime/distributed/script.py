@@ -78,6 +78,11 @@ def main() -> None:
                         help="Continue a stopped run from this checkpoint-N folder.")
     parser.add_argument("--sample-every", type=int, default=None, metavar="N",
                         help="Every N steps rank 0 logs its greedy answers to a few validation prompts.")
+    parser.add_argument("--report-to", default="none", metavar="TRACKERS",
+                        help="Rank 0 reports to these experiment trackers: tensorboard, mlflow, wandb, trackio.")
+    parser.add_argument("--run-name", default=None, help="The trackers' run name (default: train).")
+    parser.add_argument("--tracking-root", default=None,
+                        help="The trackers' local stores go here (default: the checkpoints folder).")
     parser.add_argument("--stop-file", default=str(HERE / "{stop_name}"),
                         help="When this file appears, every process stops after the current step "
                              "and a checkpoint is written.")
@@ -87,7 +92,7 @@ def main() -> None:
 
     rank = worker.setup()
     session = llm_magic.get_session()
-    worker.prepare_session(session, args.checkpoints)
+    worker.prepare_session(session, args.checkpoints, run_name=args.run_name, tracking_root=args.tracking_root)
     worker.watch_stop_file(args.stop_file, session)
     session.set_config(Path(args.config).read_text(encoding="utf-8"))
     model = session.load_model().model
@@ -95,7 +100,8 @@ def main() -> None:
         worker.load_trainable_weights(model, args.start_weights)
     record = session.train(args.data, resume=args.resume_from or False,
                            sample_every=args.sample_every if rank == 0 else None,
-                           loggers=worker.rank0_loggers(args.metrics_jsonl))
+                           loggers=worker.rank0_loggers(args.metrics_jsonl),
+                           report_to=args.report_to if rank == 0 else None)
     # Whole weights on every process for the save (ZeRO-3 / FSDP hold only shards).
     with worker.gathered(model):
         if rank == 0:

@@ -58,18 +58,21 @@ def setup() -> int:
     return rank()
 
 
-def prepare_session(session: Any, checkpoints: str | os.PathLike) -> None:
+def prepare_session(session: Any, checkpoints: str | os.PathLike, run_name: str | None = None,
+                    tracking_root: str | None = None) -> None:
     """Make every process's session write its trainer checkpoints to ``checkpoints/train``.
 
     Each process has its own session; with per-session time-stamped run ids they could pick
     different folders, while the HF Trainer expects one (rank 0 writes the weights and optimizer,
-    every rank its RNG state; FSDP and ZeRO-3 every rank its shard).
+    every rank its RNG state; FSDP and ZeRO-3 every rank its shard). ``run_name`` and
+    ``tracking_root`` (the notebook's run id and runs folder) are what experiment trackers see.
     """
     from llm_magic.runtime.training.runs import training_state
 
     state = training_state(session)
     state.output_root = str(Path(checkpoints).resolve())
     state.fixed_run_id = RUN_ID
+    state.tracking_name, state.tracking_root = run_name, tracking_root
 
 
 def watch_stop_file(path: str | os.PathLike, session: Any) -> threading.Thread:
@@ -211,7 +214,7 @@ def write_result(folder: str | os.PathLike, record: Any) -> Path:
     """Write rank 0's run summary (``result.json``) into ``folder``."""
     path = Path(folder) / RESULT_NAME
     fields = ("run_id", "status", "global_step", "max_steps", "best_step", "best_metric", "train_rows",
-              "metrics", "notes", "error")
+              "metrics", "notes", "error", "tracking")
     result = {k: getattr(record, k, None) for k in fields}
     checkpoint = getattr(record, "checkpoint", None)
     result["checkpoint"] = os.path.abspath(checkpoint) if checkpoint else None

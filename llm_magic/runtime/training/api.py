@@ -6,10 +6,11 @@ run itself (:mod:`.runner`), the final test-split evaluation, the run records an
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
@@ -102,20 +103,24 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
 def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
           sample_every: int | None = None,
           loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
-          ) -> RunRecord:
+          report_to: Any = None) -> RunRecord:
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
     ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
-    (default: a :class:`TextLogger`). ``resume`` as for :func:`resume_point`. Returns the run's
-    record (at once, still running, when ``background``).
+    (default: a :class:`TextLogger`). ``resume`` as for :func:`resume_point`. ``report_to``
+    names experiment trackers (``"tensorboard,mlflow"``, a list, or ``"none"``; see
+    :mod:`.tracking`). Returns the run's record (at once, still running, when ``background``).
     """
+    from llm_magic.runtime.training.tracking import parse_report_to
+
     session.check_idle("start training")
     config = session.require_config()
     settings = settings_from_config(getattr(config, "trainer", None))
+    trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
     if settings.type == "none":
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
-        return _evaluate_run(session, config, data, loggers)
+        return _evaluate_run(session, config, data, loggers, trackers=trackers)
     if settings.type != "finetune":
         raise LlmMagicError(
             f"trainer.type: {settings.type!r} is not supported yet. Use finetune (supervised fine-tuning) "
@@ -141,7 +146,7 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
 
     def execute() -> None:
         _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
-                          resume_from, sample_every)
+                          resume_from, sample_every, trackers)
 
     return dispatch(session, state, record, execute, data=data, background=background,
                     busy=f"training run {record.run_id} is in progress")
@@ -225,7 +230,7 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
 
 def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, settings: Any,
                       prepared: Any, config: Any, loggers: list, resume_from: str | None,
-                      sample_every: int | None) -> None:
+                      sample_every: int | None, trackers: Sequence[str] = ()) -> None:
     from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
     from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
@@ -236,7 +241,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
     scaled = scale_for_processes(settings, processes)
     if scaled:
         record.notes.append(scaled)
-    with recorded(record, loggers):
+    with recorded(record, loggers), tracked(trackers, record, state, bundle.model) as tracking:
         result = run_finetune(
             bundle.model, bundle.tokenizer, settings, prepared,
             output_dir=record.output_dir, run_id=record.run_id, loggers=loggers,
@@ -244,7 +249,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             sample_every=sample_every,
             sample_generate=sample_generator(bundle.tokenizer, SAMPLE_MAX_NEW_TOKENS,
                                               prepared.add_special_tokens, prompt_limits(config)),
-            loraplus_lr_ratio=_loraplus_ratio(config),
+            loraplus_lr_ratio=_loraplus_ratio(config), tracking=tracking,
         )
         record.status, record.global_step, record.max_steps = result.status, result.global_step, result.max_steps
         record.best_step, record.best_metric, record.checkpoint = result.best_step, result.best_metric, result.checkpoint
@@ -260,6 +265,8 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             record.metrics.update({f"test_{k}": v for k, v in report.metrics.items()})
             for logger in loggers:
                 logger.log_dict({f"test_{k}": v for k, v in report.metrics.items()}, result.global_step)
+            if tracking:
+                tracking.log({f"test_{k}": v for k, v in report.metrics.items()}, result.global_step)
         if result.status == "stopped":
             record.notes.append(
                 f"Stopped at step {result.global_step}; the weights reached so far are kept and a "
@@ -288,15 +295,49 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
 
 
 def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,
-                  split: str = "test") -> RunRecord:
+                  split: str = "test", trackers: Sequence[str] = ()) -> RunRecord:
     state = training_state(session)
     report = evaluate(session, data, split=split)
     record = RunRecord(run_id=state.new_run_id(), kind="evaluate", config=_config_dict(config),
                        status="evaluated", report=report,
                        metrics={f"{split}_{k}": v for k, v in report.metrics.items()})
+    if trackers:
+        # No Trainer here: the same HF callbacks are driven by hand (begin, one log, finish).
+        with tracked(trackers, record, state, None) as tracking:
+            tracking.begin(session.load_model().model)
+            tracking.log(record.metrics, 0)
     record.finished = time.time()
     state.runs.append(record)
     return record
+
+
+@contextlib.contextmanager
+def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) -> Iterator[Any]:
+    """The run's :class:`~.tracking.Tracking` (None without trackers), closed however the body ends.
+
+    A body that completes also attaches the artifacts (adapter weights of ``model``, config).
+    Only rank 0 of a multi-process job reports (the others get None).
+    """
+    if not trackers or int(os.environ.get("RANK", "0")) != 0:
+        yield None
+        return
+    from llm_magic.runtime.training.tracking import Tracking, write_artifacts
+
+    # A process of a multi-process job reports under the notebook's run name and runs folder.
+    name, root = state.tracking_name or record.run_id, state.tracking_root or state.output_root
+    folder = os.path.join(root, name) if state.tracking_name else (record.output_dir or os.path.join(root, name))
+    tracking = Tracking(trackers, run_name=name, folder=folder, root=root, config=record.config)
+    try:
+        yield tracking
+        if record.status != "failed":
+            tracking.log_artifacts(write_artifacts(model, record.config, os.path.join(folder, "tracked")))
+    finally:
+        try:
+            tracking.finish()
+        finally:
+            record.tracking.update(tracking.locations)
+            if record.tracking:
+                record.notes.append("Reported to " + "; ".join(f"{k}: {v}" for k, v in record.tracking.items()) + ".")
 
 
 def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:

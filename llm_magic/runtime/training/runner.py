@@ -208,8 +208,13 @@ def run_finetune(
     sample_generate: Callable[[Any, list[str]], list[str]] | None = None,
     loraplus_lr_ratio: float | None = None,
     seed: int = 42,
+    tracking: Any = None,
 ) -> RunResult:
-    """Fine-tune ``model`` in place on ``data`` as ``settings`` say; see the module docstring."""
+    """Fine-tune ``model`` in place on ``data`` as ``settings`` say; see the module docstring.
+
+    ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds its trackers'
+    callbacks; their runs stay open for the caller's test metrics and artifacts.
+    """
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
@@ -230,6 +235,7 @@ def run_finetune(
     batches = math.ceil(len(data.train) / settings.batch_size)
     steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
     args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed)
+    args.run_name = run_id  # the trackers' run name
     evaluating = args.eval_strategy != "no"
     if not evaluating and settings.early_stop > 0:
         notes.append("No validation split: no early stopping and no best-checkpoint selection.")
@@ -244,6 +250,8 @@ def run_finetune(
     if sample_every and sample_generate is not None and validation:
         examples = [{"prompt": p, "target": t} for p, t in list(zip(validation.prompts, validation.targets))[:3]]
         callbacks.append(SampleCallback(sample_every, examples, sample_generate, metrics_cb.emit))
+    if tracking:
+        callbacks.extend(tracking.callbacks)
 
     frozen = _freeze(model, settings.layers_to_freeze_regex)
     snapshot = _snapshot(model)

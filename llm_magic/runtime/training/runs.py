@@ -42,6 +42,8 @@ class RunRecord:
     report: Any = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Experiment trackers this run reported to: name -> where (log folder, MLflow run id and URI).
+    tracking: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -89,6 +91,9 @@ class TrainingState:
         #: When set, every run gets this id: the processes of a multi-process job each have their
         #: own session, and must agree on one run folder for their shared checkpoints.
         self.fixed_run_id: str | None = None
+        #: Set in a multi-process job: the notebook's run id and runs folder, for the trackers.
+        self.tracking_name: str | None = None
+        self.tracking_root: str | None = None
 
     @property
     def last_run(self) -> RunRecord | None:
@@ -172,6 +177,8 @@ class RunsTable:
             row: dict[str, Any] = {"run": run.run_id, "kind": run.kind, "status": run.status,
                                    "steps": run.global_step, "best step": run.best_step,
                                    "seconds": round(run.seconds, 1)}
+            if any(r.tracking for r in self.runs):
+                row["reported to"] = ", ".join(run.tracking)
             row.update({k: cfg.get(k) for k in differing})
             row.update({k: _round(v) for k, v in run.metrics.items() if isinstance(v, (int, float))})
             rows.append(row)
