@@ -70,6 +70,7 @@ def _tensorboard(folder: str) -> dict:
     return {"scalars": scalars, "params": params}
 
 
+@pytest.mark.slow  # ~40 s on 2 shared cores: four trackers start (W&B's service, MLflow's schema)
 def test_a_run_reported_to_all_four_trackers_reads_back_in_each(shell, tiny_dir):
     shell.line("llm_train", "--data df --report-to tensorboard,mlflow,wandb,trackio")
     from llm_magic.runtime.session import get_session
