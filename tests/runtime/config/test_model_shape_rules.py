@@ -29,14 +29,17 @@ def _config(model_dir, adapter):
 
 def test_a_huge_rank_is_refused_at_llm_config_with_line_and_fix(ip, session, model_dir):
     ip.cell("llm_config", "", _config(model_dir, "  type: lora\n  r: 4\n"))
-    before = session.config
+    before, model = session.config, session.load_model().model
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
     with pytest.raises(UsageError) as info:
         ip.cell("llm_config", "", _config(model_dir, "  type: lora\n  r: 1000000000000\n"))
     message = str(info.value)
     assert "line 6: adapter.r: r is 1000000000000" in message
     assert "k_proj is 64 -> 32" in message and "Use r: 32 or less" in message
     assert "Traceback" not in message and len(message.splitlines()) == 2
-    assert session.config is before  # the session is as it was
+    assert session.config is before  # the session is as it was: config, model, adapter weights
+    assert session.models.loaded.model is model and weights
+    assert all((model.state_dict()[k] == v).all() for k, v in weights.items())
 
 
 @pytest.mark.parametrize("adapter, path, bound", [
