@@ -96,14 +96,16 @@ def _read_file(path: Path) -> Any:
 
     if path.is_dir():
         raise LlmMagicError(_directory_message(path))
+    if not path.exists():  # before the suffix: "unsupported type '(none)'" hid a typo
+        raise LlmMagicError(f"Data file {str(path)!r} does not exist.{_close_names(path)}")
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
+        hint = (f" Read it with pandas (e.g. pd.read_excel({str(path)!r})) and pass the DataFrame."
+                if path.suffix.lower() in (".xlsx", ".xls") else "")
         raise LlmMagicError(
             f"Cannot read {path.name!r}: unsupported file type {path.suffix or '(none)'!r}. "
-            f"Supported: {', '.join(SUPPORTED_SUFFIXES)}."
+            f"Supported: {', '.join(SUPPORTED_SUFFIXES)}.{hint}"
         )
-    if not path.is_file():
-        raise LlmMagicError(f"Data file {str(path)!r} does not exist.")
     try:
         if kind == "csv":
             return pd.read_csv(path)
@@ -122,6 +124,18 @@ def _read_file(path: Path) -> Any:
         raise LlmMagicError(_encoding_message(path, kind, exc)) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise LlmMagicError(f"Cannot read {str(path)!r} as {kind.upper()}: {exc}") from None
+
+
+def _close_names(path: Path) -> str:
+    """`` Did you mean ...?`` for files in the same folder whose names are close to ``path``'s."""
+    import difflib
+
+    try:
+        names = [p.name for p in path.parent.iterdir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(str(path.parent / n)) for n in close)}?" if close else ""
 
 
 def _directory_message(path: Path) -> str:

@@ -103,3 +103,18 @@ def test_prediction_drops_rows_only_for_drop_row_and_never_for_a_missing_target(
                          prompt={"template": "Q: {instruction} A:"})
     kept, report = clean_prompt_columns(data, config, PromptRenderer(config))
     assert list(kept.index) == [0, 2, 3] and report.dropped == {"instruction": 1}
+
+
+def test_a_missing_file_says_so_and_suggests_close_names(tmp_path):
+    (tmp_path / "train.csv").write_text("instruction,output\nx,y\n")
+    with pytest.raises(LlmMagicError, match=r"does not exist\. Did you mean '.*train\.csv'\?"):
+        load_data(tmp_path / "trian.csv")
+    with pytest.raises(LlmMagicError, match="does not exist") as info:
+        load_data(tmp_path / "mydata")  # no suffix: not "unsupported file type '(none)'"
+    assert "unsupported" not in str(info.value)
+
+
+def test_an_excel_file_is_pointed_at_pandas(tmp_path):
+    (tmp_path / "data.xlsx").write_bytes(b"PK")
+    with pytest.raises(LlmMagicError, match=r"unsupported file type '\.xlsx'.*pd\.read_excel"):
+        load_data(tmp_path / "data.xlsx")
