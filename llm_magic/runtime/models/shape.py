@@ -13,6 +13,7 @@ from the real model, before the adapter is built.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,6 @@ def _adapter_blocks(config: Any):
 
 def _targeted(shape: ModelShape, targets: Any) -> dict[str, tuple[int, int]]:
     """The layers PEFT would wrap for ``targets`` (a regex string, or names matched by suffix)."""
-    import re
-
     if isinstance(targets, str):
         return {n: d for n, d in shape.layers.items() if re.fullmatch(targets, n)}
     wanted = list(targets or [])
@@ -146,20 +145,33 @@ def rank_problems(config: Any, shape: ModelShape) -> list[tuple[str, str]]:
         except LlmMagicError:  # target_modules that do not exist: the load says so
             continue
         layers = _targeted(shape, targets)
-        if not layers:
-            continue
-        name, (d_in, d_out) = min(layers.items(), key=lambda item: min(item[1]))
-        bound = min(d_in, d_out)
-        leaf = name.rsplit(".", 1)[-1]
-        for field in fields:
-            value = getattr(block, field, None)
-            if isinstance(value, int) and value > bound:
-                problems.append((f"{path}.{field}", (
-                    f"{field} is {value}, larger than the layers it adapts allow: {leaf} is {d_in} -> "
-                    f"{d_out}, so an update of rank above min({d_in}, {d_out}) = {bound} adds weights "
-                    f"that cannot help (and a huge rank cannot be allocated). Use {field}: {bound} or "
-                    f"less (8-64 is usual), or adapt larger layers with target_modules.")))
+        # LoRA's rank_pattern gives some layers their own rank; `r` covers only the others.
+        patterns = dict(getattr(block, "rank_pattern", None) or {}) if block.type == "lora" else {}
+        by_key: dict[str, dict[str, tuple[int, int]]] = {}
+        for name, dims in layers.items():
+            key = next((k for k in patterns if re.match(rf"(.*\.)?({k})$", name)), None)
+            by_key.setdefault(key, {})[name] = dims
+        checks = [(f"{path}.{field}", field, field, getattr(block, field, None), by_key.get(None, {}))
+                  for field in fields]
+        checks += [(f"{path}.rank_pattern.{key}", f"rank_pattern {key!r}", key, patterns[key], group)
+                   for key, group in by_key.items() if key is not None]
+        for key_path, what, setting, value, group in checks:
+            if not group or not isinstance(value, int):
+                continue
+            name, (d_in, d_out) = min(group.items(), key=lambda item: min(item[1]))
+            bound = min(d_in, d_out)
+            if value > bound:
+                problems.append((key_path, _rank_message(what, setting, value, name, d_in, d_out)))
     return problems
+
+
+def _rank_message(what: str, setting: str, value: int, layer: str, d_in: int, d_out: int) -> str:
+    bound = min(d_in, d_out)
+    leaf = layer.rsplit(".", 1)[-1]
+    return (f"{what} is {value}, larger than the layers it adapts allow: {leaf} is {d_in} -> {d_out}, "
+            f"so an update of rank above min({d_in}, {d_out}) = {bound} adds weights that cannot "
+            f"help (and a huge rank cannot be allocated). Use {setting}: {bound} or less "
+            "(8-64 is usual), or adapt larger layers with target_modules.")
 
 
 def _raise(config: Any, problems: list[tuple[str, str]]) -> None:

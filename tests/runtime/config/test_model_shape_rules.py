@@ -59,6 +59,16 @@ def test_rank_bound_follows_the_adapted_layers(session, model_dir, adapter, path
     assert f": {bound} or less" in item.message
 
 
+def test_rank_pattern_ranks_are_checked_per_layer(session, model_dir):
+    # k_proj / v_proj (64 -> 32) get their own rank, so r: 64 covers only 64-wide layers: fine.
+    session.set_config(_config(model_dir, "  type: lora\n  r: 64\n  rank_pattern: {k_proj: 16, v_proj: 32}\n"))
+    with pytest.raises(ConfigError) as info:
+        session.set_config(_config(model_dir, "  type: lora\n  r: 8\n  rank_pattern: {k_proj: 40}\n"))
+    [item] = info.value.errors
+    assert item.path == "adapter.rank_pattern.k_proj" and item.line == 7
+    assert "rank_pattern 'k_proj' is 40" in item.message and "Use k_proj: 32 or less" in item.message
+
+
 def test_ranks_that_fit_and_kinds_without_a_bound_still_load(session, model_dir):
     session.set_config(_config(model_dir, "  type: lora\n  r: 32\n"))
     session.set_config(_config(model_dir, "  type: vera\n  r: 256\n"))  # VeRA's shared basis may be wide
