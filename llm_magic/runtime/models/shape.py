@@ -132,17 +132,21 @@ def _targeted(shape: ModelShape, targets: Any) -> dict[str, tuple[int, int]]:
 
 
 def rank_problems(config: Any, shape: ModelShape) -> list[tuple[str, str]]:
-    """``(key path, message)`` for each adapter rank larger than a layer it adapts can use."""
+    """``(key path, message)`` for each adapter rank larger than a layer it adapts can use, and for
+    ``target_modules`` that name no module of the model."""
     from llm_magic.runtime.models.adapters import resolve_adapter_targets
 
     problems = []
     for path, block in _adapter_blocks(config):
         fields = RANK_FIELDS.get(getattr(block, "type", None), ())
-        if not fields or getattr(block, "pretrained_adapter_weights", None):
-            continue  # pretrained weights bring their own rank
+        if getattr(block, "pretrained_adapter_weights", None):
+            continue  # pretrained weights bring their own rank and targets
+        if not fields and not getattr(block, "target_modules", None):
+            continue
         try:
             targets = resolve_adapter_targets(block, shape.candidates)
-        except LlmMagicError:  # target_modules that do not exist: the load says so
+        except LlmMagicError as exc:  # target_modules naming no module of this model
+            problems.append((f"{path}.target_modules", str(exc).split(": ", 1)[-1]))
             continue
         layers = _targeted(shape, targets)
         # LoRA's rank_pattern gives some layers their own rank; `r` covers only the others.
@@ -188,10 +192,16 @@ def _raise(config: Any, problems: list[tuple[str, str]]) -> None:
     raise ConfigError([ConfigErrorItem(path, line(path), message) for path, message in problems])
 
 
+def _shape_bound(config: Any) -> bool:
+    """Whether any adapter setting depends on the model's shape (a rank, or named target modules)."""
+    return any((getattr(b, "type", None) in RANK_FIELDS or getattr(b, "target_modules", None))
+               and not getattr(b, "pretrained_adapter_weights", None) for _, b in _adapter_blocks(config))
+
+
 def check_model_shape(config: Any) -> None:
     """Raise :class:`~llm_magic.ConfigError` (with lines) for values ``config``'s base model cannot
     take; do nothing when the shape is not known offline (then the load checks)."""
-    if not any(getattr(b, "type", None) in RANK_FIELDS for _, b in _adapter_blocks(config)):
+    if not _shape_bound(config):
         return  # nothing shape-bound to check: do not import torch for nothing
     shape = model_shape(config.base_model)
     if shape is not None:
@@ -200,5 +210,5 @@ def check_model_shape(config: Any) -> None:
 
 def check_adapter_ranks(config: Any, model: Any) -> None:
     """The same check on a loaded bare model, before its adapter is built (the offline fallback)."""
-    if any(getattr(b, "type", None) in RANK_FIELDS for _, b in _adapter_blocks(config)):
+    if _shape_bound(config):
         _raise(config, rank_problems(config, shape_of(model)))

@@ -103,3 +103,11 @@ def test_a_hub_model_not_in_the_cache_is_left_to_the_load(session):
                        "output_features: [{name: a, type: text}]\nadapter: {type: lora, r: 100000}\n"
                        "trainer: {type: finetune}\n")
     assert session.config.adapter.r == 100000
+
+
+def test_target_modules_the_model_lacks_are_refused_at_llm_config(session, model_dir):
+    with pytest.raises(ConfigError) as info:
+        session.set_config(_config(model_dir, "  type: ia3\n  target_modules: [c_attn]\n"))
+    [item] = info.value.errors
+    assert item.path == "adapter.target_modules" and item.line == 6
+    assert "none of ['c_attn'] is a module of this model" in item.message and "q_proj" in item.message
