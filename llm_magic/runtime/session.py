@@ -62,6 +62,9 @@ class Session:
         if not isinstance(config, LLMConfig):
             config = load_config(config)
         self.check_idle("change the config")
+        from llm_magic.runtime.models.shape import check_model_shape
+
+        check_model_shape(config)  # e.g. adapter.r larger than the layers: refused with its line
         name = name or self.config_name or DEFAULT_CONFIG_NAME
         change = None
         if self._models is not None and self._models.loaded:

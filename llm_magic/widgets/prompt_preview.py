@@ -14,8 +14,12 @@ from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.data.preview import PromptPreview
 from llm_magic.widgets.frontend import is_notebook
 
-__all__ = ["KIND_COLOURS", "PromptPreview", "PromptPreviewView", "maybe_show_preview", "render_html",
-           "render_text"]
+__all__ = ["KIND_COLOURS", "MAX_VALUE_CHARS", "PromptPreview", "PromptPreviewView", "clip",
+           "maybe_show_preview", "render_html", "render_text"]
+
+#: The most characters of one substituted value (or the target) a preview shows: a 2 MB cell
+#: would otherwise print 2 MB into the notebook. The model still sees the whole value.
+MAX_VALUE_CHARS = 2000
 
 #: Background colour per span kind; fixed template text stays unhighlighted.
 KIND_COLOURS = {
@@ -49,6 +53,13 @@ def _token_lines(preview: PromptPreview) -> list[str]:
     ]
 
 
+def clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and a note saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [clipped: {len(text):,} characters, the first {limit:,} shown]"
+
+
 def _short(text: str, width: int = 70) -> str:
     one_line = text.replace("\n", "\\n")
     return one_line if len(one_line) <= width else one_line[: width - 3] + "..."
@@ -56,12 +67,13 @@ def _short(text: str, width: int = 70) -> str:
 
 def render_text(preview: PromptPreview) -> str:
     """The preview as plain text (terminal IPython): prompt, parts, target, context, tokens, warnings."""
-    lines = [_header(preview), "", "--- prompt ---", preview.prompt, "--- substituted parts ---"]
+    prompt = "".join(span.text if span.kind == "template" else clip(span.text) for span in preview.spans)
+    lines = [_header(preview), "", "--- prompt ---", prompt, "--- substituted parts ---"]
     for span in preview.spans:
         if span.kind != "template":
             label = f"{{{span.source}}}" if span.source else _KIND_LABELS[span.kind]
             lines.append(f"  {label} [{_KIND_LABELS[span.kind]}]: {_short(span.text)}")
-    lines += ["--- target ---", preview.target if preview.target is not None else "(no target)"]
+    lines += ["--- target ---", clip(preview.target) if preview.target is not None else "(no target)"]
     if preview.context:
         lines.append(f"--- retrieved context ({len(preview.context)}) ---")
         lines += [f"  {i + 1}. {_short(ex['input'], 50)} -> {_short(ex['output'], 30)}"
@@ -76,7 +88,7 @@ def render_html(preview: PromptPreview) -> str:
     """The preview as HTML: the prompt with each substituted part in a coloured span, then details."""
     parts = []
     for span in preview.spans:
-        text = html.escape(span.text)
+        text = html.escape(span.text if span.kind == "template" else clip(span.text))
         if span.kind == "template":
             parts.append(text)
             continue
@@ -88,7 +100,7 @@ def render_html(preview: PromptPreview) -> str:
     legend = " ".join(f'<span style="background:{colour};padding:0 4px">{_KIND_LABELS[kind]}</span>'
                       for kind, colour in KIND_COLOURS.items()
                       if any(s.kind == kind for s in preview.spans))
-    target = html.escape(preview.target) if preview.target is not None else "<i>(no target)</i>"
+    target = html.escape(clip(preview.target)) if preview.target is not None else "<i>(no target)</i>"
     out = [f"<b>{html.escape(_header(preview))}</b>", f"<div>{legend}</div>",
            f"<pre {pre}>{''.join(parts)}</pre>", "<b>Target</b>", f"<pre {pre}>{target}</pre>"]
     if preview.context:

@@ -19,6 +19,7 @@ from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prepare import (
     PreparedData,
     clean_for_config,
+    clean_prompt_columns,
     model_context_length,
     prepare_data,
     retriever_for_data,
@@ -76,6 +77,7 @@ __all__ = [
     "build_retriever",
     "clean_data",
     "clean_for_config",
+    "clean_prompt_columns",
     "ensure_pad_token",
     "feature_column",
     "index_cache_dir",

@@ -22,8 +22,8 @@ from llm_magic.runtime.data.tokenize import (
     tokenize_for_training,
 )
 
-__all__ = ["PreparedData", "clean_for_config", "model_context_length", "prepare_data", "retriever_for_data",
-           "target_texts"]
+__all__ = ["PreparedData", "clean_for_config", "clean_prompt_columns", "model_context_length", "prepare_data",
+           "retriever_for_data", "target_texts"]
 
 # Tokenizers saved without a limit report ~1e30 as model_max_length; treat that as "unknown".
 _NO_LIMIT = 1_000_000
@@ -88,6 +88,18 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     for col in needed:
         columns.setdefault(col, config.input_feature)
     return clean_data(df, columns)
+
+
+def clean_prompt_columns(df: Any, config: Any, renderer: PromptRenderer) -> tuple[Any, CleaningReport]:
+    """For prediction: check and clean only the columns the prompt reads, as training cleans them.
+
+    The same input-feature rule as :func:`clean_for_config` (so a missing value renders as the
+    ``fill_value`` training saw, not as ``nan``); the target column, if any, is left as it is,
+    since prediction does not need it. Rows keep their index, so dropped rows can be told apart.
+    """
+    needed = renderer.required_columns()
+    require_columns(df, needed)
+    return clean_data(df, {col: config.input_feature for col in needed})
 
 
 def target_texts(values: Any, output_feature: Any) -> list[str]:

@@ -94,14 +94,18 @@ def _is_hf_dataset_dict(obj: Any) -> bool:
 def _read_file(path: Path) -> Any:
     import pandas as pd
 
+    if path.is_dir():
+        raise LlmMagicError(_directory_message(path))
+    if not path.exists():  # before the suffix: "unsupported type '(none)'" hid a typo
+        raise LlmMagicError(f"Data file {str(path)!r} does not exist.{_close_names(path)}")
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
+        hint = (f" Read it with pandas (e.g. pd.read_excel({str(path)!r})) and pass the DataFrame."
+                if path.suffix.lower() in (".xlsx", ".xls") else "")
         raise LlmMagicError(
             f"Cannot read {path.name!r}: unsupported file type {path.suffix or '(none)'!r}. "
-            f"Supported: {', '.join(SUPPORTED_SUFFIXES)}."
+            f"Supported: {', '.join(SUPPORTED_SUFFIXES)}.{hint}"
         )
-    if not path.is_file():
-        raise LlmMagicError(f"Data file {str(path)!r} does not exist.")
     try:
         if kind == "csv":
             return pd.read_csv(path)
@@ -116,11 +120,65 @@ def _read_file(path: Path) -> Any:
             return pd.read_json(path)
         except ValueError:
             return pd.read_json(path, lines=True)
+    except UnicodeDecodeError as exc:  # a ValueError too: caught first for its own message
+        raise LlmMagicError(_encoding_message(path, kind, exc)) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise LlmMagicError(f"Cannot read {str(path)!r} as {kind.upper()}: {exc}") from None
 
 
+def _close_names(path: Path) -> str:
+    """`` Did you mean ...?`` for files in the same folder whose names are close to ``path``'s."""
+    import difflib
+
+    try:
+        names = [p.name for p in path.parent.iterdir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(str(path.parent / n)) for n in close)}?" if close else ""
+
+
+def _directory_message(path: Path) -> str:
+    """Why a folder is not data, and what to pass instead (a file in it, or a saved dataset)."""
+    shown = str(path)
+    if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
+        return (f"--data {shown!r} is a directory: a dataset saved with datasets' save_to_disk. Load it "
+                f"first and pass the variable: ds = datasets.load_from_disk({shown!r}), then --data ds.")
+    try:
+        files = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+    except OSError:
+        files = []
+    inside = (f" It holds {', '.join(files[:5])}{', ...' if len(files) > 5 else ''}: pass one of them, "
+              f"e.g. --data {str(path / files[0])!r}." if files else
+              f" It holds no {', '.join(SUPPORTED_SUFFIXES)} file.")
+    return (f"--data {shown!r} is a directory, not a data file.{inside} To use several files, read them "
+            "with pandas, combine them (pd.concat([...])) and pass the DataFrame.")
+
+
+def _encoding_message(path: Path, kind: str, exc: UnicodeDecodeError) -> str:
+    """The file, the byte that is not UTF-8, and how to read it with its real encoding."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    # A byte-order mark tells UTF-16 apart; otherwise latin-1 / cp1252 is by far the likeliest.
+    guess = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin-1"
+    reader = {"csv": "read_csv", "tsv": "read_csv", "parquet": "read_parquet"}.get(kind, "read_json")
+    extra = ", sep='\\t'" if kind == "tsv" else ", lines=True" if kind == "jsonl" else ""
+    byte = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+    return (f"Cannot read {str(path)!r}: it is not UTF-8 text (byte 0x{byte} at position {exc.start} is "
+            f"not valid UTF-8; the file is probably {guess} encoded). Read it with its encoding and pass "
+            f"the DataFrame: df = pd.{reader}({str(path)!r}, encoding={guess!r}{extra}), then --data df. "
+            "Or save the file as UTF-8.")
+
+
 def _sanitize_columns(df: Any) -> Any:
+    duplicated = [str(c) for c in df.columns[df.columns.duplicated()]]
+    if duplicated:
+        name = duplicated[0]
+        raise LlmMagicError(
+            f"The data has {int((df.columns == name).sum())} columns named {name!r}; column names "
+            f"must be unique. Rename or drop the extra ones, e.g. "
+            f"df = df.loc[:, ~df.columns.duplicated()] to keep the first {name!r}."
+        )
     renamed = {col: sanitize_name(col) for col in df.columns}
     seen: dict[str, Any] = {}
     for original, new in renamed.items():

@@ -119,7 +119,14 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
     if raw:
         return text, True
     renderer = _renderer(session, config, tokenizer)
-    return renderer.render(prompt_row(renderer, text)), not renderer.chat_template
+    row = prompt_row(renderer, text)
+    if any(value is None for value in row.values()):  # `column: null` in the body: training's rule
+        import pandas as pd
+
+        from llm_magic.runtime.data.prepare import clean_prompt_columns
+
+        row = clean_prompt_columns(pd.DataFrame([row]), config, renderer)[0].iloc[0]
+    return renderer.render(row), not renderer.chat_template
 
 
 # ---------------------------------------------------------------------------------- settings
@@ -302,6 +309,7 @@ def predict(
     (``frame.attrs["rows_total"]`` is the number of rows asked for), and ``on_stopped(message)``
     is told how many were done (default: a ``UserWarning``).
     """
+    from llm_magic.runtime.data.prepare import clean_prompt_columns
     from llm_magic.runtime.data.sources import load_data
     from llm_magic.runtime.generation.batch import BatchInterrupted, generate_batch
     from llm_magic.runtime.generation.labels import category_labels, map_to_label
@@ -314,8 +322,9 @@ def predict(
     df = load_data(data)
     bundle = session.load_model()
     renderer = _renderer(session, config, bundle.tokenizer)
-    renderer.check_columns(df)
-    prompts = [renderer.render(row) for _, row in df.iterrows()]
+    # Missing inputs follow the rule training used (fill_value, drop_row, ...), not "nan".
+    cleaned, cleaning = clean_prompt_columns(df, config, renderer)
+    prompts = [renderer.render(row) for _, row in cleaned.iterrows()]
     output = config.output_feature
     is_category = getattr(output, "type", "text") == "category"
     constrain = is_category and bool(getattr(getattr(output, "decoder", None), "constrain_to_vocabulary", False))
@@ -332,13 +341,19 @@ def predict(
     except BatchInterrupted as stop:
         texts = stop.outputs
     done = len(texts)
-    result = df.iloc[:done].copy()
+    result = df.loc[cleaned.index[:done]].copy()
     result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts[:done]
     name = output.name
     result[f"{name}_response"] = texts
     if is_category:
         result[f"{name}_predictions"] = [map_to_label(t, output) for t in texts]
-    result.attrs.update(interrupted=done < len(prompts), rows_total=len(prompts))
+    result.attrs.update(interrupted=done < len(prompts), rows_total=len(prompts),
+                        missing_values=cleaning.messages())
+    if cleaning.rows_dropped:
+        import warnings
+
+        warnings.warn(f"Missing values: {'; '.join(cleaning.messages())} (missing_value_strategy "
+                      "drop_row); the result has no row for those.", UserWarning, stacklevel=3)
     if done < len(prompts):
         message = (f"Prediction stopped: {done} of {len(prompts)} rows done; the result holds "
                    f"those {done} rows.")

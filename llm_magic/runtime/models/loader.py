@@ -207,7 +207,10 @@ def _own_unquantized_weights(model: Any) -> None:
 def wrap_adapter(loaded: LoadedModel, config: Any) -> None:
     """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle."""
     from llm_magic.runtime.models.adapters import adapter_label, attach_adapter
+    from llm_magic.runtime.models.shape import check_adapter_ranks
 
+    # The shape may not have been known at %%llm_config (a hub model not yet downloaded).
+    check_adapter_ranks(config, loaded.model)
     model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
     loaded.model = model
     loaded.target_modules = targets

@@ -149,6 +149,8 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
     )
     local_hint = " Or use a model folder on disk: base_model: /path/to/model (or llm-magic/tiny)."
     for err in _chain(exc):
+        if type(err).__name__ == "SafetensorError":  # by name: safetensors' Rust extension type
+            return LlmMagicError(damaged_weights_message(source, err))
         if isinstance(err, hub.GatedRepoError):
             return LlmMagicError(
                 f"base_model: {name} is a gated repo and access was refused. Accept its licence on "
@@ -195,6 +197,29 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
     if isinstance(exc, OSError):
         return LlmMagicError(f"base_model: cannot load {name}: {redact(text)}")
     return None
+
+
+def damaged_weights_message(source: ModelSource, err: BaseException) -> str:
+    """Which weight file is damaged (truncated copy, bad download) and how to get a good one."""
+    detail = redact(str(err))
+    if not source.is_local:
+        return (f"base_model: the downloaded weights of {source.model_id} are damaged ({detail}). Delete "
+                "the model from the Hugging Face cache (`hf cache delete`, or remove its models--... "
+                "folder under ~/.cache/huggingface/hub) and load it again.")
+    from safetensors import safe_open
+
+    bad = []
+    for path in sorted(Path(source.location).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy"):  # reads and checks the header only
+                pass
+        except Exception:  # noqa: BLE001 - any failure to open marks the file as damaged
+            bad.append(path.name)
+    which = (f"the weights file{'s' if len(bad) > 1 else ''} {', '.join(bad)} in {source.requested!r} "
+             f"{'are' if len(bad) > 1 else 'is'}" if bad else f"a weights file in {source.requested!r} is")
+    return (f"base_model: {which} damaged or incomplete ({detail}): a copy or download that did not "
+            "finish, or a file that was overwritten. Copy it again, or re-save the model there with "
+            "model.save_pretrained(folder).")
 
 
 def _is_network(err: BaseException) -> bool:

@@ -67,6 +67,13 @@ def template_rules(c):
     if p.retrieval.type is not None and "__context__" not in names:
         yield ("prompt.template", "retrieval is set, so the template must contain {__context__} where the "
                                   "retrieved examples go.")
+    if p.retrieval.type is None and "__context__" in names:
+        # Ludwig fails at preprocessing on this; rendering it empty would train on a silent gap.
+        yield ("prompt.template",
+               f"the template uses {{__context__}}{_where('{__context__}', p.template)}, the retrieved "
+               "examples, but prompt.retrieval is not set, so there would be nothing to put there. "
+               "Add `retrieval: {type: random, k: 3}` under prompt (it needs `preprocessing: {split: "
+               "{type: fixed}}`), or remove {__context__} from the template.")
     if p.task is None and not names:
         yield ("prompt.template", "the template has no placeholder, so every row would get the same prompt; "
                                   "use {column} or {__sample__}.")
@@ -92,11 +99,16 @@ def _is_dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")
 
 
+def _where(text: str, template: str) -> str:
+    """`` (line N of the template)`` for the first line holding ``text``, when the template has several."""
+    row = next((i for i, line in enumerate(template.splitlines(), 1) if text in line), None)
+    return f" (line {row} of the template)" if row is not None and "\n" in template.strip() else ""
+
+
 def _unknown_special(name: str, template: str) -> str:
     """The message for ``{__foo__}``: where it is in the template, and what to write instead."""
     # Without this rule the template passes load_config and fails only when the first row renders.
-    row = next((i for i, text in enumerate(template.splitlines(), 1) if "{" + name in text), None)
-    where = f" (line {row} of the template)" if row is not None and "\n" in template.strip() else ""
+    where = _where("{" + name, template)
     # Compare without the underscores, which every special name shares.
     close = difflib.get_close_matches(name.strip("_"), [s.strip("_") for s in SPECIAL], n=1, cutoff=0.75)
     hint = f"Did you mean {{__{close[0]}__}}? " if close else ""
