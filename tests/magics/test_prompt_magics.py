@@ -39,9 +39,23 @@ def tiny(ip, tiny_dir):
 def notebook(ip, monkeypatch):
     """Pretend to be Jupyter and record what is displayed."""
     monkeypatch.setenv("LLM_MAGIC_FRONTEND", "notebook")
-    recorder = RecordingPublisher()
+    recorder = StreamRecorder()
     monkeypatch.setattr(ip.shell, "display_pub", recorder)
     return recorder
+
+
+class StreamRecorder(RecordingPublisher):
+    """Records displays, except the progress lines of slow steps (the first answer loads the model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.progress = []
+
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+        if "llm-magic-progress" in data.get("text/html", ""):
+            self.progress.append(data)
+            return
+        super().publish(data, metadata, source, transient=transient, update=update, **kwargs)
 
 
 @pytest.fixture
