@@ -130,6 +130,23 @@ def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_token
     return generate
 
 
+#: Answers shorter than this many words make BLEU (4-word overlaps) and ROUGE-2 (2-word
+#: overlaps, mostly none in a 1-3 word answer) read 0 whatever the quality.
+SHORT_ANSWER_WORDS = 4
+
+
+def short_answer_note(references: list[str]) -> tuple[set[str], str | None]:
+    """``(metrics to hide, the line saying why)`` when most references are shorter than 4 words."""
+    lengths = sorted(len(str(r).split()) for r in references)
+    if not lengths or lengths[len(lengths) // 2] >= SHORT_ANSWER_WORDS:
+        return set(), None
+    return {"bleu", "rouge2"}, (
+        f"BLEU and ROUGE-2 not shown: most reference answers are shorter than {SHORT_ANSWER_WORDS} words "
+        f"(median {lengths[len(lengths) // 2]}), where both read 0 whatever the answer; exact_match and "
+        "ROUGE-1/L measure them (report.hidden keeps the values)."
+    )
+
+
 def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
                    collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
                    ) -> EvalReport:
@@ -181,8 +198,12 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
                                       add_special_tokens, extra=kwargs, prompt_limits=limits,
                                       progress=step.advance)
     report.metrics["exact_match"] = exact_match(predictions, targets)
-    report.metrics["bleu"] = bleu(predictions, targets)
-    report.metrics.update(rouge(predictions, targets))
+    overlap = {"bleu": bleu(predictions, targets), **rouge(predictions, targets)}
+    hidden, note = short_answer_note(targets)
+    report.metrics.update({k: v for k, v in overlap.items() if k not in hidden})
+    report.hidden = {k: v for k, v in overlap.items() if k in hidden}
+    if note:
+        report.notes.append(note)
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
     return report
