@@ -245,7 +245,8 @@ def test_playground_sliders_drive_generation(tiny):
     pg.sliders["max_new_tokens"].value = 3
     pg.sliders["temperature"].value = 0.9
     pg.do_sample.value = True
-    pg.generate_button.click()
+    pg.generate_button.click()  # generates on a worker thread (so Stop can be clicked)
+    pg.wait(120)
     assert pg.last_result.settings["max_new_tokens"] == 3
     assert pg.last_result.settings["temperature"] == 0.9
     assert pg.last_result.tokens <= 3

@@ -103,6 +103,6 @@ def test_short_answer_rule_and_report_layout():
                              "target": ["t"] * 20, "prediction": ["p"] * 20})
     report = EvalReport("test", "text", 20, metrics={"exact_match": 0.5}, examples=examples)
     text = repr(report).splitlines()
-    assert text[1].strip().startswith("exact_match") and len(text) < 25
+    assert text[1].strip().startswith("exact_match") and len(text) < 30  # 5 examples made 40
     assert "Examples (3 of 20; all in report.examples):" in text
     assert "<details><summary><b>Examples</b> (5 of 20" in report._repr_html_()
