@@ -89,9 +89,9 @@ class Playground:
             value = start.get(name)
             self.sliders[name] = _slider(w, name, fallback if value is None else value)
         self.do_sample = w.ToggleButtons(
-            options=[("on: sample", True), ("off: greedy / beams", False)],
+            options=[("on", True), ("off", False)],
             value=bool(start.get("do_sample", True)), description="do_sample",
-            style={"description_width": _LABEL_WIDTH, "button_width": "11em"},
+            style={"description_width": _LABEL_WIDTH, "button_width": "5em"},
             tooltips=["Sample with temperature, top_k and top_p", "Decode greedily (or with num_beams beams)"])
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,

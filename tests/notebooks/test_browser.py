@@ -351,7 +351,8 @@ def _check_reopened(page, url: str, saved: Path) -> list[int]:
     page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.wait_for_timeout(6_000)  # the widget manager gives up on a missing model after 2 s
-    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    # Only the notebook in front: the workspace keeps the first one open in another tab.
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell")
     dead = []
     for index in range(cells.count()):
         area = cells.nth(index).locator(".jp-OutputArea")
@@ -363,5 +364,6 @@ def _check_reopened(page, url: str, saved: Path) -> list[int]:
             shows = output.locator("img, table, pre, div.llm-magic-progress, details, b").count() > 0
             assert shows or output.inner_text().strip(), (index, output.inner_html()[:300])
     page.screenshot(path=str(ARTIFACTS / "reopened.png"), full_page=True)
+    cells.nth(PLAYGROUND).screenshot(path=str(ARTIFACTS / "reopened-playground.png"))
     assert all(index == PLAYGROUND for index in dead), f"dead widgets in cells {dead}"
     return dead
