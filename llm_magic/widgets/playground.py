@@ -90,8 +90,7 @@ class Playground:
             self.sliders[name] = _slider(w, name, fallback if value is None else value)
         self.do_sample = w.ToggleButtons(
             options=[("on", True), ("off", False)],
-            value=bool(start.get("do_sample", True)), description="do_sample",
-            style={"description_width": _LABEL_WIDTH, "button_width": "5em"},
+            value=bool(start.get("do_sample", True)), style={"button_width": "5em"},
             tooltips=["Sample with temperature, top_k and top_p", "Decode greedily (or with num_beams beams)"])
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
@@ -107,7 +106,11 @@ class Playground:
         self.widget = w.VBox([
             self.prompt,
             *self.sliders.values(),
-            self.do_sample,
+            # A label as wide as the sliders' keeps the toggle in their column (a ToggleButtons'
+            # own description wraps above its buttons).
+            w.HBox([w.Label("do_sample", layout=w.Layout(width=_LABEL_WIDTH, display="flex",
+                                                          justify_content="flex-end", padding="0 8px 0 0")),
+                    self.do_sample]),
             w.HBox([self.generate_button, self.stop_button, self.copy_button]),
             self.output,
             self.yaml_box,
