@@ -7,7 +7,8 @@ shown after its prompt, and "Copy as YAML" (:mod:`.clipboard`) that puts the cho
 the clipboard as a ``generation:`` block to paste into the config. It never generates by itself:
 it calls the ``generate`` function it is given with the text, the slider values and a callback
 for the growing text. Generate runs it on a worker thread, so the kernel stays free to receive
-the Stop click; :meth:`Playground.run` is the same work, synchronously (tests drive it without a
+the Stop click; Done (:meth:`Playground.retire`) leaves the last state as static HTML.
+:meth:`Playground.run` is the same work, synchronously (tests drive it without a
 browser: set ``slider.value``, then ``button.click()`` and :meth:`Playground.wait`). In terminal
 IPython it prints the current settings and how to pass them as flags instead.
 
@@ -95,11 +96,15 @@ class Playground:
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
                                     tooltip="Stop the answer after the current token")
+        self.done_button = w.Button(description="Done", icon="check",
+                                    tooltip="Keep the settings and the last answer as static HTML and close "
+                                            "the controls (a saved notebook then shows no dead widget)")
         self.copy_button = copy_button(self.to_yaml())
         self.output = w.HTML(layout=w.Layout(width="100%"))
         self.yaml_box = w.Textarea(layout=w.Layout(width="100%", height="10em", display="none"))
         self.generate_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
+        self.done_button.on_click(lambda _: self.retire())
         for control in [*self.sliders.values(), self.do_sample]:
             control.observe(self._settings_changed, names="value")
         self.copy_button.observe(lambda _: self.show_yaml(), names="failed")
@@ -111,7 +116,7 @@ class Playground:
             w.HBox([w.Label("do_sample", layout=w.Layout(width=_LABEL_WIDTH, display="flex",
                                                           justify_content="flex-end", padding="0 8px 0 0")),
                     self.do_sample]),
-            w.HBox([self.generate_button, self.stop_button, self.copy_button]),
+            w.HBox([self.generate_button, self.stop_button, self.copy_button, self.done_button]),
             self.output,
             self.yaml_box,
         ], layout=w.Layout(width="100%"))
@@ -253,6 +258,19 @@ class Playground:
 
             self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
 
+    def retire(self) -> None:
+        """What Done does: replace the controls by the static fallback and close the widgets.
+
+        JupyterLab draws a widget view in preference to any fallback, so a notebook saved while
+        the playground is live shows "Error displaying widget" once the kernel is gone; after
+        Done its output is plain HTML.
+        """
+        self.stop()
+        self.wait(30)
+        if self.handle is not None:
+            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+        _close_tree(self.widget)
+
     def _ipython_display_(self) -> None:
         if self.notebook:
             from llm_magic.widgets.frontend import display_widget
@@ -290,6 +308,13 @@ def _transcript(prompt: str, answer: str, footer: str = "") -> str:
     foot = f"<div style='color:#888;font-size:smaller'>{html.escape(footer)}</div>" if footer else ""
     return (f"<pre class='llm-magic-transcript' style='{style}'><span style='color:#888'>{html.escape(prompt)}"
             f"</span><span class='llm-magic-answer' style='color:inherit;font-weight:600'>{html.escape(answer)}</span></pre>{foot}")
+
+
+def _close_tree(widget: Any) -> None:
+    """Close ``widget`` and every widget inside it (``Widget.close`` leaves the children open)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
 
 
 def _torch_threads() -> int | None:

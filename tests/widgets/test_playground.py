@@ -164,3 +164,23 @@ def test_notebook_display_carries_a_static_fallback_updated_after_each_answer(mo
     update = recorder.events[-1]
     assert update["update"] and update["display_id"] == recorder.events[0]["display_id"]
     assert "one two three" in update["data"]["text/html"] and "Hello" in update["data"]["text/html"]
+
+
+def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    pg = Playground(Recorder(), {}, text="Hello", notebook=True)
+    display(pg)
+    pg.run()
+    pg.done_button.click()
+    last = recorder.events[-1]
+    assert last["update"] and last["display_id"] == recorder.events[0]["display_id"]
+    assert WIDGET_VIEW_MIME not in last["data"] and "one two three" in last["data"]["text/html"]
+    assert pg.widget.comm is None and pg.generate_button.comm is None  # closed: no model left to miss
