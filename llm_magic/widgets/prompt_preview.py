@@ -121,7 +121,9 @@ def render_rows_html(preview: PromptPreview, count: int = ROWS_SHOWN) -> str:
     try:
         for row in range(first, last):
             preview.select(row)
-            summary = html.escape(f"Row {row}: {_short(preview.prompt, 90)}")
+            # The substituted parts tell rows apart; the template text is the same in every row.
+            parts = " | ".join(span.text for span in preview.spans if span.kind in ("column", "sample"))
+            summary = html.escape(f"Row {row}: {_short(parts or preview.prompt, 90)}")
             blocks.append(f"<details{' open' if row == first else ''} style='margin:2px 0'>"
                           f"<summary style='cursor:pointer'>{summary}</summary>{render_html(preview)}</details>")
     finally:

@@ -355,11 +355,12 @@ def _check_reopened(page, url: str, saved: Path, reopened: str) -> list[int]:
     urllib.request.urlopen(request, timeout=30).close()
     _start_kernel_session(url, reopened)
     page.goto(f"{url}/lab/tree/{reopened}", timeout=120_000)
-    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+    # Only the notebook in front: the workspace keeps the earlier ones open in other tabs.
+    front = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell"
+    page.wait_for_selector(front, timeout=120_000)
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.wait_for_timeout(6_000)  # the widget manager gives up on a missing model after 2 s
-    # Only the notebook in front: the workspace keeps the first one open in another tab.
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell")
+    cells = page.locator(front)
     dead = []
     for index in range(cells.count()):
         area = cells.nth(index).locator(".jp-OutputArea")
