@@ -82,6 +82,8 @@ class Playground:
         self.last_result: Any = None
         self.last_prompt = ""
         self.handle: Any = None
+        #: True once Done replaced the controls by static HTML.
+        self.retired = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.prompt = w.Textarea(value=text, placeholder="Type a prompt…", layout=w.Layout(width="100%", height="6em"))
@@ -243,8 +245,9 @@ class Playground:
 
     def render_html(self) -> str:
         """The static fallback: the settings as YAML and the last prompt with its answer."""
+        state = "closed with Done" if self.retired else "interactive while its kernel runs"
         parts = ["<div class='llm-magic-playground'><b>Prompt playground</b> "
-                 "<span style='color:#888'>(interactive while its kernel runs)</span>",
+                 f"<span style='color:#888'>({state})</span>",
                  "<pre style='margin:4px 0'>" + html.escape(self.to_yaml()) + "</pre>"]
         if self.last_result is not None:
             footer = self.last_result.summary() if hasattr(self.last_result, "summary") else ""
@@ -267,6 +270,7 @@ class Playground:
         """
         self.stop()
         self.wait(30)
+        self.retired = True
         if self.handle is not None:
             self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
         _close_tree(self.widget)

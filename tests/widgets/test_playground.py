@@ -183,4 +183,5 @@ def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
     last = recorder.events[-1]
     assert last["update"] and last["display_id"] == recorder.events[0]["display_id"]
     assert WIDGET_VIEW_MIME not in last["data"] and "one two three" in last["data"]["text/html"]
+    assert "closed with Done" in last["data"]["text/html"]
     assert pg.widget.comm is None and pg.generate_button.comm is None  # closed: no model left to miss
