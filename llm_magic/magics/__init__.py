@@ -24,3 +24,6 @@ def register_magics(ipython) -> None:
     for module_name, class_name in MAGIC_CLASSES:
         module = importlib.import_module(module_name)
         ipython.register_magics(getattr(module, class_name))
+    from llm_magic.widgets.progress import install
+
+    install()  # slow steps (model load, tokenizing, evaluation) report into the cell's output

@@ -4,8 +4,27 @@ from __future__ import annotations
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import ConfigError, ConfigErrorItem, LlmMagicError
 from llm_magic.magics._common import user_errors
+
+#: Lines above the YAML body in a ``%%llm_config`` cell: the magic line itself.
+_MAGIC_LINES = 1
+
+
+def as_cell_lines(error: ConfigError, offset: int = _MAGIC_LINES) -> ConfigError:
+    """``error`` with every line number counted as the cell shows them (the magic line is line 1).
+
+    The YAML parser counts from the body's first line; the user reads the cell's line numbers.
+    """
+    import re
+
+    def shift(item: ConfigErrorItem) -> ConfigErrorItem:
+        # A message may name another config line too ("duplicate key (first at line 3)"), but
+        # not a line inside the prompt template ("line 2 of the template").
+        message = re.sub(r"\bline (\d+)\b(?! of the template)", lambda m: f"line {int(m.group(1)) + offset}", item.message)
+        return ConfigErrorItem(item.path, None if item.line is None else item.line + offset, message)
+
+    return ConfigError([shift(item) for item in error.errors])
 
 
 def interpolate(text: str, namespace: dict) -> str:
@@ -72,7 +91,10 @@ class ConfigMagics(Magics):
 
         from llm_magic.runtime.config import load_config
 
-        config = load_config(cell)  # raises before anything in the session changes
+        try:
+            config = load_config(cell)  # raises before anything in the session changes
+        except ConfigError as exc:
+            raise as_cell_lines(exc) from None
         session.check_idle("change the config")
         if args.load:
             # Load first: if loading fails, the stored configs stay as they were.

@@ -23,7 +23,8 @@ class DataMagics(Magics):
     def llm_preview(self, line: str):
         """Preview the prompt of a data row: template parts highlighted, context, target, token counts.
 
-        In a notebook a slider selects the row; in terminal IPython the preview is printed as text.
+        In a notebook the row and the next nine show as HTML blocks (click one to open it; they
+        survive a saved notebook); in terminal IPython the row is printed as text.
         Examples::
 
             %llm_preview --data df

@@ -170,7 +170,8 @@ class PromptMagics(Magics):
     def llm_playground(self, line: str = "") -> Any:
         """Open the prompt playground: a text box, sliders for the main generation settings
         (temperature, top_p, top_k, max_new_tokens, repetition_penalty, num_beams, do_sample), a
-        Generate button and "Copy as YAML" for the chosen values. Text-only in terminal IPython.
+        Generate and a Stop button, and "Copy as YAML" that copies the chosen values to the
+        clipboard. Text-only in terminal IPython.
         """
         from llm_magic.runtime.session import get_session
 

@@ -117,9 +117,16 @@ class TrainMagics(Magics):
         return status(get_session())
 
     @line_magic
+    @magic_arguments()
+    @argument("--all", action="store_true", dest="all_columns",
+              help="Every config key that differs between the runs and every final metric.")
     @user_errors
     def llm_runs(self, line: str = ""):
-        """The runs of this session side by side: config differences, outcome, final metrics."""
+        """The runs of this session, one row per run: status, steps, duration, best eval loss,
+        the key test metric, adapter and base model. ``--all`` adds every differing config key and
+        every metric."""
         from llm_magic.runtime.session import get_session
+        from llm_magic.runtime.training.runs import RunsTable
 
-        return get_session().runs
+        args = parse_argstring(self.llm_runs, line)
+        return RunsTable(get_session().runs.runs, all_columns=args.all_columns)

@@ -19,3 +19,33 @@ def is_notebook() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+#: The MIME type of an ipywidgets view in display data (the standard Jupyter widget protocol).
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_bundle(widget: object, html: str, text: str) -> dict:
+    """Display data for ``widget`` with a static fallback in the same output.
+
+    The widget view is what a live kernel's frontend draws; ``text/html`` is what nbconvert,
+    GitHub and any frontend without the widget's model show instead, and ``text/plain`` stands in
+    for ipywidgets' own ``VBox(children=(...))`` repr.
+    """
+    return {
+        "text/plain": text,
+        "text/html": html,
+        WIDGET_VIEW_MIME: {"version_major": 2, "version_minor": 0,
+                           "model_id": getattr(widget, "model_id", "")},
+    }
+
+
+def display_widget(widget: object, html: str, text: str) -> object:
+    """Display ``widget`` with its static fallback (see :func:`widget_bundle`); return the handle.
+
+    ``handle.update(widget_bundle(...), raw=True)`` refreshes the fallback (e.g. after each answer)
+    so a saved notebook keeps the last state.
+    """
+    from IPython.display import display
+
+    return display(widget_bundle(widget, html, text), raw=True, display_id=True)

@@ -1,16 +1,27 @@
 """The prompt playground (``%llm_playground``, ``%%llm_prompt --ui``): sliders for the settings.
 
-:class:`Playground` holds the ipywidgets (a Textarea, one slider per common generation knob, a
-``do_sample`` toggle, a Generate button, a streaming output area, and "Copy as YAML" showing the
-chosen values as a ``generation:`` block that pastes into the config). It never generates by
-itself: it calls the ``generate`` function it is given with the text, the slider values and a
-callback for the growing text, so tests drive it without a browser (set ``slider.value``, then
-``button.click()``). In terminal IPython it prints the current settings and how to pass them as
-flags instead.
+:class:`Playground` holds the ipywidgets: a Textarea, one full-width slider per common generation
+knob (``max_new_tokens`` and ``top_k`` on a log scale: their useful values span two to three
+orders of magnitude), an on/off toggle for ``do_sample``, Generate and Stop buttons, the answer
+shown after its prompt, and "Copy as YAML" (:mod:`.clipboard`) that puts the chosen values on
+the clipboard as a ``generation:`` block to paste into the config. It never generates by itself:
+it calls the ``generate`` function it is given with the text, the slider values and a callback
+for the growing text. Generate runs it on a worker thread, so the kernel stays free to receive
+the Stop click; Done (:meth:`Playground.retire`) leaves the last state as static HTML.
+:meth:`Playground.run` is the same work, synchronously (tests drive it without a
+browser: set ``slider.value``, then ``button.click()`` and :meth:`Playground.wait`). In terminal
+IPython it prints the current settings and how to pass them as flags instead.
+
+In a notebook the playground is displayed with a static HTML fallback in the same output (the
+prompt, the last answer and the settings), refreshed after every answer, for nbconvert, GitHub
+and frontends without the widget's model.
 """
 from __future__ import annotations
 
 import html
+import math
+import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -19,18 +30,33 @@ from llm_magic.widgets.frontend import is_notebook
 
 __all__ = ["SLIDERS", "Playground"]
 
-#: Slider knobs: name -> (kind, min, max, step, fallback value). Ranges cover the useful part of
-#: each setting's valid range (spec section 8); a config value outside widens the slider.
+#: Slider knobs: name -> (kind, min, max, step, fallback value). ``log`` sliders are integers on
+#: a base-2 scale (step in powers of two). Ranges cover the useful part of each setting's valid
+#: range (spec section 8); a config value outside widens the slider.
 SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
     "temperature": ("float", 0.0, 2.0, 0.05, 0.1),
     "top_p": ("float", 0.0, 1.0, 0.01, 1.0),
-    "top_k": ("int", 1, 200, 1, 50),
-    "max_new_tokens": ("int", 1, 1024, 1, 32),
+    "top_k": ("log", 1, 200, 0.01, 50),
+    "max_new_tokens": ("log", 1, 1024, 0.01, 32),
     "repetition_penalty": ("float", 0.5, 2.0, 0.05, 1.0),
     "num_beams": ("int", 1, 8, 1, 1),
 }
 
+#: Width of every control's label, so the slider tracks start and end at the same place.
+_LABEL_WIDTH = "11em"
+
 GenerateFn = Callable[[str, dict[str, Any], Callable[[str], None]], Any]
+
+
+def _slider(w: Any, name: str, value: float) -> Any:
+    kind, low, high, step, _ = SLIDERS[name]
+    common = dict(description=name, continuous_update=False, layout=w.Layout(width="100%"),
+                  style={"description_width": _LABEL_WIDTH})
+    if kind == "log":
+        return w.FloatLogSlider(value=value, base=2, min=math.log2(min(low, value)),
+                                max=math.log2(max(high, value)), step=step, readout_format=".0f", **common)
+    cls = w.FloatSlider if kind == "float" else w.IntSlider
+    return cls(value=value, min=min(low, value), max=max(high, value), step=step, **common)
 
 
 class Playground:
@@ -48,35 +74,54 @@ class Playground:
                  text: str = "", notebook: bool | None = None) -> None:
         import ipywidgets as w
 
+        from llm_magic.widgets.clipboard import copy_button
+
         self._generate = generate
         self.notebook = is_notebook() if notebook is None else notebook
         start = dict(settings or {})
         self.last_result: Any = None
+        self.last_prompt = ""
+        self.handle: Any = None
+        #: True once Done replaced the controls by static HTML.
+        self.retired = False
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.prompt = w.Textarea(value=text, placeholder="Type a prompt…", layout=w.Layout(width="100%", height="6em"))
         self.sliders: dict[str, Any] = {}
-        for name, (kind, low, high, step, fallback) in SLIDERS.items():
+        for name, (_, _, _, _, fallback) in SLIDERS.items():
             value = start.get(name)
-            value = fallback if value is None else value
-            cls = w.FloatSlider if kind == "float" else w.IntSlider
-            self.sliders[name] = cls(
-                value=value, min=min(low, value), max=max(high, value), step=step, description=name,
-                style={"description_width": "initial"}, continuous_update=False,
-            )
-        self.do_sample = w.ToggleButton(value=bool(start.get("do_sample", True)), description="do_sample",
-                                        tooltip="Sample (on) or decode greedily / with beams (off)")
+            self.sliders[name] = _slider(w, name, fallback if value is None else value)
+        self.do_sample = w.ToggleButtons(
+            options=[("on", True), ("off", False)],
+            value=bool(start.get("do_sample", True)), style={"button_width": "5em"},
+            tooltips=["Sample with temperature, top_k and top_p", "Decode greedily (or with num_beams beams)"])
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
-        self.yaml_button = w.Button(description="Copy as YAML", icon="copy")
-        self.output = w.HTML()
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
+                                    tooltip="Stop the answer after the current token")
+        self.done_button = w.Button(description="Done", icon="check",
+                                    tooltip="Keep the settings and the last answer as static HTML and close "
+                                            "the controls (a saved notebook then shows no dead widget)")
+        self.copy_button = copy_button(self.to_yaml())
+        self.output = w.HTML(layout=w.Layout(width="100%"))
         self.yaml_box = w.Textarea(layout=w.Layout(width="100%", height="10em", display="none"))
-        self.generate_button.on_click(lambda _: self.run())
-        self.yaml_button.on_click(lambda _: self.show_yaml())
+        self.generate_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.done_button.on_click(lambda _: self.retire())
+        for control in [*self.sliders.values(), self.do_sample]:
+            control.observe(self._settings_changed, names="value")
+        self.copy_button.observe(lambda _: self.show_yaml(), names="failed")
         self.widget = w.VBox([
             self.prompt,
-            w.HBox([w.VBox(list(self.sliders.values())[:3]), w.VBox(list(self.sliders.values())[3:])]),
-            w.HBox([self.do_sample, self.generate_button, self.yaml_button]),
+            *self.sliders.values(),
+            # A label as wide as the sliders' keeps the toggle in their column (a ToggleButtons'
+            # own description wraps above its buttons).
+            w.HBox([w.Label("do_sample", layout=w.Layout(width=_LABEL_WIDTH, display="flex",
+                                                          justify_content="flex-end", padding="0 8px 0 0")),
+                    self.do_sample]),
+            w.HBox([self.generate_button, self.stop_button, self.copy_button, self.done_button]),
             self.output,
             self.yaml_box,
-        ])
+        ], layout=w.Layout(width="100%"))
 
     # ------------------------------------------------------------------------ state
     def settings(self) -> dict[str, Any]:
@@ -84,8 +129,10 @@ class Playground:
         values: dict[str, Any] = {}
         for name, slider in self.sliders.items():
             kind, _, _, step, _ = SLIDERS[name]
-            # Sliders report float noise (0.7000000000000001); round to the slider's step.
-            values[name] = int(slider.value) if kind == "int" else round(float(slider.value), _decimals(step))
+            if kind == "float":  # sliders report float noise (0.7000000000000001): round to the step
+                values[name] = round(float(slider.value), _decimals(step))
+            else:
+                values[name] = int(round(slider.value))
         values["do_sample"] = bool(self.do_sample.value)
         return values
 
@@ -96,32 +143,87 @@ class Playground:
         return yaml.safe_dump({"generation": self.settings()}, sort_keys=False)
 
     def show_yaml(self) -> str:
-        """Show the YAML block under the controls (select it and copy); return it."""
+        """Show the YAML block under the controls (to copy by hand); return it."""
         text = self.to_yaml()
         self.yaml_box.value = text
         self.yaml_box.layout.display = None
         return text
 
+    def _settings_changed(self, _change: Any = None) -> None:
+        # The copy button copies in the page, without asking the kernel: keep its text current.
+        self.copy_button.text = self.to_yaml()
+        if self.yaml_box.layout.display != "none":
+            self.yaml_box.value = self.copy_button.text
+
     # ------------------------------------------------------------------------ generation
+    @property
+    def running(self) -> bool:
+        """Whether an answer is being generated (on the worker thread)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """What Generate does: :meth:`run` on a worker thread, so Stop can be clicked meanwhile."""
+        if self.running:
+            return
+        self._busy(True)
+        threads = _torch_threads()
+
+        def work() -> None:
+            try:
+                if threads:
+                    import torch
+
+                    torch.set_num_threads(threads)  # a new thread starts with torch's default
+                self.run()
+            finally:
+                self._busy(False)
+
+        self._thread = threading.Thread(target=work, name="llm-magic-playground", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for the answer Generate started; return :attr:`last_result`."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.last_result
+
+    def stop(self) -> None:
+        """What Stop does: end the answer after the current token (the text so far is kept)."""
+        self._stop.set()
+
+    def _busy(self, busy: bool) -> None:
+        self.generate_button.disabled = busy
+        self.stop_button.disabled = not busy
+
     def run(self) -> Any:
         """Generate for the prompt box's text with the current settings, streaming the answer."""
+        from llm_magic.runtime.progress import listening
+
+        self._stop.clear()
+        prompt = self.prompt.value
+        self.last_prompt = prompt
         last = [0.0]
 
         def on_text(text: str) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt  # the generation loop's clean stop (partial text kept)
             now = time.monotonic()
             if now - last[0] >= self.min_interval:
                 last[0] = now
-                self.output.value = _pre(text)
+                self.output.value = _transcript(prompt, text)
 
-        self.output.value = "<i>Generating…</i>"
+        self.output.value = _transcript(prompt, "", "Generating…")
         try:
-            result = self._generate(self.prompt.value, self.settings(), on_text)
+            # The first answer loads the model: its progress shows here, not in a cell output.
+            with listening(_OutputProgress(self, prompt)):
+                result = self._generate(prompt, self.settings(), on_text)
         except LlmMagicError as exc:  # a user mistake: show it where the answer would be
-            self.output.value = f"<pre style='color:#b00'>{html.escape(str(exc))}</pre>"
+            self.output.value = f"<pre style='color:#b00;white-space:pre-wrap'>{html.escape(str(exc))}</pre>"
             return None
         self.last_result = result
         footer = result.summary() if hasattr(result, "summary") else ""
-        self.output.value = _pre(result.text) + f"<div style='color:#888;font-size:smaller'>{html.escape(footer)}</div>"
+        self.output.value = _transcript(prompt, result.text, footer)
+        self._refresh_fallback()
         return result
 
     # ------------------------------------------------------------------------ display
@@ -137,13 +239,47 @@ class Playground:
             "or paste this into your %%llm_config cell:",
             *("  " + line for line in self.to_yaml().splitlines()),
         ]
+        if self.last_result is not None:
+            lines += ["Last answer:", f"  {self.last_prompt}{self.last_result.text}"]
         return "\n".join(lines)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def render_html(self) -> str:
+        """The static fallback: the settings as YAML and the last prompt with its answer."""
+        state = "closed with Done" if self.retired else "interactive while its kernel runs"
+        parts = ["<div class='llm-magic-playground'><b>Prompt playground</b> "
+                 f"<span style='color:#888'>({state})</span>",
+                 "<pre style='margin:4px 0'>" + html.escape(self.to_yaml()) + "</pre>"]
+        if self.last_result is not None:
+            footer = self.last_result.summary() if hasattr(self.last_result, "summary") else ""
+            parts.append(_transcript(self.last_prompt, self.last_result.text, footer))
+        parts.append("</div>")
+        return "".join(parts)
 
+    def _refresh_fallback(self) -> None:
+        if self.handle is not None:
+            from llm_magic.widgets.frontend import widget_bundle
+
+            self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
+
+    def retire(self) -> None:
+        """What Done does: replace the controls by the static fallback and close the widgets.
+
+        JupyterLab draws a widget view in preference to any fallback, so a notebook saved while
+        the playground is live shows "Error displaying widget" once the kernel is gone; after
+        Done its output is plain HTML.
+        """
+        self.stop()
+        self.wait(30)
+        self.retired = True
+        if self.handle is not None:
+            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+        _close_tree(self.widget)
+
+    def _ipython_display_(self) -> None:
         if self.notebook:
-            display(self.widget)
+            from llm_magic.widgets.frontend import display_widget
+
+            self.handle = display_widget(self.widget, self.render_html(), self.render_text())
         else:
             print(self.render_text())
 
@@ -151,8 +287,44 @@ class Playground:
         return self.render_text()
 
 
-def _pre(text: str) -> str:
-    return f"<pre style='white-space:pre-wrap;margin:0'>{html.escape(text)}</pre>"
+class _OutputProgress:
+    """Runtime progress (the model loading on the first Generate) drawn in the answer area."""
+
+    def __init__(self, playground: Playground, prompt: str) -> None:
+        self.playground = playground
+        self.prompt = prompt
+
+    def begin(self, task: Any) -> None:
+        self.update(task)
+
+    def update(self, task: Any) -> None:
+        from llm_magic.widgets.progress import text_line
+
+        self.playground.output.value = _transcript(self.prompt, "", text_line(task))
+
+    def end(self, task: Any) -> None:
+        self.playground.output.value = _transcript(self.prompt, "", "Generating…")
+
+
+def _transcript(prompt: str, answer: str, footer: str = "") -> str:
+    """The prompt (grey) followed by the answer, wrapped at spaces (a long word breaks only if it must)."""
+    style = "white-space:pre-wrap;overflow-wrap:break-word;word-break:normal;margin:0"
+    foot = f"<div style='color:#888;font-size:smaller'>{html.escape(footer)}</div>" if footer else ""
+    return (f"<pre class='llm-magic-transcript' style='{style}'><span style='color:#888'>{html.escape(prompt)}"
+            f"</span><span class='llm-magic-answer' style='color:inherit;font-weight:600'>{html.escape(answer)}</span></pre>{foot}")
+
+
+def _close_tree(widget: Any) -> None:
+    """Close ``widget`` and every widget inside it (``Widget.close`` leaves the children open)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _torch_threads() -> int | None:
+    """The caller's torch thread count, when torch is loaded (a worker thread must set it again)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _decimals(step: float) -> int:

@@ -1,9 +1,14 @@
-"""The prompt-template preview: a row selector and the rendered prompt, each substituted part highlighted.
+"""The prompt-template preview: the rendered prompt of some rows, each substituted part highlighted.
 
 Renders a :class:`~llm_magic.runtime.data.preview.PromptPreview` (the state; built by
-``Session.preview``): in a notebook an ipywidgets panel (a row slider above an HTML view), in
-terminal IPython plain text. :func:`maybe_show_preview` is what ``%%llm_config`` calls to show the
-preview when data is bound.
+``Session.preview``): in a notebook as plain HTML, one collapsible block per row for the selected
+row and the next few (the first open), in terminal IPython as plain text.
+:func:`maybe_show_preview` is what ``%%llm_config`` calls to show the preview when data is bound.
+
+Why HTML and not a row slider widget: a widget needs its kernel-side model, so a saved notebook
+reopened with a new kernel shows "Error displaying widget: model not found" in its place
+(JupyterLab draws a widget view in preference to any fallback in the same output). HTML
+``<details>`` rows browse without a kernel, in JupyterLab, nbconvert HTML, GitHub, VS Code and Colab.
 """
 from __future__ import annotations
 
@@ -14,12 +19,16 @@ from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.data.preview import PromptPreview
 from llm_magic.widgets.frontend import is_notebook
 
-__all__ = ["KIND_COLOURS", "MAX_VALUE_CHARS", "PromptPreview", "PromptPreviewView", "clip",
-           "maybe_show_preview", "render_html", "render_text"]
+__all__ = ["KIND_COLOURS", "MAX_VALUE_CHARS", "ROWS_SHOWN", "PromptPreview", "PromptPreviewView", "clip",
+           "maybe_show_preview", "render_html", "render_rows_html", "render_text"]
 
 #: The most characters of one substituted value (or the target) a preview shows: a 2 MB cell
 #: would otherwise print 2 MB into the notebook. The model still sees the whole value.
 MAX_VALUE_CHARS = 2000
+
+#: Rows the notebook preview holds (the selected one and the next ones): each is rendered and
+#: token-counted up front, so the output stays quick and a saved notebook small.
+ROWS_SHOWN = 10
 
 #: Background colour per span kind; fixed template text stays unhighlighted.
 KIND_COLOURS = {
@@ -113,39 +122,41 @@ def render_html(preview: PromptPreview) -> str:
     return "\n".join(out)
 
 
+def render_rows_html(preview: PromptPreview, count: int = ROWS_SHOWN) -> str:
+    """The selected row and up to ``count - 1`` rows after it, each a ``<details>`` block (the first open).
+
+    The preview's selected row is the same afterwards.
+    """
+    first = preview.current_row
+    last = min(len(preview), first + max(1, count))
+    blocks = []
+    try:
+        for row in range(first, last):
+            preview.select(row)
+            # The substituted parts tell rows apart; the template text is the same in every row.
+            parts = " | ".join(span.text for span in preview.spans if span.kind in ("column", "sample"))
+            summary = html.escape(f"Row {row}: {_short(parts or preview.prompt, 90)}")
+            blocks.append(f"<details{' open' if row == first else ''} style='margin:2px 0'>"
+                          f"<summary style='cursor:pointer'>{summary}</summary>{render_html(preview)}</details>")
+    finally:
+        preview.select(first)
+    where = f" of the {preview.split} split" if preview.split else ""
+    more = (f" <code>%llm_preview --row {last}</code> shows the next ones." if last < len(preview) else "")
+    head = (f"<div><b>Prompt preview</b>: rows {first} to {last - 1} of {len(preview)}{html.escape(where)} "
+            f"(0-based; click a row to open it).{more}</div>")
+    return "<div class='llm-magic-preview'>" + head + "".join(blocks) + "</div>"
+
+
 class PromptPreviewView:
-    """Displays a :class:`PromptPreview`: the ipywidget in a notebook, plain text elsewhere."""
+    """Displays a :class:`PromptPreview`: HTML rows in a notebook, plain text elsewhere."""
 
     def __init__(self, preview: PromptPreview) -> None:
         self.preview = preview
-        self._widget: Any = None
 
-    def widget(self) -> Any:
-        """The ipywidgets panel (built once): a row slider and the HTML view it updates."""
-        if self._widget is None:
-            import ipywidgets as widgets
-
-            view = widgets.HTML(render_html(self.preview))
-            slider = widgets.IntSlider(value=self.preview.current_row, min=0,
-                                       max=max(len(self.preview) - 1, 0), description="Row",
-                                       continuous_update=False)
-
-            def on_change(change: dict) -> None:
-                self.preview.select(change["new"])
-                view.value = render_html(self.preview)
-
-            slider.observe(on_change, names="value")
-            children = [slider, view] if len(self.preview) > 1 else [view]
-            self._widget = widgets.VBox(children)
-        return self._widget
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         if is_notebook():
-            display(self.widget())
-        else:
-            print(render_text(self.preview))
+            return {"text/plain": render_text(self.preview), "text/html": render_rows_html(self.preview)}
+        return {"text/plain": render_text(self.preview)}
 
     def __repr__(self) -> str:
         return render_text(self.preview)

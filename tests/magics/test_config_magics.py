@@ -35,9 +35,19 @@ def test_bad_cell_is_a_usage_error_and_keeps_previous_config(ip, session):
     with pytest.raises(UsageError) as info:
         ip.cell("llm_config", "", CONFIG + "adapter:\n  type: lora\n  lora_alpha: 16\n")
     message = str(info.value)
-    assert "line 7: adapter.lora_alpha" in message and "`alpha`" in message
+    # Line 8 of the cell as it shows (the %%llm_config line is line 1); line 7 of the YAML body.
+    assert "line 8: adapter.lora_alpha" in message and "`alpha`" in message
     assert "Traceback" not in message
     assert session.config is before
+
+
+def test_error_lines_count_the_magic_line_everywhere_in_the_message(ip, session):
+    cell = CONFIG + "trainer: {type: finetune}\ntrainer: {type: none}\n"
+    with pytest.raises(UsageError) as info:
+        ip.run_cell("%%llm_config\n" + cell).raise_error()
+    message = str(info.value)
+    # The cell's lines: 1 is %%llm_config, the first trainer is on 6, the duplicate on 7.
+    assert "line 7: trainer: duplicate key `trainer` (first at line 6)" in message, message
 
 
 def test_bad_cell_via_run_cell_reports_every_problem(ip, session):

@@ -39,9 +39,23 @@ def tiny(ip, tiny_dir):
 def notebook(ip, monkeypatch):
     """Pretend to be Jupyter and record what is displayed."""
     monkeypatch.setenv("LLM_MAGIC_FRONTEND", "notebook")
-    recorder = RecordingPublisher()
+    recorder = StreamRecorder()
     monkeypatch.setattr(ip.shell, "display_pub", recorder)
     return recorder
+
+
+class StreamRecorder(RecordingPublisher):
+    """Records displays, except the progress lines of slow steps (the first answer loads the model)."""
+
+    def __init__(self):
+        super().__init__()
+        self.progress = []
+
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+        if "llm-magic-progress" in data.get("text/html", ""):
+            self.progress.append(data)
+            return
+        super().publish(data, metadata, source, transient=transient, update=update, **kwargs)
 
 
 @pytest.fixture
@@ -231,7 +245,8 @@ def test_playground_sliders_drive_generation(tiny):
     pg.sliders["max_new_tokens"].value = 3
     pg.sliders["temperature"].value = 0.9
     pg.do_sample.value = True
-    pg.generate_button.click()
+    pg.generate_button.click()  # generates on a worker thread (so Stop can be clicked)
+    pg.wait(120)
     assert pg.last_result.settings["max_new_tokens"] == 3
     assert pg.last_result.settings["temperature"] == 0.9
     assert pg.last_result.tokens <= 3

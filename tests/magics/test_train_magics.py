@@ -51,8 +51,9 @@ def test_llm_train_data_df_trains_evaluates_and_records(shell, tiny_dir, tmp_pat
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert history["eval_loss"].notna().sum() == 2
     # The test split was evaluated at the end, with every text metric.
-    for key in ("loss", "perplexity", "token_accuracy", "exact_match", "bleu", "rouge1", "rougeL"):
+    for key in ("loss", "perplexity", "token_accuracy", "exact_match", "rouge1", "rougeL"):
         assert key in report
+    assert "bleu" in report.hidden  # one-word answers: BLEU would read 0 whatever they are
     assert report.rows == 2 and "Evaluation on the test split" in repr(report)
     assert "<table>" in report._repr_html_()
     out = capsys.readouterr().out
@@ -78,8 +79,14 @@ def test_llm_train_data_df_trains_evaluates_and_records(shell, tiny_dir, tmp_pat
     assert frame["trainer.learning_rate"].tolist() == [0.01, 0.001]
     assert frame["trainer.epochs"].tolist() == [2, 1]
     assert "test_exact_match" in frame.columns and "adapter.r" not in frame.columns
-    assert "trainer.learning_rate" in table._repr_html_()
+    assert "trainer.learning_rate" not in table._repr_html_()  # the compact default
+    assert "trainer.learning_rate" in shell.line("llm_runs", "--all")._repr_html_()
     assert set(session.history["run_id"]) == set(frame.index)
+    compact = repr(table).splitlines()
+    assert compact[0].split() == ["status", "steps", "time", "best", "eval", "key", "metric",
+                                  "adapter", "base", "model"]
+    assert max(len(line) for line in compact) <= 110
+    assert "6/6" in compact[2] and "exact_match" in compact[2] and "lora" in compact[2]
 
 
 def test_trainer_none_evaluates_without_changing_weights(shell, tiny_dir):

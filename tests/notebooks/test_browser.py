@@ -1,9 +1,11 @@
 """The widgets in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
 
 A small widget notebook (config, prompt preview, a short LoRA run with the live loss plot, the
-playground) is opened in JupyterLab and run. The test checks that the preview, the loss plot and
-the playground's sliders render as widgets (not "Loading widget..." nor a text repr), that moving
-a slider and pressing Generate changes the answer, and saves screenshots to
+playground) is opened in JupyterLab and run. The test checks that the preview (HTML rows), the
+loss plot and the playground's sliders render (not "Loading widget..." nor a text repr), that
+moving a slider and pressing Generate changes the answer, that "Copy as YAML" puts the YAML on
+the clipboard, and that the notebook, saved and reopened with a new kernel and no widget state,
+and its nbconvert HTML show HTML or a picture for every output. Screenshots go to
 ``test-artifacts/browser/``.
 
 Needs Debian's ``chromium`` at /usr/bin/chromium and the Python ``playwright`` and ``jupyterlab``
@@ -198,7 +200,10 @@ def test_widgets_render_and_respond_in_jupyterlab(jupyter_lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        context = browser.new_context(viewport={"width": 1400, "height": 2400})
+        # The page may read the clipboard back: that is how the test sees what "Copy as YAML" wrote.
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=jupyter_lab)
+        page = context.new_page()
         try:
             page.goto(f"{jupyter_lab}/lab/tree/widgets.ipynb", timeout=120_000)
             page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
@@ -216,10 +221,13 @@ def test_widgets_render_and_respond_in_jupyterlab(jupyter_lab):
             assert "VBox(children=" not in text, "a widget fell back to its text repr"
             assert "Traceback" not in text and "UsageError" not in text, text
 
-            # The prompt preview: a row slider and the highlighted prompt.
+            # The prompt preview: HTML rows (no widget), the first open with the highlighted prompt.
             preview = outputs[PREVIEW]
-            assert preview.locator(".widget-hslider").count() >= 1
+            assert preview.locator("details").count() >= 2
+            assert preview.locator("details[open] .llm-span").count() >= 1
             assert "Which animal is in this sentence?" in preview.inner_text()
+            # The slow steps said what they were doing, and no library tqdm bar leaked in.
+            assert "Loading llm-magic/tiny: done" in text and "Loading weights" not in text
 
             # The loss plot was a live widget (chart image, Stop button) and left a static chart.
             seen = page.evaluate("() => window.__lossPlot")
@@ -230,23 +238,140 @@ def test_widgets_render_and_respond_in_jupyterlab(jupyter_lab):
             # The playground: six sliders; max_new_tokens 2 -> 30 changes the answer.
             playground = outputs[PLAYGROUND]
             assert playground.locator(".widget-hslider").count() == 6
-            playground.locator("textarea").first.fill("Once upon a time, there was a little dog named")
+            story = "Once upon a time, there was a little dog named"
+            playground.locator("textarea").first.fill(story)
             answer = playground.locator(".widget-html-content").last
             answers = []
             for tokens in (2, 30):
                 _set_slider(playground, "max_new_tokens", tokens)
                 before = answer.inner_html()
                 playground.locator("button", has_text="Generate").click()
-                # Done when the answer changed and its footer (tokens, time, seed) is there.
+                # Done when the answer changed and its footer has the token count.
                 page.wait_for_function(
-                    "([el, old]) => el.innerHTML !== old && el.querySelector('pre') && el.querySelector('div')",
+                    "([el, old]) => el.innerHTML !== old && el.querySelector('.llm-magic-answer')"
+                    " && (el.querySelector('div') || {}).textContent?.includes('tokens')",
                     arg=[answer.element_handle(), before], timeout=60_000,
                 )
-                answers.append(answer.locator("pre").inner_text())
+                # The prompt is shown with its answer.
+                assert answer.locator("pre").inner_text().startswith(story)
+                answers.append(answer.locator(".llm-magic-answer").inner_text())
             assert answers[0] and answers[1] and answers[0] != answers[1], answers
             assert len(answers[1]) > len(answers[0]), answers
+            assert playground.locator("button", has_text="Generate").is_enabled()
+            assert not playground.locator("button", has_text="Stop").is_enabled()
+
+            # "Copy as YAML" writes the settings to the clipboard and says so.
+            playground.locator("button.llm-magic-copy").click()
+            page.wait_for_function(
+                "el => el.textContent.includes('Copied')",
+                arg=playground.locator(".llm-magic-copy-status").element_handle(), timeout=10_000)
+            copied = page.evaluate("() => navigator.clipboard.readText()")
+            assert copied.startswith("generation:") and "max_new_tokens: 30" in copied, copied
             cells.nth(TRAIN).screenshot(path=str(ARTIFACTS / "loss-plot.png"))
+            cells.nth(PREVIEW).screenshot(path=str(ARTIFACTS / "preview.png"))
             cells.nth(PLAYGROUND).screenshot(path=str(ARTIFACTS / "playground.png"))
-        finally:
             page.screenshot(path=str(ARTIFACTS / "notebook.png"))
+
+            # Saved with the playground still live: nbconvert shows every fallback, but JupyterLab
+            # draws a widget view in preference to any fallback in the same output, and shows
+            # "Error displaying widget: model not found" once the model died with its kernel
+            # (trusted notebooks; an untrusted one, e.g. from GitHub, shows the fallback). Only
+            # the playground, interactive for as long as its kernel lives, is still a widget.
+            live = _save(page, jupyter_lab, "saved-live.ipynb")
+            # Done turns the playground into its static HTML: then nothing is left to go missing.
+            # (Before any reload: display updates find their output only in the page that ran it.)
+            playground.locator("button", has_text="Done").click()
+            playground.locator(".llm-magic-playground").wait_for(timeout=30_000)
+            assert answers[1] in playground.inner_text()
+            assert playground.locator(".widget-hslider").count() == 0
+            done = _save(page, jupyter_lab, "saved.ipynb")
+
+            for path in (live, done):
+                _check_saved_outputs(path)
+            _check_nbconvert_html(live, page)
+            assert _check_reopened(page, jupyter_lab, live, "reopened-live.ipynb") == [PLAYGROUND]
+            assert _check_reopened(page, jupyter_lab, done, "reopened.ipynb") == []
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last-page.png"))
             browser.close()
+
+
+def _save(page, url: str, name: str) -> Path:
+    """Save the notebook from the page; return a copy of the saved file, ``ARTIFACTS / name``."""
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("""() => {
+      const w = window.jupyterapp.shell.currentWidget;
+      return w && w.context && !w.context.model.dirty;
+    }""", timeout=30_000)
+    with urllib.request.urlopen(f"{url}/api/contents/widgets.ipynb?content=1", timeout=30) as response:
+        model = json.load(response)
+    path = ARTIFACTS / name
+    nbformat.write(nbformat.from_dict(model["content"]), path)
+    return path
+
+
+def _cell_outputs(path: Path) -> list[tuple[int, dict]]:
+    notebook = nbformat.read(path, as_version=4)
+    return [(index, output) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            for output in cell.get("outputs", [])]
+
+
+def _check_saved_outputs(path: Path) -> None:
+    """Every display in the saved file carries HTML or a picture besides any widget view."""
+    for index, output in _cell_outputs(path):
+        if output.get("output_type") not in ("display_data", "execute_result"):
+            continue
+        data = output.get("data", {})
+        assert {"text/html", "image/png", "image/svg+xml"} & set(data), (index, list(data))
+        assert "VBox(" not in str(data.get("text/plain", "")), (index, data.get("text/plain"))
+
+
+def _check_nbconvert_html(path: Path, page) -> None:
+    """nbconvert's HTML (no widget state saved) shows the fallbacks; screenshot it."""
+    html_path = ARTIFACTS / "saved.html"
+    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--output", html_path.stem,
+                    "--output-dir", str(ARTIFACTS), str(path)], check=True, capture_output=True, timeout=120)
+    page_html = html_path.read_text(encoding="utf-8")
+    for bad in ("Error displaying widget", "VBox(", "Loading weights"):
+        assert bad not in page_html, bad
+    for good in ("llm-magic-preview", "llm-magic-playground", "llm-magic-progress", "Evaluation on the test split"):
+        assert good in page_html, good
+    page.goto(html_path.as_uri())
+    page.screenshot(path=str(ARTIFACTS / "nbconvert.png"), full_page=True)
+
+
+def _check_reopened(page, url: str, saved: Path, reopened: str) -> list[int]:
+    """Open the saved notebook with a new kernel (no cell run, no widget state).
+
+    Asserts every output shows HTML or a picture (or text) and none a ``VBox(`` repr; returns the
+    cells that show "Error displaying widget".
+    """
+    body = saved.read_text(encoding="utf-8")
+    # The same content under a new name: the same trust, a new kernel session.
+    request = urllib.request.Request(f"{url}/api/contents/{reopened}", method="PUT",
+                                     data=json.dumps({"type": "notebook", "format": "json",
+                                                      "content": json.loads(body)}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+    _start_kernel_session(url, reopened)
+    page.goto(f"{url}/lab/tree/{reopened}", timeout=120_000)
+    # Only the notebook in front: the workspace keeps the earlier ones open in other tabs.
+    front = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell"
+    page.wait_for_selector(front, timeout=120_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.wait_for_timeout(6_000)  # the widget manager gives up on a missing model after 2 s
+    cells = page.locator(front)
+    dead = []
+    for index in range(cells.count()):
+        area = cells.nth(index).locator(".jp-OutputArea")
+        text = area.inner_text()
+        assert "VBox(" not in text, (index, text[:300])
+        if "Error displaying widget" in text:
+            dead.append(index)
+        for output in area.locator(".jp-OutputArea-output").all():
+            shows = output.locator("img, table, pre, div.llm-magic-progress, details, b").count() > 0
+            assert shows or output.inner_text().strip(), (index, output.inner_html()[:300])
+    stem = Path(reopened).stem
+    page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+    cells.nth(PLAYGROUND).screenshot(path=str(ARTIFACTS / f"{stem}-playground.png"))
+    return dead

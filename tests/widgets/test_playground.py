@@ -36,12 +36,16 @@ def test_moving_sliders_changes_the_next_generation():
     pg.sliders["max_new_tokens"].value = 64
     pg.do_sample.value = False
     pg.generate_button.click()
+    pg.wait(30)
     text, used = gen.calls[-1]
     assert text == "Hello"
     assert used["temperature"] == 0.7 and used["top_k"] == 12 and used["max_new_tokens"] == 64
     assert used["do_sample"] is False
     assert pg.last_result.settings["temperature"] == 0.7
     assert "one two three" in pg.output.value and "3 tokens" in pg.output.value
+    # The prompt is shown with its answer, and the buttons are back to idle.
+    assert pg.output.value.index("Hello") < pg.output.value.index("one two three")
+    assert not pg.generate_button.disabled and pg.stop_button.disabled
 
 
 def test_errors_show_in_the_output_area():
@@ -79,5 +83,105 @@ def test_text_fallback_lists_settings_and_flags():
 
 def test_out_of_range_config_value_widens_slider():
     pg = Playground(Recorder(), {"top_k": 500})
-    assert pg.sliders["top_k"].value == 500 and pg.sliders["top_k"].max >= 500
+    slider = pg.sliders["top_k"]  # a log slider: its max is an exponent
+    assert slider.value == 500 and slider.base ** slider.max >= 500
     assert SLIDERS["top_k"][2] == 200
+
+
+def test_generate_is_disabled_while_running_and_stop_keeps_the_partial_answer():
+    import threading
+
+    release = threading.Event()
+    seen = {}
+
+    def slow(text, settings, on_text):
+        on_text("Once")
+        release.wait(10)
+        try:
+            on_text("Once upon")  # the playground raises KeyboardInterrupt here once Stop was clicked
+        except KeyboardInterrupt:
+            seen["stopped"] = True
+            return GenerationResult(text="Once", prompt=text, tokens=1, seconds=0.1, interrupted=True)
+        return GenerationResult(text="Once upon a time", prompt=text, tokens=4, seconds=0.1)
+
+    pg = Playground(slow, {}, text="Tell me")
+    pg.generate_button.click()
+    deadline = __import__("time").monotonic() + 10
+    while not pg.running and __import__("time").monotonic() < deadline:
+        pass
+    assert pg.generate_button.disabled and not pg.stop_button.disabled
+    pg.generate_button.click()  # ignored while running: still one worker
+    pg.stop_button.click()
+    release.set()
+    result = pg.wait(10)
+    assert seen == {"stopped": True} and result.interrupted and result.text == "Once"
+    assert "stopped early" in pg.output.value
+    assert not pg.generate_button.disabled and pg.stop_button.disabled
+
+
+def test_sliders_are_full_width_aligned_and_log_scaled_where_values_span_decades():
+    import ipywidgets as w
+
+    pg = Playground(Recorder(), {"max_new_tokens": 48, "top_k": 40})
+    for name, slider in pg.sliders.items():
+        assert slider.layout.width == "100%", name
+        assert slider.style.description_width == pg.sliders["temperature"].style.description_width
+    for name in ("max_new_tokens", "top_k"):
+        assert isinstance(pg.sliders[name], w.FloatLogSlider), name
+    assert pg.settings()["max_new_tokens"] == 48 and pg.settings()["top_k"] == 40
+    pg.sliders["max_new_tokens"].value = 2 ** 9.3  # a drag lands between integers
+    assert pg.settings()["max_new_tokens"] == 630
+    # do_sample is an explicit on/off choice.
+    assert [value for _, value in pg.do_sample.options] == [True, False]
+
+
+def test_copy_button_holds_the_current_yaml_and_shows_it_when_the_browser_refuses():
+    pg = Playground(Recorder(), {})
+    pg.sliders["temperature"].value = 0.4
+    assert "temperature: 0.4" in pg.copy_button.text and pg.copy_button.text == pg.to_yaml()
+    assert pg.yaml_box.layout.display == "none"
+    pg.copy_button.failed += 1  # what the page reports when navigator.clipboard is refused
+    assert pg.yaml_box.layout.display is None and pg.yaml_box.value == pg.to_yaml()
+
+
+def test_notebook_display_carries_a_static_fallback_updated_after_each_answer(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    pg = Playground(Recorder(), {}, text="Hello", notebook=True)
+    from IPython.display import display
+
+    display(pg)
+    first = recorder.events[-1]["data"]
+    assert first[WIDGET_VIEW_MIME]["model_id"] == pg.widget.model_id
+    assert "VBox(" not in first["text/plain"] and "Prompt playground" in first["text/html"]
+    pg.run()
+    update = recorder.events[-1]
+    assert update["update"] and update["display_id"] == recorder.events[0]["display_id"]
+    assert "one two three" in update["data"]["text/html"] and "Hello" in update["data"]["text/html"]
+
+
+def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    pg = Playground(Recorder(), {}, text="Hello", notebook=True)
+    display(pg)
+    pg.run()
+    pg.done_button.click()
+    last = recorder.events[-1]
+    assert last["update"] and last["display_id"] == recorder.events[0]["display_id"]
+    assert WIDGET_VIEW_MIME not in last["data"] and "one two three" in last["data"]["text/html"]
+    assert "closed with Done" in last["data"]["text/html"]
+    assert pg.widget.comm is None and pg.generate_button.comm is None  # closed: no model left to miss

@@ -10,6 +10,7 @@ from llm_magic.widgets.prompt_preview import (
     PromptPreviewView,
     maybe_show_preview,
     render_html,
+    render_rows_html,
     render_text,
 )
 
@@ -124,17 +125,19 @@ def test_html_highlights_each_part_and_escapes(preview_session):
     assert "hi Bob, hi Alice" in page
 
 
-def test_widget_slider_changes_the_row(preview_session, monkeypatch):
-    import ipywidgets
-
+def test_notebook_preview_is_plain_html_rows_that_survive_a_saved_notebook(preview_session, monkeypatch):
     monkeypatch.setenv("LLM_MAGIC_FRONTEND", "notebook")
-    view = PromptPreviewView(preview_session.preview())
-    box = view.widget()
-    slider, html_view = box.children
-    assert isinstance(slider, ipywidgets.IntSlider) and (slider.min, slider.max) == (0, 2)
-    assert "Say hi to" in html_view.value
-    slider.value = 2
-    assert view.preview.current_row == 2 and "Name a colour" in html_view.value
+    view = PromptPreviewView(preview_session.preview(row=1))
+    bundle = view._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}, "no widget view: nothing to go missing"
+    page = bundle["text/html"]
+    # Rows 1 and 2 (from the selected row on), the selected one open, each highlighted.
+    assert page.count("<details") == 2 and "<details open" in page
+    assert page.index("Count to three") < page.index("Name a colour") and "Say hi to" not in page
+    assert "rows 1 to 2 of 3" in page
+    assert view.preview.current_row == 1  # rendering the rows leaves the selection alone
+    monkeypatch.setattr("llm_magic.widgets.prompt_preview.ROWS_SHOWN", 1)
+    assert "%llm_preview --row 1" in render_rows_html(preview_session.preview(), 1)
 
 
 def test_maybe_show_preview(session, model_dir, capsys, monkeypatch):

@@ -149,6 +149,9 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
     renderer = PromptRenderer(config, tokenizer=tokenizer)
     df, cleaning = clean_for_config(df, config, renderer)
     splits = split_data(sample_data(df, config, seed), config, seed)
+    from llm_magic.runtime.progress import silence_library_bars, task
+
+    silence_library_bars()
     # The index holds the train rows before balancing, as in Ludwig (it indexes at preprocessing,
     # balancing comes after the split): oversampled copies would only crowd the few-shot examples.
     retriever = build_retriever(config, splits["train"], seed) if renderer.retrieval_type else None
@@ -161,21 +164,33 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
         context_length = model_context_length(tokenizer)
     limits = SequenceLimits.from_config(config, context_length)
     frames, tokenized = {}, {}
-    for name in SPLIT_NAMES:
-        part = splits[name]
-        rows = [row for _, row in part.iterrows()]
-        if retriever is not None:
-            retriever.prefetch(rows)
-        frame = pd.DataFrame(
-            {"prompt": [renderer.render(r) for r in rows],
-             "target": target_texts(part[target_column], config.output_feature)},
-            index=part.index,
-        )
-        frames[name] = frame
-        tokenized[name] = None if tokenizer is None else tokenize_for_training(
-            tokenizer, list(frame["prompt"]), list(frame["target"]), limits.max_input,
-            limits.max_target, limits.max_total, add_special_tokens=not renderer.chat_template,
-            keep_prompt_start=limits.keep_prompt_start,
-        )
+    step = task("Rendering and tokenizing prompts" if tokenizer is not None else "Rendering prompts",
+                total=sum(len(splits[name]) for name in SPLIT_NAMES))
+    with step as progress:
+        for name in SPLIT_NAMES:
+            frames[name], tokenized[name] = _prepare_split(splits[name], renderer, retriever, tokenizer,
+                                                           config, target_column, limits)
+            progress.advance(len(splits[name]))
     return PreparedData(rows=splits, frames=frames, tokenized=tokenized, cleaning=cleaning,
                         renderer=renderer, retriever=retriever, limits=limits, balance=balance)
+
+
+def _prepare_split(part: Any, renderer: Any, retriever: Any, tokenizer: Any, config: Any,
+                   target_column: str, limits: Any) -> tuple[Any, Any]:
+    """One split's ``(prompt/target frame, tokenized rows or None)``."""
+    import pandas as pd
+
+    rows = [row for _, row in part.iterrows()]
+    if retriever is not None:
+        retriever.prefetch(rows)
+    frame = pd.DataFrame(
+        {"prompt": [renderer.render(r) for r in rows],
+         "target": target_texts(part[target_column], config.output_feature)},
+        index=part.index,
+    )
+    tokenized = None if tokenizer is None else tokenize_for_training(
+        tokenizer, list(frame["prompt"]), list(frame["target"]), limits.max_input,
+        limits.max_target, limits.max_total, add_special_tokens=not renderer.chat_template,
+        keep_prompt_start=limits.keep_prompt_start,
+    )
+    return frame, tokenized

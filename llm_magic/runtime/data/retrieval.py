@@ -257,5 +257,9 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED) -> Ret
     args = (inputs, outputs, k, input_column, output_column, renderer.column_placeholders)
     if kind == "random":
         return RandomRetriever(*args, seed=seed)
-    return SemanticRetriever(*args, model_name=getattr(retrieval, "model_name", None),
-                             index_name=getattr(retrieval, "index_name", None))
+    from llm_magic.runtime.progress import task
+
+    # Loading the embedding model and encoding the train rows takes seconds: say so.
+    with task(f"Building the semantic retrieval index ({len(rows)} rows)"):
+        return SemanticRetriever(*args, model_name=getattr(retrieval, "model_name", None),
+                                 index_name=getattr(retrieval, "index_name", None))

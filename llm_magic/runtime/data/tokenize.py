@@ -279,11 +279,14 @@ def load_tokenizer(config: Any) -> Any:
     name = config.base_model
     try:
         path = _base_model_path(config)
-        from transformers import AutoTokenizer
+        from llm_magic.runtime.progress import task
 
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, trust_remote_code=bool(getattr(config, "trust_remote_code", False))
-        )
+        with task(f"Loading the tokenizer of {name}"):  # importing transformers alone takes seconds
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(
+                path, trust_remote_code=bool(getattr(config, "trust_remote_code", False))
+            )
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LlmMagicError(

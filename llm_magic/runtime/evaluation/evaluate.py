@@ -29,8 +29,12 @@ _EXAMPLE_ROWS = 20
 _MIN_GENERATION_BATCH = 16
 
 
-def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8) -> dict[str, float]:
-    """Loss, perplexity and token/sequence accuracy on the labelled tokens of ``rows``."""
+def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8,
+                           progress: Callable[[int], None] | None = None) -> dict[str, float]:
+    """Loss, perplexity and token/sequence accuracy on the labelled tokens of ``rows``.
+
+    ``progress(n)`` is told after each batch how many rows it scored.
+    """
     import torch
 
     from llm_magic.runtime.generation.streaming import model_device
@@ -60,6 +64,8 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
                 has = mask.any(dim=1)
                 correct_rows += int(((hit | ~mask).all(dim=1) & has).sum())
                 scored_rows += int(has.sum())
+                if progress is not None:
+                    progress(len(labels))
     finally:
         model.train(was_training)
     loss = total_loss / total_tokens if total_tokens else math.nan
@@ -93,11 +99,12 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
 def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
                     batch_size: int = 8, add_special_tokens: bool = True,
                     extra: dict[str, Any] | None = None, labels: list[str] | None = None,
-                    prompt_limits: Any = None) -> list[str]:
+                    prompt_limits: Any = None, progress: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers (new text only) for ``prompts``, batched with left padding.
 
     ``prompt_limits`` (a ``runtime.data.SequenceLimits``) cuts each prompt as training cut it,
-    so the answers scored are to the prompts the model was trained on.
+    so the answers scored are to the prompts the model was trained on. ``progress(n)`` is told
+    after each batch how many prompts it finished.
     """
     from llm_magic.runtime.generation.batch import generate_batch
 
@@ -107,7 +114,8 @@ def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_toke
     model.eval()
     try:
         return generate_batch(model, tokenizer, list(prompts), kwargs, batch_size=batch_size,
-                              add_special_tokens=add_special_tokens, labels=labels, prompt_limits=prompt_limits)
+                              add_special_tokens=add_special_tokens, labels=labels, prompt_limits=prompt_limits,
+                              progress=progress)
     finally:
         model.train(was_training)
 
@@ -122,11 +130,33 @@ def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_token
     return generate
 
 
+#: Answers shorter than this many words make BLEU (4-word overlaps) and ROUGE-2 (2-word
+#: overlaps, mostly none in a 1-3 word answer) read 0 whatever the quality.
+SHORT_ANSWER_WORDS = 4
+
+
+def short_answer_note(references: list[str]) -> tuple[set[str], str | None]:
+    """``(metrics to hide, the line saying why)`` when most references are shorter than 4 words."""
+    lengths = sorted(len(str(r).split()) for r in references)
+    if not lengths or lengths[len(lengths) // 2] >= SHORT_ANSWER_WORDS:
+        return set(), None
+    return {"bleu", "rouge2"}, (
+        f"BLEU and ROUGE-2 not shown: most reference answers are shorter than {SHORT_ANSWER_WORDS} words "
+        f"(median {lengths[len(lengths) // 2]}), where both read 0 whatever the answer; exact_match and "
+        "ROUGE-1/L measure them (report.hidden keeps the values)."
+    )
+
+
 def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
                    collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
-                   progress: Callable[[str], None] | None = None) -> EvalReport:
-    """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged."""
+                   ) -> EvalReport:
+    """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged.
+
+    Each pass over the split is a :func:`~llm_magic.runtime.progress.task` counting its rows.
+    """
     import pandas as pd
+
+    from llm_magic.runtime.progress import task
 
     output_feature = config.output_feature
     output_type = str(getattr(output_feature, "type", "text"))
@@ -145,11 +175,10 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         constrain = bool(getattr(getattr(output_feature, "decoder", None), "constrain_to_vocabulary", False))
         longest = max(len(tokenizer(str(label), add_special_tokens=False)["input_ids"]) for label in labels)
         kwargs = _generation_kwargs(config, tokenizer, longest + 8)
-        if progress:
-            progress(f"generating {len(prompts)} answers")
-        texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
-                                add_special_tokens, extra=kwargs, labels=labels if constrain else None,
-                                prompt_limits=limits)
+        with task(f"Evaluating the {name} split: generating answers", total=len(prompts)) as step:
+            texts = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
+                                    add_special_tokens, extra=kwargs, labels=labels if constrain else None,
+                                    prompt_limits=limits, progress=step.advance)
         predicted = [map_to_label(text, output_feature) for text in texts]
         scores = classification_metrics(predicted, targets, labels)
         report.metrics = {"accuracy": scores["accuracy"],
@@ -160,18 +189,21 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         return report
 
     if collator is not None and len(split.rows):
-        if progress:
-            progress(f"scoring {len(prompts)} rows")
-        report.metrics.update(teacher_forced_metrics(model, split.rows, collator, batch_size))
+        with task(f"Evaluating the {name} split: scoring the targets", total=len(split.rows)) as step:
+            report.metrics.update(teacher_forced_metrics(model, split.rows, collator, batch_size, step.advance))
     longest = max(len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"])
     kwargs = _generation_kwargs(config, tokenizer, 2 * longest + 8)
-    if progress:
-        progress(f"generating {len(prompts)} answers")
-    predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
-                                  add_special_tokens, extra=kwargs, prompt_limits=limits)
+    with task(f"Evaluating the {name} split: generating answers", total=len(prompts)) as step:
+        predictions = greedy_generate(model, tokenizer, prompts, kwargs.pop("max_new_tokens"), gen_batch,
+                                      add_special_tokens, extra=kwargs, prompt_limits=limits,
+                                      progress=step.advance)
     report.metrics["exact_match"] = exact_match(predictions, targets)
-    report.metrics["bleu"] = bleu(predictions, targets)
-    report.metrics.update(rouge(predictions, targets))
+    overlap = {"bleu": bleu(predictions, targets), **rouge(predictions, targets)}
+    hidden, note = short_answer_note(targets)
+    report.metrics.update({k: v for k, v in overlap.items() if k not in hidden})
+    report.hidden = {k: v for k, v in overlap.items() if k in hidden}
+    if note:
+        report.notes.append(note)
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
     return report

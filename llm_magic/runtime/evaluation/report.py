@@ -11,8 +11,10 @@ from typing import Any
 
 __all__ = ["EvalReport"]
 
-# How many example rows the report shows.
+# How many example rows the report shows: in HTML inside a collapsed block, in text fewer, after
+# the metrics, so the metrics stay on the first screen.
 _SHOWN_EXAMPLES = 5
+_SHOWN_EXAMPLES_TEXT = 3
 # Characters shown of one example value: a few-shot prompt can run to pages, and the report
 # is a summary (the full rows stay in ``report.examples``).
 _MAX_CHARS = 600
@@ -32,6 +34,10 @@ class EvalReport:
     per_class: Any = None  # DataFrame: label -> precision, recall, f1, support
     confusion: Any = None  # DataFrame: actual (rows) x predicted (columns)
     examples: Any = None  # DataFrame: prompt, target, prediction (and label for category)
+    #: Lines about the metrics (e.g. why BLEU is not shown).
+    notes: list[str] = field(default_factory=list)
+    #: Metrics computed but not shown because they carry no information here (see ``notes``).
+    hidden: dict[str, float] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> float:
         return self.metrics[name]
@@ -52,12 +58,15 @@ class EvalReport:
         lines = [f"Evaluation on the {self.split} split ({self.rows} rows, {self.output_type} output)"]
         width = max((len(k) for k in self.metrics), default=0)
         lines += [f"  {name.ljust(width)}  {_fmt(value)}" for name, value in self.metrics.items()]
+        lines += [f"  ({note})" for note in self.notes]
         if self.per_class is not None:
             lines += ["", "Per class:", self.per_class.to_string(float_format=lambda v: f"{v:.3f}")]
         if self.confusion is not None:
             lines += ["", "Confusion matrix (rows: actual, columns: predicted):", self.confusion.to_string()]
         if self.examples is not None and len(self.examples):
-            lines += ["", "Examples:", *_examples_text(self.examples.head(_SHOWN_EXAMPLES))]
+            shown = min(_SHOWN_EXAMPLES_TEXT, len(self.examples))
+            lines += ["", f"Examples ({shown} of {len(self.examples)}; all in report.examples):",
+                      *_examples_text(self.examples.head(shown))]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -68,12 +77,16 @@ class EvalReport:
             for name, value in self.metrics.items()
         )
         parts = [title, f"<table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>"]
+        parts += [f"<div style='color:#666;font-size:smaller'>{html.escape(note)}</div>" for note in self.notes]
         if self.per_class is not None:
             parts += ["<b>Per class</b>", self.per_class.to_html(float_format=lambda v: f"{v:.3f}")]
         if self.confusion is not None:
             parts += ["<b>Confusion matrix</b> (rows: actual, columns: predicted)", self.confusion.to_html()]
         if self.examples is not None and len(self.examples):
-            parts += ["<b>Examples</b>", _examples_html(self.examples.head(_SHOWN_EXAMPLES))]
+            shown = min(_SHOWN_EXAMPLES, len(self.examples))
+            parts.append(f"<details><summary><b>Examples</b> ({shown} of {len(self.examples)}; "
+                         f"all in <code>report.examples</code>)</summary>"
+                         f"{_examples_html(self.examples.head(shown))}</details>")
         return "<div class='llm-magic-eval'>" + "<br>".join(parts) + "</div>"
 
 

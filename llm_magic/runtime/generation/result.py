@@ -38,9 +38,13 @@ class GenerationResult:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        """One line of statistics: tokens, time, speed, seed, and whether it was stopped."""
+        """One line of statistics: tokens, time, speed, the seed when sampling, and whether it was stopped.
+
+        Greedy and beam decoding do not depend on the seed, so printing one would suggest a
+        randomness that is not there.
+        """
         parts = [f"{self.tokens} tokens", f"{self.seconds:.2f} s", f"{self.tokens_per_second:.1f} tok/s"]
-        if self.seed is not None:
+        if self.seed is not None and self.settings.get("do_sample", True):
             parts.append(f"seed {self.seed}")
         if self.interrupted:
             parts.append("stopped early")

@@ -301,8 +301,8 @@ def predict(
     column already; the model sees it cut to the sequence limits as in training, see
     :func:`prompt_limits`), ``<output>_response`` (the generated text) and, for category outputs,
     ``<output>_predictions`` (the label, see :func:`~llm_magic.runtime.generation.labels.map_to_label`).
-    ``progress``: True shows a progress bar of rows done (``tqdm.auto``: a widget in Jupyter,
-    text elsewhere), False none, a callable is told after each batch how many rows it finished.
+    ``progress``: True reports the rows done as a :func:`runtime.progress.task <llm_magic.runtime.progress.task>`
+    (a bar in the cell's output), False not at all, a callable is told after each batch how many rows it finished.
 
     Stopping it (KeyboardInterrupt, the notebook's stop button) keeps the rows of the batches
     already finished: the frame then holds only those, ``frame.attrs["interrupted"]`` is True
@@ -374,10 +374,9 @@ def _progress_bar(progress: bool | Callable[[int], None], total: int) -> Iterato
     elif not progress:
         yield None
     else:
-        from tqdm.auto import tqdm
+        # The one progress system (runtime.progress): a tqdm.auto bar would be an ipywidget that a
+        # saved notebook cannot show.
+        from llm_magic.runtime.progress import task
 
-        bar = tqdm(total=total, desc="predict", unit="row")
-        try:
-            yield bar.update
-        finally:
-            bar.close()
+        with task("Predicting", total=total) as step:
+            yield step.advance

@@ -126,21 +126,35 @@ def precheck(config: Any) -> tuple[Any, Any]:
 
 def load_model(config: Any) -> LoadedModel:
     """Load ``config``'s base model, tokenizer and adapter; return the bundle."""
-    from llm_magic.runtime.models.parameters import apply_rope_scaling, rope_settings
-    from llm_magic.runtime.models.quantization import describe_quantization
-
     source, placement = precheck(config)
     quantization = getattr(config, "quantization", None)
     model_parameters = getattr(config, "model_parameters", None)
 
+    import transformers  # noqa: F401 - imported before silencing its bars
+
+    from llm_magic.runtime.progress import silence_library_bars, task
+
+    silence_library_bars()  # our own task line below replaces transformers' "Loading weights" bar
+    with task(f"Loading {source.model_id}") as step:
+        return _load(config, source, placement, quantization, model_parameters, step)
+
+
+def _load(config: Any, source: Any, placement: Any, quantization: Any, model_parameters: Any,
+          step: Any) -> LoadedModel:
+    """The body of :func:`load_model`, reporting its phases to ``step``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from llm_magic.runtime.models.parameters import apply_rope_scaling, rope_settings
+    from llm_magic.runtime.models.quantization import describe_quantization
 
     hf_config = _hf_call(AutoConfig.from_pretrained, source)
     notes = [f"device {placement.device}, dtype {_dtype_name(placement.dtype)}: {placement.note}"]
     if apply_rope_scaling(hf_config, model_parameters, source.model_id):
         settings = rope_settings(model_parameters)
         notes.append(f"RoPE scaling {settings['rope_type']} x{settings['factor']:g}")
+    step.describe(f"Loading {source.model_id}: tokenizer")
     tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
+    step.describe(f"Loading {source.model_id}: weights")
     kwargs: dict[str, Any] = {}
     if quantization is not None:
         from llm_magic.runtime.models.quantization import bnb_config, compute_dtype_name
@@ -180,6 +194,7 @@ def load_model(config: Any) -> LoadedModel:
         candidates=find_candidates(model),
         _neftune=attach_neftune(model, model_parameters),
     )
+    step.describe(f"Loading {source.model_id}")
     try:
         wrap_adapter(loaded, config)
     except BaseException:

@@ -80,6 +80,7 @@ class TextLogger:
         self._started = time.monotonic()
         self._first_step: int | None = None  # a resumed run starts past 0: ETA counts from here
         self._pending_line = False
+        self._drawn = ""  # the progress line last drawn (what the terminal shows)
 
     def log(self, name: str, data: Any, step: int) -> None:
         """Track ``data``; draw when the throttle allows."""
@@ -90,6 +91,8 @@ class TextLogger:
         if name == "max_steps":
             self._max_steps = int(data)
         elif name == "status" and data != "running":
+            if self._drawn != self.progress_line():
+                self._draw()  # the final state, once, before the outcome line
             self._newline()
             self._write(f"run {data} at step {step}\n")
         elif name == "best_step":
@@ -111,8 +114,9 @@ class TextLogger:
             self.log(name, value, step)
 
     def close(self) -> None:
-        """Draw the final line and end it."""
-        self._draw()
+        """Draw the final line (unless it is already on screen, as drawn) and end it."""
+        if self._drawn != self.progress_line():
+            self._draw()
         self._newline()
 
     # ------------------------------------------------------------------------- drawing
@@ -140,7 +144,11 @@ class TextLogger:
             self._draw()
 
     def _draw(self) -> None:
-        self._write("\r" + self.progress_line())
+        line = self.progress_line()
+        # Pad over a longer previous draw: "\r" alone leaves its tail behind ("ETA 0:001").
+        width = len(self._drawn) if self._pending_line else 0
+        self._write("\r" + line + " " * max(0, width - len(line)))
+        self._drawn = line
         self._pending_line = True
 
     def _newline(self) -> None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-__all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state"]
+__all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
 OWNER = "training"
 
@@ -159,12 +159,38 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
-class RunsTable:
-    """The runs of a session side by side: config keys that differ, outcome and final metrics."""
+#: Metrics tried in this order for a run's "key metric" column (the first the run has).
+KEY_METRICS = ("test_accuracy", "test_exact_match", "test_rougeL", "test_loss")
+#: Characters of a base model id shown in the compact table (the end: the model's own name).
+_BASE_MODEL_CHARS = 20
 
-    def __init__(self, runs: list[RunRecord]) -> None:
-        self.runs = list(runs)
+
+def unique_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """One record per run id, the newest, in the order the ids first appeared.
+
+    A run saved and loaded back in the same session has two records (the original and the
+    loaded one); it is one run.
+    """
+    latest: dict[str, RunRecord] = {}
+    for run in runs:
+        latest[run.run_id] = run  # a dict keeps a key where it was first inserted
+    return list(latest.values())
+
+
+class RunsTable:
+    """The runs of a session, one row per run.
+
+    The default view is compact (run, status, steps, duration ("time"), best validation loss
+    ("best eval"), the key test metric, adapter, base model: it fits 110 terminal columns); ``all_columns=True`` (``%llm_runs --all``)
+    shows every config key that differs between the runs and every final metric. :attr:`frame`
+    is always the full table, :attr:`compact` the short one.
+    """
+
+    def __init__(self, runs: list[RunRecord], all_columns: bool = False) -> None:
+        self.runs = unique_runs(runs)
+        self.all_columns = all_columns
         self.frame = self._build()
+        self.compact = self._build_compact()
 
     def _build(self) -> Any:
         import pandas as pd
@@ -184,18 +210,53 @@ class RunsTable:
             rows.append(row)
         return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
+    def _build_compact(self) -> Any:
+        import pandas as pd
+
+        from llm_magic.runtime.training.loggers import format_duration
+
+        rows = []
+        for run in self.runs:
+            steps = f"{run.global_step}/{run.max_steps}" if run.max_steps else str(run.global_step)
+            best = run.metrics.get("best_validation_loss")
+            key = next((k for k in KEY_METRICS if isinstance(run.metrics.get(k), (int, float))), None)
+            adapter = (run.config.get("adapter") or {}).get("type") if isinstance(run.config.get("adapter"), dict) \
+                else None
+            base = str(run.config.get("base_model") or "")
+            if len(base) > _BASE_MODEL_CHARS:
+                base = "…" + base[-(_BASE_MODEL_CHARS - 1):]
+            rows.append({
+                "run": run.run_id, "status": run.status,
+                "steps": steps if run.kind == "finetune" else "-",
+                "time": format_duration(run.seconds),
+                "best eval": f"{best:.4f}" if isinstance(best, (int, float)) else "-",
+                "key metric": f"{key[len('test_'):]} {run.metrics[key]:.3f}" if key else "-",
+                "adapter": adapter or "none", "base model": base,
+            })
+        return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
     def __len__(self) -> int:
         return len(self.runs)
+
+    def _shown(self) -> Any:
+        return self.frame if self.all_columns else self.compact
 
     def __repr__(self) -> str:
         if not self.runs:
             return "No runs yet in this session. Start one with %llm_train --data <df>."
-        return self.frame.to_string()
+        text = self._shown().to_string()
+        if not self.all_columns:
+            text += "\n(%llm_runs --all: every differing config key and every metric)"
+        return text
 
     def _repr_html_(self) -> str:
         if not self.runs:
             return f"<p>{html.escape(repr(self))}</p>"
-        return self.frame.to_html(na_rep="", float_format=lambda v: f"{v:.4g}")
+        table = self._shown().to_html(na_rep="", float_format=lambda v: f"{v:.4g}")
+        if self.all_columns:
+            # Many columns: scroll sideways inside the output instead of overflowing the page.
+            return f"<div style='overflow-x:auto;max-width:100%'>{table}</div>"
+        return table + "<div style='color:#888;font-size:smaller'><code>%llm_runs --all</code>: every differing config key and every metric</div>"
 
 
 def _round(value: Any) -> Any:

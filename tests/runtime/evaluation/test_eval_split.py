@@ -65,9 +65,14 @@ def test_text_output_metrics_and_teacher_forced_loss(session, tiny_dir, reviews)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     report = session.evaluate(reviews, split="test")
     assert report.rows == 5
-    for key in ("loss", "perplexity", "token_accuracy", "sequence_accuracy", "exact_match", "bleu",
-                "rouge1", "rouge2", "rougeL"):
+    for key in ("loss", "perplexity", "token_accuracy", "sequence_accuracy", "exact_match",
+                "rouge1", "rougeL"):
         assert key in report
+    # One-word answers: BLEU and ROUGE-2 read 0 whatever the answer, so they are not shown, and a
+    # line says why (the values stay in report.hidden).
+    assert "bleu" not in report and "rouge2" not in report and set(report.hidden) == {"bleu", "rouge2"}
+    assert "BLEU and ROUGE-2 not shown: most reference answers are shorter than 4 words" in repr(report)
+    assert "BLEU and ROUGE-2 not shown" in report._repr_html_()
     assert report["perplexity"] == pytest.approx(torch.tensor(report["loss"]).exp().item(), rel=1e-5)
     assert list(report.examples["target"]) == ["positive", "negative", "neutral", "positive", "negative"]
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
@@ -82,3 +87,22 @@ def test_text_output_metrics_and_teacher_forced_loss(session, tiny_dir, reviews)
     assert teacher_forced_metrics(model, rows, make_data_collator(tok))["loss"] == pytest.approx(expected, rel=1e-5)
     with pytest.raises(Exception, match="validation split is empty"):
         session.evaluate(reviews[reviews["split"] != 1], split="validation")
+
+
+def test_short_answer_rule_and_report_layout():
+    import pandas as pd
+
+    from llm_magic.runtime.evaluation.evaluate import short_answer_note
+    from llm_magic.runtime.evaluation.report import EvalReport
+
+    assert short_answer_note(["a b c d e", "one two three four", "x"]) == (set(), None)
+    hidden, note = short_answer_note(["yes", "no", "a long answer of words"])
+    assert hidden == {"bleu", "rouge2"} and "median 1" in note
+    # Metrics come first; the examples are few in text and collapsed in HTML.
+    examples = pd.DataFrame({"prompt": [f"line 1\nline 2\nprompt {i}" for i in range(20)],
+                             "target": ["t"] * 20, "prediction": ["p"] * 20})
+    report = EvalReport("test", "text", 20, metrics={"exact_match": 0.5}, examples=examples)
+    text = repr(report).splitlines()
+    assert text[1].strip().startswith("exact_match") and len(text) < 30  # 5 examples made 40
+    assert "Examples (3 of 20; all in report.examples):" in text
+    assert "<details><summary><b>Examples</b> (5 of 20" in report._repr_html_()
