@@ -60,7 +60,7 @@ class TrainMagics(Magics):
         def loggers(record):
             from llm_magic.widgets.loss_plot import LossPlot
 
-            plot = LossPlot(record.run_id, on_stop=session.stop_training)
+            plot = LossPlot(record.run_id, on_stop=session.stop_training, outcome=lambda: record.status)
             plot.show()
             return [plot]
 

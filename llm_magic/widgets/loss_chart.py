@@ -44,7 +44,7 @@ def chart_widget(on_stop: Callable[[], Any] | None, history: Callable[[], dict])
     def on_message(_widget: Any, content: Any, _buffers: Any) -> None:
         kind = content.get("k") if isinstance(content, dict) else None
         if kind == "stop":
-            if on_stop is not None and widget.status in ("starting", "running"):
+            if on_stop is not None:
                 on_stop()
         elif kind == "history":
             widget.send({"k": "history", "t": _now_ms(), "d": history()})

@@ -195,7 +195,8 @@ class LossPlot:
         self._sync_state()
 
     def _stop_clicked(self) -> None:
-        if self.on_stop is not None:
+        # The page's button may still be enabled for a moment after the run ended.
+        if self.on_stop is not None and self.status in _RUNNING and not self.closed:
             self.on_stop()
 
     def _history(self) -> dict:

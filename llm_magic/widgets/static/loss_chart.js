@@ -56,7 +56,7 @@ export function smooth(points, weight) {
 }
 
 // The first step of each epoch after the first: where the logged epoch passes a whole number.
-function epochBoundaries(epochs) {
+export function epochBoundaries(epochs) {
   const marks = [];
   let previous = null;
   for (const [step, epoch] of epochs) {
