@@ -73,6 +73,9 @@ def _chart_class() -> Any:
             status_line = traitlets.Unicode("").tag(sync=True)
             #: The latest ``--sample-every`` answers: ``{"step": n, "rows": [...]}``.
             samples = traitlets.Dict().tag(sync=True)
+            #: The run holds the kernel: the page shows how to stop it instead of a Stop button
+            #: whose message the kernel would read only after the run.
+            foreground = traitlets.Bool(False).tag(sync=True)
 
         _widget_class = LossChartWidget
     return _widget_class

@@ -78,7 +78,7 @@ def _path(points: Points, x, y) -> str:
 
 
 def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str,
-               max_steps: int | None = None, smoothing: float = 0.6) -> str:
+               smoothing: float = 0.6) -> str:
     """The picture as an SVG document (``WIDTH`` pixels wide)."""
     loss = [(s, v) for s, v in points.get("loss", ()) if math.isfinite(v)]
     evals = [(s, v) for s, v in points.get("eval_loss", ()) if math.isfinite(v)]
@@ -90,7 +90,7 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     height = lr_top + _LR_H + _AXIS + _FOOT
     plot_w = WIDTH - _LEFT - _RIGHT
     last = max([s for s, _ in loss + evals + lrs] or [1])
-    x1 = max(last, max_steps or 0, 1)
+    x1 = max(last, 1)  # the steps run: a stopped run fills the width, as the live chart does
     values = [v for _, v in loss + evals] or [0.0, 1.0]
     lo, hi = min(values), max(values)
     if hi - lo < 1e-9:
@@ -108,7 +108,9 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     def lr_y(value: float) -> float:
         return lr_top + _LR_H - value / lr_hi * (_LR_H - 6)
 
+    # Shrinks to a narrower output area (max-width) instead of being cut off at its right edge.
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           'style="max-width: 100%; height: auto" '
            f'viewBox="0 0 {WIDTH} {height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, '
            f'Arial, sans-serif" font-size="12">',
            f'<rect width="{WIDTH}" height="{height}" fill="#fff"/>',

@@ -39,8 +39,12 @@ class LossPlot:
     widget_series = ("loss", "eval_loss", "learning_rate", "epoch")
 
     def __init__(self, run_id: str, on_stop: Callable[[], Any] | None = None,
-                 notebook: bool | None = None, outcome: Callable[[], str | None] | None = None) -> None:
+                 notebook: bool | None = None, outcome: Callable[[], str | None] | None = None,
+                 foreground: bool = False) -> None:
         self.run_id = run_id
+        #: The run holds the kernel (not ``--background``): the page's Stop button could not
+        #: reach it, so the page says to interrupt the kernel instead.
+        self.foreground = foreground
         self.on_stop = on_stop
         #: How the run ended, asked at ``close`` when no final status was logged (a failure).
         self.outcome = outcome
@@ -190,6 +194,7 @@ class LossPlot:
         from llm_magic.widgets.loss_chart import PointSender, chart_widget
 
         self.widget = chart_widget(self._stop_clicked, self._history)
+        self.widget.foreground = self.foreground
         self._sender = PointSender(self._send, self.min_interval)
         self._handle = display(_LiveChart(self.widget), display_id=True)
         self._sync_state()
@@ -225,7 +230,7 @@ class LossPlot:
         """The chart as it stands, as an SVG document (the final picture)."""
         from llm_magic.widgets.loss_picture import render_svg
 
-        return render_svg(self.points, self.best_step, self.summary(), self.max_steps)
+        return render_svg(self.points, self.best_step, self.summary())
 
 
 class _LiveChart:

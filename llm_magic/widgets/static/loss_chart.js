@@ -14,6 +14,7 @@ const MARGIN = { left: 56, right: 16, top: 8, bottom: 22 };
 const LOSS_HEIGHT = 240;
 const LR_HEIGHT = 64;
 const GAP = 10;
+const WATCHED = ["max_steps", "best_step", "status", "status_line", "samples", "foreground"];
 
 // One store per widget model, shared by all its views (a cell output shown twice, a second tab).
 const stores = new WeakMap();
@@ -87,6 +88,13 @@ function fmt(value, digits = 4) {
   return value.toFixed(abs >= 100 ? 1 : digits);
 }
 
+// Axis labels: as few digits as the value needs ("4", "2.5", "0.003"), as the final picture has.
+function tickLabel(value) {
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e5)) return value.toExponential(1);
+  return String(+value.toPrecision(3));
+}
+
 function node(tag, attrs, parent) {
   const el = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
@@ -157,10 +165,15 @@ class ChartView {
       this.model.send({ k: "stop" });
     });
 
+    // A run in the foreground holds the kernel, which reads the button's message only after the
+    // cell: there, interrupting the kernel is what stops it (after the current step, checkpointed).
+    this.stopHint = html("div", "llm-chart-stop-hint", null,
+      "to stop: interrupt the kernel (\u25a0), it stops after the current step with a checkpoint");
     this.plot = html("div", "llm-chart-plot", el);
     this.svg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "training loss chart" }, this.plot);
     this.tooltip = html("div", "llm-chart-tooltip", this.plot);
     this.status = html("div", "llm-chart-status", el);
+    el.appendChild(this.stopHint);
     this.samples = html("div", "llm-chart-samples", el);
 
     this.svg.addEventListener("mousemove", (event) => this.hover(event));
@@ -219,12 +232,13 @@ class ChartView {
     const smoothed = this.visible(smooth(s.loss, this.smoothing));
     const evals = this.visible(s.eval_loss);
     const lrs = this.visible(s.learning_rate);
-    const maxSteps = this.model.get("max_steps") || 0;
     const best = this.model.get("best_step");
     const all = [...raw, ...evals, ...lrs];
     const lastStep = all.reduce((m, [step]) => Math.max(m, step), 0);
     const x0 = this.zoom ? this.zoom[0] : 0;
-    const x1 = this.zoom ? this.zoom[1] : Math.max(lastStep, maxSteps, 1);
+    // The steps drawn so far, not max_steps: early in a long run the curve would be a sliver at
+    // the left edge (the status line says how far the run has come).
+    const x1 = this.zoom ? this.zoom[1] : Math.max(lastStep, 1);
     const plotLeft = MARGIN.left;
     const plotWidth = width - MARGIN.left - MARGIN.right;
     const x = (step) => plotLeft + ((step - x0) / Math.max(x1 - x0, 1e-9)) * plotWidth;
@@ -249,7 +263,7 @@ class ChartView {
       const py = top + (1 - (tick - lo) / (hi - lo)) * LOSS_HEIGHT;
       node("line", { x1: plotLeft, x2: plotLeft + plotWidth, y1: py, y2: py, class: "llm-chart-grid" }, g);
       const label = node("text", { x: plotLeft - 6, y: py + 4, "text-anchor": "end", class: "llm-chart-tick" }, g);
-      label.textContent = this.logScale ? fmt(Math.pow(10, tick), 3) : fmt(tick, 3);
+      label.textContent = tickLabel(this.logScale ? Math.pow(10, tick) : tick);
     }
     const axisLabel = node("text", { x: 12, y: top + LOSS_HEIGHT / 2, transform: `rotate(-90 12 ${top + LOSS_HEIGHT / 2})`, "text-anchor": "middle", class: "llm-chart-tick" }, g);
     axisLabel.textContent = this.logScale ? "loss (log)" : "loss";
@@ -261,7 +275,7 @@ class ChartView {
     const lrHi = lrValues.length ? Math.max(...lrValues) : 1;
     const lrY = (value) => lrTop + LR_HEIGHT - (value / (lrHi || 1)) * (LR_HEIGHT - 6);
     const lrLabel = node("text", { x: plotLeft - 6, y: lrTop + 10, "text-anchor": "end", class: "llm-chart-tick" }, g);
-    lrLabel.textContent = lrValues.length ? fmt(lrHi, 2) : "";
+    lrLabel.textContent = lrValues.length ? tickLabel(lrHi) : "";
     const lrName = node("text", { x: 12, y: lrTop + LR_HEIGHT / 2, transform: `rotate(-90 12 ${lrTop + LR_HEIGHT / 2})`, "text-anchor": "middle", class: "llm-chart-tick" }, g);
     lrName.textContent = "lr";
     for (const tick of niceTicks(x0, x1, 8)) {
@@ -331,6 +345,9 @@ class ChartView {
     if (!running && !this.stopButton.disabled) {
       this.stopButton.disabled = true;
     }
+    const foreground = Boolean(this.model.get("foreground"));
+    this.stopButton.style.display = foreground ? "none" : "";
+    this.stopHint.style.display = foreground && running ? "" : "none";
     const samples = this.model.get("samples") || {};
     const key = JSON.stringify(samples);
     if (key === this.samplesKey) return;
@@ -391,14 +408,14 @@ export default {
     const view = new ChartView(model, el, store);
     store.views.add(view);
     const redraw = () => view.schedule();
-    for (const name of ["max_steps", "best_step", "status", "status_line", "samples"]) model.on(`change:${name}`, redraw);
+    for (const name of WATCHED) model.on(`change:${name}`, redraw);
     // A view of a run already under way (a reloaded page) asks the kernel for what it missed.
     if (!store.synced && !store.series.loss.length) model.send({ k: "history" });
     view.schedule();
     return () => {
       store.views.delete(view);
       view.resize.disconnect();
-      for (const name of ["max_steps", "best_step", "status", "status_line", "samples"]) model.off(`change:${name}`, redraw);
+      for (const name of WATCHED) model.off(`change:${name}`, redraw);
     };
   },
 };
