@@ -112,7 +112,8 @@ class LossPlot:
         # Replace the widget in place (a background run may end while another cell runs, so
         # no new display). Without the widget's mime type: a reopened notebook has no widget
         # state and would show "Error displaying widget" instead of this picture.
-        self._handle.update(_FinalChart(self.final_svg, self.summary()))
+        if self._handle is not None:  # None when IPython had no shell to display in
+            self._handle.update(_FinalChart(self.final_svg, self.summary()))
         self.widget.close()
 
     # ------------------------------------------------------------------------- state
