@@ -3,18 +3,18 @@
 The page draws the chart (``static/loss_chart.js``, SVG); the kernel only sends the points logged
 since its last message, a few bytes a step, at most every ``interval`` seconds.
 
-Why anywidget with our own small ES module, measured on this machine (2 cores, 2026-12-02,
-``benchmarks/bench_widget.py`` repeats the kernel-side numbers for ours):
+Why anywidget with our own small ES module: measured on this machine (2 busy cores, 2026-12-02)
+by ``benchmarks/bench_chart_candidates.py``, 600 one-step updates of a 2-series chart, each
+message JSON-encoded and signed as ipykernel sends it:
 
-- anywidget 0.11: 0.13 s to import after ipywidgets; appending 10 points to a 600-point chart
-  costs the kernel one ~5 µs-per-point message, independent of the chart's length. The module
-  is prebuilt JavaScript served by anywidget's own extension (no JupyterLab build), and speaks
-  the standard widget protocol, so JupyterLab, Notebook 7, VS Code and Colab render it.
-- plotly 7 ``FigureWidget``: 1.2 s to import and create (it is itself an anywidget), and a
-  trace's ``x``/``y`` are sent whole on every change: a 600-step run sends ~180,000 points in
-  total for 600 new ones (quadratic in the run's length).
-- bqplot 0.13: 0.66 s to import plus a JupyterLab extension of its own; ``Lines.x``/``y`` are
-  also resent whole on every change.
+- anywidget 0.11 + ``static/loss_chart.js``: 0.07-0.13 s to import and create; 20-27 µs a step,
+  80 kB in all (only the new point goes). Prebuilt JavaScript served by anywidget's own
+  extension (no JupyterLab build), over the standard widget protocol, so JupyterLab,
+  Notebook 7, VS Code and Colab render it.
+- plotly 7 ``FigureWidget``: 1.1 s to import and create; 4,600 µs a step and 7 MB in all: a
+  trace's ``x``/``y`` are resent whole on every change (quadratic in the run's length).
+- bqplot 0.13: 1.0 s to import and create; 230 µs a step and 0.5 MB (whole arrays, binary),
+  growing with the run; and a JupyterLab extension of its own to install.
 
 A chart drawn in the kernel (matplotlib into an image, as before) cost 100-150 ms a frame, so it
 could be live or cheap, never both; the final picture is an SVG written by :mod:`.loss_picture`.
