@@ -139,7 +139,9 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     for step, epoch in epoch_boundaries(epochs):
         out.append(f'<line x1="{x(step):.1f}" x2="{x(step):.1f}" y1="{top}" y2="{bottom}" stroke="#999" '
                    'stroke-dasharray="2 3"/>')
-        out.append(f'<text x="{x(step) + 3:.1f}" y="{top + 11}" font-size="10" fill="#888">epoch {epoch + 1}</text>')
+        right = x(step) > _LEFT + plot_w - 60  # left of the line there, or the label is cut off
+        out.append(f'<text x="{x(step) + (-3 if right else 3):.1f}" y="{top + 11}" font-size="10" fill="#888" '
+                   f'text-anchor="{"end" if right else "start"}">epoch {epoch + 1}</text>')
     if best_step is not None:
         out.append(f'<line x1="{x(best_step):.1f}" x2="{x(best_step):.1f}" y1="{top}" y2="{bottom}" '
                    f'stroke="{COLORS["best"]}" stroke-width="1.5" stroke-dasharray="5 3"/>')

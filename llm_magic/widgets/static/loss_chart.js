@@ -295,7 +295,10 @@ class ChartView {
     for (const [step, epoch] of epochBoundaries(s.epoch)) {
       if (step < x0 || step > x1) continue;
       node("line", { x1: x(step), x2: x(step), y1: top, y2: lrTop + LR_HEIGHT, class: "llm-chart-epoch" }, curves);
-      const label = node("text", { x: x(step) + 3, y: top + 11, class: "llm-chart-epoch-label" }, curves);
+      // Left of the line near the right edge, where the label would be cut off.
+      const right = x(step) > plotLeft + plotWidth - 60;
+      const label = node("text", { x: x(step) + (right ? -3 : 3), y: top + 11, "text-anchor": right ? "end" : "start",
+                                   class: "llm-chart-epoch-label" }, curves);
       label.textContent = `epoch ${epoch + 1}`;
     }
     if (best !== null && best !== undefined && best >= 0 && best >= x0 && best <= x1) {
