@@ -175,7 +175,7 @@ def run_live_chart(tmp_path: Path, artifacts: Path = ARTIFACTS, seconds: float =
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             cell = page.locator(".jp-Notebook .jp-CodeCell").nth(TRAIN)
             deadline, shots, last_shot = time.monotonic() + 600, 0, 0.0
-            first_point, interrupted = None, False
+            first_point, interrupted, controls = None, False, None
             while time.monotonic() < deadline:
                 prompt = cell.locator(".jp-InputPrompt").inner_text()
                 if any(ch.isdigit() for ch in prompt):
@@ -186,6 +186,8 @@ def run_live_chart(tmp_path: Path, artifacts: Path = ARTIFACTS, seconds: float =
                     page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
                     interrupted = True
                 chart = cell.locator(".llm-chart")
+                if controls is None and first_point is not None and time.monotonic() - first_point >= seconds / 2:
+                    controls = _use_controls(page, chart, artifacts)
                 if chart.count() and time.monotonic() - last_shot >= 6:
                     chart.screenshot(path=str(artifacts / f"chart-live-{shots:02d}.png"))
                     shots, last_shot = shots + 1, time.monotonic()
@@ -227,7 +229,37 @@ def run_live_chart(tmp_path: Path, artifacts: Path = ARTIFACTS, seconds: float =
     return {"changes": changes, "first_point": drawn[0]["t"] if drawn else None,
             "end": max((c["t"] for c in drawn), default=None), "final": seen["final"], "saved": saved,
             "reopened_images": reopened_images, "reopened_text": reopened_text, "url": url,
-            "screenshots": shots, "notebook_path": notebook_path}
+            "screenshots": shots, "notebook_path": notebook_path, "controls": controls}
+
+
+def _use_controls(page, chart, artifacts: Path) -> dict:
+    """Hover, log scale and a drag to zoom on the live chart, as a user would: what each showed."""
+    svg = chart.locator("svg.llm-chart-svg")
+    svg.scroll_into_view_if_needed()
+    box = svg.bounding_box()
+    y = box["y"] + 120
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    tooltip = chart.locator(".llm-chart-tooltip")
+    tooltip.wait_for(state="visible", timeout=10_000)
+    hover = tooltip.inner_text()
+    chart.screenshot(path=str(artifacts / "chart-hover.png"))
+    chart.locator("input[type=checkbox]").check()
+    page.wait_for_timeout(500)
+    log_axis = "loss (log)" in svg.text_content()
+    full = svg.get_attribute("data-x-range")
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    zoomed = svg.get_attribute("data-x-range")
+    chart.screenshot(path=str(artifacts / "chart-zoom-log.png"))
+    chart.locator("button", has_text="reset zoom").click()
+    chart.locator("input[type=checkbox]").uncheck()
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)
+    return {"hover": hover, "log_axis": log_axis, "full": full, "zoomed": zoomed,
+            "reset": svg.get_attribute("data-x-range"), "linear_again": "loss (log)" not in svg.text_content()}
 
 
 def gaps(result: dict) -> list[float]:
@@ -250,6 +282,15 @@ def test_the_chart_follows_training_live_and_survives_a_saved_notebook(tmp_path)
     assert max(between) <= 2.0, f"the chart stood still for {max(between):.1f} s (gaps {sorted(between)[-5:]})"
     assert result["final"] is not None, "the live chart was never replaced by its static picture"
     assert result["screenshots"] >= 3
+
+    # The controls did what they say, mid-run.
+    controls = result["controls"]
+    assert re.match(r"step \d+, epoch [\d.]+\nloss [\d.]+ \(smoothed [\d.]+\)", controls["hover"]), controls
+    assert controls["log_axis"] and controls["linear_again"], controls
+    full_from, full_to = map(int, controls["full"].split("-"))
+    zoom_from, zoom_to = map(int, controls["zoomed"].split("-"))
+    assert full_from == 0 and full_from < zoom_from < zoom_to < full_to, controls
+    assert controls["reset"].startswith("0-"), controls
 
     # The saved notebook: the chart's output is the SVG and the summary, no widget reference.
     train = result["saved"].cells[TRAIN]

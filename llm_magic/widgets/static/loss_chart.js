@@ -319,6 +319,7 @@ class ChartView {
     }
     svg.dataset.points = String(s.loss.length + s.eval_loss.length + s.learning_rate.length);
     svg.dataset.lastStep = String(lastStep);
+    svg.dataset.xRange = `${x0}-${x1}`;
     this.drawLegend(best, s);
     this.drawStatus();
   }
