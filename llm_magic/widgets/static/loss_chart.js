@@ -259,11 +259,15 @@ class ChartView {
     };
     const g = node("g", {}, svg);
     node("rect", { x: plotLeft, y: top, width: plotWidth, height: LOSS_HEIGHT, class: "llm-chart-frame" }, g);
-    for (const tick of niceTicks(lo, hi, 5)) {
-      const py = top + (1 - (tick - lo) / (hi - lo)) * LOSS_HEIGHT;
+    // On the log scale too, ticks at round values of the loss (1.6, 1.8, 2), not of its logarithm.
+    const ticks = this.logScale
+      ? niceTicks(Math.pow(10, lo), Math.pow(10, hi), 5).filter((v) => v > 0)
+      : niceTicks(lo, hi, 5);
+    for (const tick of ticks) {
+      const py = y(tick);
       node("line", { x1: plotLeft, x2: plotLeft + plotWidth, y1: py, y2: py, class: "llm-chart-grid" }, g);
       const label = node("text", { x: plotLeft - 6, y: py + 4, "text-anchor": "end", class: "llm-chart-tick" }, g);
-      label.textContent = tickLabel(this.logScale ? Math.pow(10, tick) : tick);
+      label.textContent = tickLabel(tick);
     }
     const axisLabel = node("text", { x: 12, y: top + LOSS_HEIGHT / 2, transform: `rotate(-90 12 ${top + LOSS_HEIGHT / 2})`, "text-anchor": "middle", class: "llm-chart-tick" }, g);
     axisLabel.textContent = this.logScale ? "loss (log)" : "loss";
