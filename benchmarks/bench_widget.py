@@ -116,7 +116,7 @@ def real_run(quick: bool) -> tuple[float, float, Any, Wire]:
     from IPython.utils.capture import capture_output
 
     model_path = str(workloads.model_dir("tiny" if quick else "10m"))
-    rows = 16 if quick else 96  # 30-55 s on 2 cores with the 10M model, as busy as the machine is
+    rows = 16 if quick else 96  # 25-55 s on 2 cores with the 10M model, as busy as the machine is
     frame = workloads.task_frame(rows, workloads.equal_lengths(rows, EQUAL_LENGTH))
     session = our_session(model_path, adapter=workloads.LORA)
     meter, plots = Meter(), []
@@ -177,7 +177,7 @@ def run(quick: bool = False) -> list[Result]:
     workloads.quiet()
     module_bytes = sum(len(p.read_bytes()) for p in STATIC.iterdir())
     results = []
-    for name, measure in (("real LoRA run, 30-55 s", real_run), ("simulated 5-minute run", simulated_run)):
+    for name, measure in (("real LoRA run, 25-55 s", real_run), ("simulated 5-minute run", simulated_run)):
         cpu, seconds, plot, wire = measure(quick)
         overhead = cpu / seconds * 100
         streamed = wire.bytes - module_bytes  # the ES module and its CSS go once, with the widget
