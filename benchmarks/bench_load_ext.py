@@ -10,6 +10,8 @@ LOAD_EXT = (
     "import time; t = time.perf_counter()\n"
     "shell.run_line_magic('load_ext', 'llm_magic')\n"
     "import sys; assert 'torch' not in sys.modules, 'load_ext imported torch'\n"
+    "charts = {'anywidget', 'matplotlib', 'plotly', 'bqplot'} & set(sys.modules)\n"
+    "assert not charts, f'load_ext imported a chart library: {charts}'\n"
 )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "sentence_transformers")
+HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "sentence_transformers",
+         "anywidget", "matplotlib")  # the loss chart's widget library, and no chart library
 
 
 def test_load_ext_imports_no_heavy_library():

@@ -72,7 +72,8 @@ class TrainMagics(Magics):
         def loggers(record):
             from llm_magic.widgets.loss_plot import LossPlot
 
-            plot = LossPlot(record.run_id, on_stop=session.stop_training)
+            plot = LossPlot(record.run_id, on_stop=session.stop_training, outcome=lambda: record.status,
+                            foreground=not args.background)
             plot.show()
             return [plot]
 

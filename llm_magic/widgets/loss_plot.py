@@ -1,13 +1,12 @@
-"""The live loss plot of a training run (one per run); a metric logger (``log``/``log_dict``/``close``).
+"""The live loss chart of a training run (one per run); a metric logger (``log``/``log_dict``/``close``).
 
-In Jupyter it shows, in one ipywidgets box: a progress bar with step/epoch and ETA, a line with
-loss, eval loss, learning rate and tokens/s, a chart (training and validation loss on one axis,
-learning rate below, the best checkpoint marked) rendered with matplotlib's Agg backend into an
-``ipywidgets.Image``, the ``--sample-every`` answers, and a Stop button. Redraws are throttled to
-``1 / min_interval`` per second, and the chart (matplotlib takes 50-150 ms a frame on a busy CPU)
-is re-rendered only when its last render cost at most ``chart_budget`` (1.5%) of the time since, so
-the plot stays within the issue's 3% overhead budget however slow the machine. At the end the
-box is replaced by a static PNG so the saved notebook keeps the picture.
+In Jupyter it is a chart drawn in the browser (:mod:`.loss_chart`, ``static/loss_chart.js``):
+the kernel streams only the points logged since its last message, a few times a second, and
+the page draws training loss (raw and smoothed), validation loss, learning rate, epoch
+boundaries and the best checkpoint, with values on hover, zoom and a log scale, a one-line
+status under it and a Stop button. When the run finishes, stops or fails, the output is
+replaced in place by a static picture (:mod:`.loss_picture`, an SVG) and a one-line summary,
+so a saved notebook, its nbconvert HTML and GitHub show the run without a kernel.
 
 In terminal IPython a :class:`~llm_magic.runtime.training.loggers.TextLogger` progress line
 replaces it. Either way the recorded state (``points``, ``best_step``, ``samples``, ``status``)
@@ -15,8 +14,6 @@ is the same, and is what tests check.
 """
 from __future__ import annotations
 
-import html
-import io
 import time
 from typing import Any, Callable, Mapping
 
@@ -25,23 +22,32 @@ from llm_magic.widgets.frontend import is_notebook
 
 __all__ = ["LossPlot"]
 
-# Series drawn on the chart; anything else logged is kept in `latest` only.
+# Series kept for the chart and the summary; anything else logged is kept in `latest` only.
 _SERIES = ("loss", "eval_loss", "learning_rate", "tokens_per_second", "epoch")
+_RUNNING = ("starting", "running")
+_FALLBACK = ("Live training chart (it needs Jupyter widgets); the final picture and summary "
+             "replace it when the run ends.")
 
 
 class LossPlot:
     """Live chart and progress of one training run; see the module docstring."""
 
-    #: Minimum seconds between two redraws (about 3 per second).
-    min_interval: float = 0.34
-    #: Largest share of wall time the chart renders may take: half of the widget's 3% overhead
-    #: budget, the other half left for the progress bar, numbers and widget messages.
-    chart_budget: float = 0.015
+    #: Least seconds between two messages to the page: 4 a second keeps the chart far inside
+    #: the 2 s lag target, and a fast run (100 steps a second) still sends 4 messages, not 100.
+    min_interval: float = 0.25
+    #: The series the page draws (tokens/s is in the status line only).
+    widget_series = ("loss", "eval_loss", "learning_rate", "epoch")
 
     def __init__(self, run_id: str, on_stop: Callable[[], Any] | None = None,
-                 notebook: bool | None = None) -> None:
+                 notebook: bool | None = None, outcome: Callable[[], str | None] | None = None,
+                 foreground: bool = False) -> None:
         self.run_id = run_id
+        #: The run holds the kernel (not ``--background``): the page's Stop button could not
+        #: reach it, so the page says to interrupt the kernel instead.
+        self.foreground = foreground
         self.on_stop = on_stop
+        #: How the run ended, asked at ``close`` when no final status was logged (a failure).
+        self.outcome = outcome
         self.notebook = is_notebook() if notebook is None else notebook
         self.points: dict[str, list[tuple[int, float]]] = {name: [] for name in _SERIES}
         self.latest: dict[str, float] = {}
@@ -51,26 +57,30 @@ class LossPlot:
         self.status = "starting"
         self.step = 0
         self.max_steps: int | None = None
-        self.redraws = 0
         self.closed = False
+        #: The final picture (SVG text), once a notebook run has ended.
+        self.final_svg: str | None = None
         self._first_step: int | None = None
         self._started = time.monotonic()
-        self._last_draw = 0.0
-        self._last_chart = 0.0
-        self._chart_cost = 0.0  # the first render comes at once; its measured cost paces the rest
-        self._last_png: bytes | None = None
+        self._ended: float | None = None
         self._handle: Any = None
-        self._widgets: dict[str, Any] = {}
+        self.widget: Any = None
+        self._sender: Any = None
         self._text = None if self.notebook else TextLogger()
+
+    @property
+    def messages(self) -> int:
+        """How many messages the kernel has sent the page so far (0 before :meth:`show`)."""
+        return self._sender.messages if self._sender is not None else 0
 
     # ------------------------------------------------------------------ metric-logger Protocol
     def log(self, name: str, data: Any, step: int) -> None:
-        """Record one value and redraw if the throttle allows."""
+        """Record one value; in a notebook, queue it for the page."""
         self._record(name, data, step)
         if self._text is not None:
             self._text.log(name, data, step)
-        else:
-            self._maybe_draw()
+        elif self._sender is not None:
+            self._queue({name: data}, step)
 
     def log_dict(self, payload: Mapping[str, float], step: int) -> None:
         """Record several numbers logged at ``step``."""
@@ -78,22 +88,44 @@ class LossPlot:
             self._record(name, value, step)
         if self._text is not None:
             self._text.log_dict(payload, step)
-        else:
-            self._maybe_draw()
+        elif self._sender is not None:
+            self._queue(payload, step)
 
     def close(self) -> None:
-        """Draw the final state; in a notebook, leave a static PNG of the chart in place."""
+        """The run is over: in a notebook, leave its static picture and summary in place."""
+        if self.closed:
+            return
         self.closed = True
+        self._ended = time.monotonic()
+        if self.status in _RUNNING:
+            self.status = (self.outcome() if self.outcome is not None else None) or "ended"
+            if self.status in _RUNNING:
+                self.status = "ended"
         if self._text is not None:
+            self._text.log("status", self.status, self.step)
             self._text.close()
             return
-        self._draw(final=True)
-        if self._handle is not None:
-            # Replace the widget in place (a background run may end while another cell runs, so
-            # no new display): the saved notebook keeps the PNG, a terminal reader the summary.
-            self._handle.update(_FinalChart(self._last_png or self.figure_png(), self.summary()))
+        if self._sender is None:
+            return
+        self._sender.close()
+        self.final_svg = self.figure_svg()
+        # Replace the widget in place (a background run may end while another cell runs, so
+        # no new display). Without the widget's mime type: a reopened notebook has no widget
+        # state and would show "Error displaying widget" instead of this picture.
+        if self._handle is not None:  # None when IPython had no shell to display in
+            self._handle.update(_FinalChart(self.final_svg, self.summary()))
+        self.widget.close()
 
     # ------------------------------------------------------------------------- state
+    def _queue(self, payload: Mapping[str, Any], step: int) -> None:
+        """Hand the page's series to the sender; any other change goes with its next message."""
+        points = {name: float(value) for name, value in payload.items()
+                  if name in self.widget_series and isinstance(value, (int, float))}
+        if points:
+            self._sender.add(step, points)
+        else:
+            self._sender.touch()
+
     def _record(self, name: str, data: Any, step: int) -> None:
         if self._first_step is None:
             self._first_step, self._started = step, time.monotonic()
@@ -116,135 +148,111 @@ class LossPlot:
         """Seconds left at the pace so far, or None."""
         return eta_seconds(self._started, self.step, self.max_steps, self._first_step or 0)
 
-    def summary(self) -> str:
-        """One line: run, status, step, last losses, best checkpoint."""
-        parts = [f"run {self.run_id}: {self.status}",
-                 f"step {self.step}" + (f"/{self.max_steps}" if self.max_steps else "")]
-        for key, label in (("loss", "loss"), ("eval_loss", "eval loss")):
-            if key in self.latest:
-                parts.append(f"{label} {self.latest[key]:.4f}")
-        if self.best_step is not None:
-            parts.append(f"best checkpoint at step {self.best_step}")
-        return ", ".join(parts)
+    @property
+    def duration(self) -> float:
+        """Seconds from the first logged value to the end (or now)."""
+        return (self._ended or time.monotonic()) - self._started
 
-    # ------------------------------------------------------------------------- drawing
+    def summary(self) -> str:
+        """One line: status, steps and duration, final and best losses, tokens/s."""
+        steps = f"{self.step}/{self.max_steps}" if self.max_steps else f"{self.step}"
+        parts = [f"{self.status}: {steps} steps in {format_duration(self.duration)}"]
+        if self.points["loss"]:
+            parts.append(f"final loss {self.points['loss'][-1][1]:.4f}")
+        evals = dict(self.points["eval_loss"])
+        if self.best_step is not None and self.best_step in evals:
+            parts.append(f"best validation loss {evals[self.best_step]:.4f} at step {self.best_step}")
+        elif evals:
+            parts.append(f"validation loss {self.points['eval_loss'][-1][1]:.4f}")
+        if self.best_step is not None and self.best_step not in evals:
+            parts.append(f"best checkpoint at step {self.best_step}")
+        speeds = [v for _, v in self.points["tokens_per_second"]]
+        if speeds:
+            parts.append(f"{sum(speeds) / len(speeds):,.0f} tokens/s")
+        return " · ".join(parts)
+
+    def status_line(self) -> str:
+        """The line under the live chart: step, epoch, losses, lr, tokens/s, ETA."""
+        if self.closed or self.status not in _RUNNING:
+            return self.summary()
+        parts = [f"step {self.step}" + (f"/{self.max_steps}" if self.max_steps else "")]
+        for key, label, fmt in (("epoch", "epoch", "{:.2f}"), ("loss", "loss", "{:.4f}"),
+                                ("eval_loss", "validation loss", "{:.4f}"), ("learning_rate", "lr", "{:.2e}"),
+                                ("tokens_per_second", "tokens/s", "{:,.0f}")):
+            if key in self.latest:
+                parts.append(f"{label} {fmt.format(self.latest[key])}")
+        if self.eta is not None:
+            parts.append(f"ETA {format_duration(self.eta)}")
+        return " · ".join(parts)
+
+    # ------------------------------------------------------------------------- display
     def show(self) -> None:
-        """Display the widget (notebook) in the current cell output; nothing in a terminal."""
+        """Display the live chart (notebook) in the current cell output; nothing in a terminal."""
         if self._text is not None or self._handle is not None:
             return
         from IPython.display import display
 
-        self._handle = display(self._build(), display_id=True)
-        self._draw()
+        from llm_magic.widgets.loss_chart import PointSender, chart_widget
 
-    def _build(self) -> Any:
-        import ipywidgets as widgets
+        self.widget = chart_widget(self._stop_clicked, self._history)
+        self.widget.foreground = self.foreground
+        self._sender = PointSender(self._send, self.min_interval)
+        self._handle = display(_LiveChart(self.widget), display_id=True)
+        self._sync_state()
 
-        w = self._widgets
-        w["progress"] = widgets.IntProgress(value=0, min=0, max=max(1, self.max_steps or 1),
-                                            description="step", layout=widgets.Layout(width="60%"))
-        w["info"] = widgets.HTML()
-        w["chart"] = widgets.Image(format="png")
-        w["samples"] = widgets.HTML()
-        w["stop"] = widgets.Button(description="Stop", button_style="warning", icon="stop",
-                                   tooltip="Stop after the current step (checkpointed; resume with --resume)")
-        w["stop"].on_click(self._stop_clicked)
-        header = widgets.HBox([w["progress"], w["stop"]])
-        return widgets.VBox([header, w["info"], w["chart"], w["samples"]])
-
-    def _stop_clicked(self, button: Any) -> None:
-        button.disabled = True
-        button.description = "Stopping..."
-        if self.on_stop is not None:
+    def _stop_clicked(self) -> None:
+        # The page's button may still be enabled for a moment after the run ended.
+        if self.on_stop is not None and self.status in _RUNNING and not self.closed:
             self.on_stop()
 
-    def _maybe_draw(self) -> None:
-        if time.monotonic() - self._last_draw >= self.min_interval:
-            self._draw()
+    def _history(self) -> dict:
+        return {name: [list(p) for p in self.points[name]] for name in self.widget_series}
 
-    def _chart_due(self, now: float) -> bool:
-        """True when re-rendering the chart now keeps renders within ``chart_budget`` of wall time."""
-        return now - self._last_chart >= max(self.min_interval, self._chart_cost / self.chart_budget)
+    def _send(self, points: dict, logged_at: float) -> None:
+        """One message of new points, then the state that changed (both on the sender's lock)."""
+        if points:
+            self.widget.send({"k": "points", "t": logged_at, "d": points})
+        self._sync_state()
 
-    def _draw(self, final: bool = False) -> None:
-        now = self._last_draw = time.monotonic()
-        self.redraws += 1
-        w = self._widgets
-        if not w:
-            return
-        if self.max_steps:
-            w["progress"].max = self.max_steps
-        w["progress"].value = min(self.step, w["progress"].max)
-        w["info"].value = self._info_html()
-        if (self.points["loss"] or self.points["eval_loss"]) and (final or self._chart_due(now)):
-            self._last_png = w["chart"].value = self.figure_png()
-            self._last_chart, self._chart_cost = now, time.monotonic() - now
-        if self.samples:
-            w["samples"].value = self._samples_html()
-        if self.status not in ("running", "starting"):
-            w["stop"].disabled = True
+    def _sync_state(self) -> None:
+        widget = self.widget
+        with widget.hold_sync():  # one state message for all of them
+            widget.max_steps = self.max_steps or 0
+            widget.best_step = -1 if self.best_step is None else self.best_step
+            widget.status = self.status
+            widget.status_line = self.status_line()
+            if self.samples and widget.samples.get("step") != self.samples[-1][0]:
+                step, rows = self.samples[-1]
+                widget.samples = {"step": step, "rows": [
+                    {"prompt": str(r.get("prompt", "")), "target": str(r.get("target", "")),
+                     "output": str(r.get("output", ""))} for r in rows]}
 
-    def _info_html(self) -> str:
-        parts = [f"<b>{html.escape(self.run_id)}</b> {html.escape(self.status)}",
-                 f"step {self.step}" + (f"/{self.max_steps}" if self.max_steps else "")]
-        if "epoch" in self.latest:
-            parts.append(f"epoch {self.latest['epoch']:.2f}")
-        for key, label, fmt in (("loss", "loss", "{:.4f}"), ("eval_loss", "eval loss", "{:.4f}"),
-                                ("learning_rate", "lr", "{:.2e}"), ("tokens_per_second", "tok/s", "{:.0f}")):
-            if key in self.latest:
-                parts.append(f"{label} {fmt.format(self.latest[key])}")
-        if self.eta is not None and self.status == "running":
-            parts.append(f"ETA {format_duration(self.eta)}")
-        if self.best_step is not None:
-            parts.append(f"best step {self.best_step}")
-        return " &middot; ".join(parts)
+    def figure_svg(self) -> str:
+        """The chart as it stands, as an SVG document (the final picture)."""
+        from llm_magic.widgets.loss_picture import render_svg
 
-    def _samples_html(self) -> str:
-        step, rows = self.samples[-1]
-        cells = "".join(
-            f"<tr><td>{html.escape(r['prompt'][-80:])}</td><td>{html.escape(str(r.get('target', '')))}</td>"
-            f"<td>{html.escape(r['output'])}</td></tr>" for r in rows
-        )
-        return (f"<b>Answers at step {step}</b><table><tr><th>prompt</th><th>target</th>"
-                f"<th>model</th></tr>{cells}</table>")
+        return render_svg(self.points, self.best_step, self.summary())
 
-    def figure_png(self) -> bytes:
-        """The chart as PNG bytes (matplotlib, Agg backend: no display needed)."""
-        from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(7, 4), dpi=80)
-        loss_ax, lr_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        for key, label, style in (("loss", "training loss", "-"), ("eval_loss", "validation loss", "o-")):
-            if self.points[key]:
-                steps, values = zip(*self.points[key])
-                loss_ax.plot(steps, values, style, label=label, markersize=4)
-        if self.best_step is not None:
-            loss_ax.axvline(self.best_step, color="green", linestyle="--", linewidth=1,
-                            label=f"best checkpoint (step {self.best_step})")
-        loss_ax.set_ylabel("loss")
-        loss_ax.legend(loc="upper right", fontsize="small")
-        loss_ax.grid(alpha=0.3)
-        if self.points["learning_rate"]:
-            steps, values = zip(*self.points["learning_rate"])
-            lr_ax.plot(steps, values, color="gray")
-        lr_ax.set_ylabel("lr")
-        lr_ax.set_xlabel("step")
-        lr_ax.grid(alpha=0.3)
-        title = f"{self.run_id}: step {self.step}" + (f"/{self.max_steps}" if self.max_steps else "")
-        if "tokens_per_second" in self.latest:
-            title += f", {self.latest['tokens_per_second']:.0f} tokens/s"
-        fig.suptitle(title, fontsize="medium")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+class _LiveChart:
+    """The live widget's display data: the widget view plus a text and HTML fallback."""
+
+    def __init__(self, widget: Any) -> None:
+        self.widget = widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        data, metadata = self.widget._repr_mimebundle_()
+        data["text/plain"] = _FALLBACK
+        data["text/html"] = f"<p>{_FALLBACK}</p>"
+        return data, metadata
 
 
 class _FinalChart:
-    """The finished run: the chart as PNG plus a one-line summary as text."""
+    """The finished run: the chart as SVG plus the summary as text."""
 
-    def __init__(self, png: bytes, summary: str) -> None:
-        self.png = png
+    def __init__(self, svg: str, summary: str) -> None:
+        self.svg = svg
         self.summary = summary
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {"image/png": self.png, "text/plain": self.summary}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        return {"image/svg+xml": self.svg, "text/plain": self.summary}

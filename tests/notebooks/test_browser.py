@@ -74,16 +74,17 @@ CELLS = [
 ]
 PREVIEW, TRAIN, PLAYGROUND = 3, 4, 6
 
-# Recorded in the page while cells run: the live loss plot is replaced by a static PNG when the
-# run ends, so the test cannot look for it afterwards.
+# Recorded in the page while cells run: the live loss chart is replaced by a static picture when
+# the run ends, so the test cannot look for it afterwards. "image": the chart drew points; "stop":
+# it showed how to stop the run (a foreground run: interrupt the kernel; --background: a button).
 WATCH_LOSS_PLOT = """() => {
   window.__lossPlot = {image: false, stop: false};
   const look = () => {
-    for (const img of document.querySelectorAll('.jp-OutputArea img.widget-image')) {
-      if (img.getAttribute('src')) window.__lossPlot.image = true;
+    for (const svg of document.querySelectorAll('.jp-OutputArea .llm-chart svg')) {
+      if (Number(svg.dataset.points || 0) > 0) window.__lossPlot.image = true;
     }
-    for (const b of document.querySelectorAll('.jp-OutputArea button.widget-button')) {
-      if (b.textContent.includes('Stop')) window.__lossPlot.stop = true;
+    for (const el of document.querySelectorAll('.jp-OutputArea .llm-chart-stop, .jp-OutputArea .llm-chart-stop-hint')) {
+      if (el.style.display !== 'none' && /stop/i.test(el.textContent)) window.__lossPlot.stop = true;
     }
   };
   new MutationObserver(look).observe(document.body, {subtree: true, childList: true, attributes: true});
@@ -229,7 +230,7 @@ def test_widgets_render_and_respond_in_jupyterlab(jupyter_lab):
             # The slow steps said what they were doing, and no library tqdm bar leaked in.
             assert "Loading llm-magic/tiny: done" in text and "Loading weights" not in text
 
-            # The loss plot was a live widget (chart image, Stop button) and left a static chart.
+            # The loss plot was a live chart (points drawn, how to stop) and left a static picture.
             seen = page.evaluate("() => window.__lossPlot")
             assert seen == {"image": True, "stop": True}, seen
             assert outputs[TRAIN].locator("img").count() >= 1

@@ -66,8 +66,10 @@ class RecordingLogger:
 class TextLogger:
     """A one-line progress display for terminal IPython and scripts.
 
-    Rewrites one line in place (``\\r``) at most every ``min_interval`` seconds and prints a final
-    summary on :meth:`close`. Evaluations and status changes get their own lines.
+    Rewrites one line in place (``\\r``, padded so a shorter line leaves no leftovers of a longer
+    one) at most every ``min_interval`` seconds; the end of the run (a final ``status`` or
+    :meth:`close`, whichever comes first) draws it once more, without the ETA and with the
+    outcome and duration, and ends it. Only ``--sample-every`` answers get lines of their own.
     """
 
     def __init__(self, stream: TextIO | None = None, min_interval: float = 0.5) -> None:
@@ -77,35 +79,33 @@ class TextLogger:
         self._latest: dict[str, float] = {}
         self._step = 0
         self._max_steps: int | None = None
+        self._best_step: int | None = None
         self._started = time.monotonic()
         self._first_step: int | None = None  # a resumed run starts past 0: ETA counts from here
         self._pending_line = False
-        self._drawn = ""  # the progress line last drawn (what the terminal shows)
+        self._width = 0  # of the line on screen, to blank what a shorter line does not cover
+        self._outcome: str | None = None  # set once the final line is drawn
 
     def log(self, name: str, data: Any, step: int) -> None:
         """Track ``data``; draw when the throttle allows."""
+        if self._outcome is not None:
+            return
         if self._first_step is None:
             self._first_step = step
             self._started = time.monotonic()
         self._step = max(self._step, step)
         if name == "max_steps":
             self._max_steps = int(data)
-        elif name == "status" and data != "running":
-            if self._drawn != self.progress_line():
-                self._draw()  # the final state, once, before the outcome line
-            self._newline()
-            self._write(f"run {data} at step {step}\n")
+        elif name == "status" and data not in ("running", "starting"):
+            self._finish(str(data))
         elif name == "best_step":
-            pass  # shown in the eval line that triggered it
+            self._best_step = int(data)
         elif name == "samples":
             self._newline()
             for sample in data:
                 self._write(f"  [step {step}] {sample['prompt']!r} -> {sample['output']!r}\n")
         elif isinstance(data, (int, float)):
             self._latest[name] = float(data)
-            if name == "eval_loss":
-                self._newline()
-                self._write(f"step {step}: eval_loss {data:.4f}\n")
             self._maybe_draw()
 
     def log_dict(self, payload: Mapping[str, float], step: int) -> None:
@@ -114,14 +114,13 @@ class TextLogger:
             self.log(name, value, step)
 
     def close(self) -> None:
-        """Draw the final line (unless it is already on screen, as drawn) and end it."""
-        if self._drawn != self.progress_line():
-            self._draw()
-        self._newline()
+        """End the line (once), if no final status did already."""
+        if self._outcome is None:
+            self._finish("ended")
 
     # ------------------------------------------------------------------------- drawing
     def progress_line(self) -> str:
-        """The current one-line summary (step, loss, lr, tokens/s, ETA)."""
+        """The current one-line summary (step, loss, lr, tokens/s, ETA; outcome once ended)."""
         parts = [f"step {self._step}" + (f"/{self._max_steps}" if self._max_steps else "")]
         for key, label, fmt in (
             ("epoch", "epoch", "{:.2f}"),
@@ -132,10 +131,20 @@ class TextLogger:
         ):
             if key in self._latest:
                 parts.append(f"{label} {fmt.format(self._latest[key])}")
-        eta = eta_seconds(self._started, self._step, self._max_steps, self._first_step or 0)
-        if eta is not None:
-            parts.append(f"ETA {format_duration(eta)}")
+        if self._best_step is not None:
+            parts.append(f"best step {self._best_step}")
+        if self._outcome is not None:
+            parts.append(f"{self._outcome} in {format_duration(time.monotonic() - self._started)}")
+        else:
+            eta = eta_seconds(self._started, self._step, self._max_steps, self._first_step or 0)
+            if eta is not None:
+                parts.append(f"ETA {format_duration(eta)}")
         return " | ".join(parts)
+
+    def _finish(self, outcome: str) -> None:
+        self._outcome = outcome
+        self._draw()
+        self._newline()
 
     def _maybe_draw(self) -> None:
         now = time.monotonic()
@@ -145,16 +154,15 @@ class TextLogger:
 
     def _draw(self) -> None:
         line = self.progress_line()
-        # Pad over a longer previous draw: "\r" alone leaves its tail behind ("ETA 0:001").
-        width = len(self._drawn) if self._pending_line else 0
-        self._write("\r" + line + " " * max(0, width - len(line)))
-        self._drawn = line
+        self._write("\r" + line.ljust(self._width if self._pending_line else 0))
+        self._width = len(line)
         self._pending_line = True
 
     def _newline(self) -> None:
         if self._pending_line:
             self._write("\n")
             self._pending_line = False
+            self._width = 0
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
