@@ -25,6 +25,9 @@ class TrainMagics(Magics):
     @argument("--processes", type=int, default=None, metavar="N",
               help="Train data-parallel on N processes (one per GPU; CPU processes without GPUs) as "
                    "backend.strategy says (DDP, FSDP, DeepSpeed); see docs/scale-out.md.")
+    @argument("--seed", type=int, default=None, metavar="N",
+              help="Seed for this run (default: the config's random_seed, 42): initial adapter weights, "
+                   "split, shuffling, dropout.")
     @user_errors
     def llm_train(self, line: str):
         """Fine-tune the current config's model on --data (trainer.type: finetune).
@@ -39,6 +42,7 @@ class TrainMagics(Magics):
             %llm_train --stop
             %llm_train --resume
             %llm_train --data df --processes 2
+            %llm_train --data df --seed 7
         """
         from llm_magic.runtime.session import get_session
 
@@ -65,7 +69,8 @@ class TrainMagics(Magics):
             return [plot]
 
         record = session.train(data, resume=args.resume, background=args.background,
-                               sample_every=args.sample_every, loggers=loggers, processes=args.processes)
+                               sample_every=args.sample_every, loggers=loggers, processes=args.processes,
+                               seed=args.seed)
         if args.background and record.kind == "finetune":
             print(f"Training run {record.run_id} in the background. %llm_status shows its progress; "
                   "%llm_train --stop (or the Stop button) stops it.")
