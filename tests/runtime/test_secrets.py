@@ -145,3 +145,17 @@ def test_check_folder_names_the_file(tokens, tmp_path):
     with pytest.raises(LlmMagicError, match=r"sub/notes.txt contains your Hugging Face token") as info:
         secrets.check_folder(tmp_path / "out")
     assert LOGIN_TOKEN not in str(info.value)
+
+
+def test_run_notes_and_records_hide_a_token(ip, session, tokens, tiny_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ip.user_ns["df"] = pd.DataFrame({"word": ["a", "b", "c", "d"], "answer": [" a", " b", " c", " d"]})
+    # ludwig_version is accepted without effect, so the run's notes quote its value.
+    ip.cell("llm_config", "", CONFIG.format(model=tiny_dir, template="Say {word}:")
+            + f"ludwig_version: {PASTED_TOKEN}\n")
+    ip.line("llm_train", "--data df")
+    out = capsys.readouterr()
+    assert "ludwig_version" in out.out and not _leaks(out.out + out.err)
+    from llm_magic.runtime.training.runs import training_state
+
+    assert not _leaks(" ".join(training_state(session).runs[-1].notes))

@@ -314,7 +314,9 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     if unused:
         notes.append("Accepted without effect (Ludwig compatibility): "
                      + "; ".join(f"{path}: {value!r} ({reason})" for path, value, reason in unused) + ".")
-    return notes
+    from llm_magic.runtime.secrets import redact  # notes quote config values; they are printed and saved
+
+    return [redact(note) for note in notes]
 
 
 def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,
