@@ -55,6 +55,8 @@ def _payloads(marker):
         ("{{ '%s'|format(name.__class__) }}", "sandbox"),
         ("{{ items.append(1) }}", "sandbox"),  # immutable sandbox: no mutating methods
         ("{{ config_obj.base_model }}", "config_obj"),
+        ("{{ 'a' * 1000000000 }}", "sandbox"),  # would build a 1 GB string
+        ("{{ 10 ** 100000000 }}", "sandbox"),  # would compute for minutes
     ]
 
 
@@ -63,7 +65,7 @@ def _namespace(ip):
     return ip.user_ns
 
 
-@pytest.mark.parametrize("index", range(18))
+@pytest.mark.parametrize("index", range(20))
 def test_escape_payload_runs_no_code_and_is_one_clear_message(ip, session, marker, index):
     payload, named = _payloads(marker)[index]
     _namespace(ip)
@@ -106,6 +108,10 @@ trainer: {type: finetune, learning_rate: {{ lr }}}
 def test_undefined_variable_is_named(ip, session):
     with pytest.raises(UsageError, match="'missing_var' is undefined"):
         ip.cell("llm_config", "--interpolate", CONFIG + "# {{ missing_var }}\n")
+
+
+def test_small_repeats_still_render():
+    assert interpolate("{{ '-' * 3 }}{{ 2 ** 3 }}", {}) == "---8"
 
 
 def test_plain_data_rules():

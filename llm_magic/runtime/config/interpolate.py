@@ -7,7 +7,8 @@ namespace: we parse it, find the names it reads, and pass only those, each check
 subclass cannot bring its own methods). Rendering happens in ``ImmutableSandboxedEnvironment``
 (no attribute starting with ``_``, no mutating methods) with Jinja's own globals removed
 (``cycler``, ``joiner``, ``namespace``, ``lipsum`` and ``dict`` are objects or callables too);
-only ``range`` stays, which the sandbox caps in size.
+only ``range`` stays, which the sandbox caps in size. ``*`` and ``**`` are intercepted too, so
+``{{ 'a' * 10**9 }}`` cannot exhaust memory.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    env = _environment(ImmutableSandboxedEnvironment, StrictUndefined)
     env.globals = {"range": env.globals["range"]}
     try:
         names = meta.find_undeclared_variables(env.parse(text))
@@ -91,6 +92,31 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         raise _template_error(exc) from None
     except (ArithmeticError, ValueError, TypeError, OverflowError) as exc:
         raise LlmMagicError(f"--interpolate: the template failed: {type(exc).__name__}: {exc}.") from None
+
+
+#: The longest text or list a template may build with ``*`` (a config cell is small).
+MAX_REPEAT = 100_000
+
+
+def _environment(base: type, undefined: type) -> Any:
+    """The sandbox, also refusing ``*`` / ``**`` results that would exhaust memory or time."""
+    from jinja2.exceptions import SecurityError
+
+    class ConfigSandbox(base):  # type: ignore[misc, valid-type]
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, int) and abs(right) > 64:
+                raise SecurityError(f"the power {right} is too large for a config value")
+            if operator == "*":
+                for seq, count in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
+                            and len(seq) * count > MAX_REPEAT:
+                        raise SecurityError(f"repeating a value {count} times makes more than "
+                                            f"{MAX_REPEAT:,} items")
+            return super().call_binop(context, operator, left, right)
+
+    return ConfigSandbox(undefined=undefined, keep_trailing_newline=True)
 
 
 def _template_error(exc: Exception) -> LlmMagicError:
