@@ -76,9 +76,9 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     return data, lines, problems
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+def _compose_and_construct(text: str, loader_class: type = ConfigLoader) -> tuple[yaml.Node | None, Any]:
     """The node tree (for line numbers) and the data built from it, from a single parse."""
-    loader = ConfigLoader(text)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -137,13 +137,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with the same loader and alias cap as configs (raises ``yaml.YAMLError``).
+def safe_load(text: str, yaml11_booleans: bool = False) -> Any:
+    """``yaml.safe_load`` with the alias cap of configs (raises ``yaml.YAMLError``).
 
     For the other YAML we read (run folders, cell bodies): a folder from someone else may hold a
-    bomb just as a cell may.
+    bomb just as a cell may. The loader is the config one (only true/false are booleans) unless
+    ``yaml11_booleans`` keeps PyYAML's ``safe_load`` reading (``yes``/``no``/``on``/``off`` too).
     """
-    return _compose_and_construct(text)[1]
+    return _compose_and_construct(text, _SAFE_BASE if yaml11_booleans else ConfigLoader)[1]
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[ConfigErrorItem]) -> None:

@@ -110,3 +110,11 @@ def test_compact_message_reaches_the_user_through_the_magic(ip, session, monkeyp
     message = str(info.value)
     assert message.count("\n") + 1 <= 30 and "trainer.bogus_0" in message and "more problems" in message
     assert "Traceback" not in message
+
+
+def test_prompt_cell_rows_are_alias_capped_and_keep_yaml11_booleans():
+    import yaml
+    assert safe_load("a: yes\nb: on\n", yaml11_booleans=True) == {"a": True, "b": True}
+    assert safe_load("a: yes\n") == {"a": "yes"}  # the config loader: only true/false
+    with pytest.raises(yaml.YAMLError, match="alias"):
+        safe_load(alias_bomb(9), yaml11_booleans=True)
