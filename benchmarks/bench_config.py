@@ -3,7 +3,7 @@
 The cell runs through a real ``InteractiveShell`` (parse, validate, reconcile with the loaded
 model, display the effective-config view), alternating two configs that differ only in
 ``generation.temperature`` and ``max_new_tokens``. The loaded model object must be the very same
-afterwards (nothing reloaded or re-wrapped). No baseline: the target is absolute.
+afterwards (nothing reloaded or re-wrapped). No baseline: the target is absolute. A second row times refusing YAML alias bombs (< 0.1 s).
 """
 from __future__ import annotations
 
@@ -64,4 +64,26 @@ def run(quick: bool = False) -> list[Result]:
                "< 50 ms, no model reload", magic < TARGET_SECONDS and kept, note),
         Result("session.set_config(yaml), only generation keys changed", api, None, "s",
                "reported (the API, no display)", None),
+        _alias_bomb_result(),
     ]
+
+
+def _alias_bomb_result() -> Result:
+    """Billion-laughs configs (6 and 9 levels of 10 aliases) must be refused within 0.1 s."""
+    from llm_magic import ConfigError, load_config
+
+    head = ("model_type: llm\nbase_model: llm-magic/tiny\ninput_features: [{name: q, type: text}]\n"
+            "output_features: [{name: a, type: text}]\ndefaults:\n  l0: &l0 [" + ", ".join(['"lol"'] * 10) + "]\n")
+    times, refused = [], True
+    for levels in (6, 9):
+        text = head + "".join(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, levels))
+        started = time.perf_counter()
+        try:
+            load_config(text)
+            refused = False
+        except ConfigError as exc:
+            refused = refused and "alias" in str(exc)
+        times.append(time.perf_counter() - started)
+    worst = max(times)
+    return Result("YAML alias bomb (6 and 9 levels of 10) refused", worst, None, "s", "< 0.1 s, refused",
+                  worst < 0.1 and refused, f"6 levels {times[0] * 1e3:.2f} ms, 9 levels {times[1] * 1e3:.2f} ms")

@@ -38,4 +38,29 @@ class ConfigError(LlmMagicError):
         self.errors = list(errors)
         count = len(self.errors)
         header = f"Invalid llm config: {count} problem{'s' if count != 1 else ''}"
-        super().__init__("\n".join([header, *(f"  - {e}" for e in self.errors)]))
+        super().__init__("\n".join([header, *_compact([f"  - {e}" for e in self.errors])]))
+
+
+#: At most this many lines of problems in a ConfigError's message (500 unknown keys would
+#: otherwise print hundreds of KB); ``.errors`` still holds every one.
+MAX_MESSAGE_LINES = 25
+#: A single problem's message is clipped to this many characters.
+MAX_ITEM_CHARS = 500
+
+
+def _compact(items: list[str]) -> list[str]:
+    """The first problems that fit in :data:`MAX_MESSAGE_LINES`, then one "and K more" line."""
+    shown: list[str] = []
+    used = 0
+    for index, item in enumerate(items):
+        if len(item) > MAX_ITEM_CHARS:
+            item = item[:MAX_ITEM_CHARS] + " ..."
+        height = item.count("\n") + 1
+        if used + height > MAX_MESSAGE_LINES and shown:
+            rest = len(items) - index
+            shown.append(f"  ... and {rest} more problem{'s' if rest != 1 else ''} (fix these first; "
+                         "ConfigError.errors lists them all).")
+            break
+        shown.append(item)
+        used += height
+    return shown

@@ -20,7 +20,10 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LlmMagicError as exc:
-            raise UsageError(str(exc)) from None
+            from llm_magic.runtime.secrets import redact  # no torch: a few stdlib imports
+
+            # Messages may quote config values or library errors: never a Hugging Face token.
+            raise UsageError(redact(str(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -27,23 +27,6 @@ def as_cell_lines(error: ConfigError, offset: int = _MAGIC_LINES) -> ConfigError
     return ConfigError([shift(item) for item in error.errors])
 
 
-def interpolate(text: str, namespace: dict) -> str:
-    """Render ``text`` as a sandboxed Jinja2 template over ``namespace`` (undefined names are errors)."""
-    from jinja2 import StrictUndefined, TemplateError, UndefinedError
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-    try:
-        return env.from_string(text).render(**namespace)
-    except UndefinedError as exc:
-        raise LlmMagicError(f"--interpolate: {exc.message}: define it in the notebook first, or drop "
-                            "--interpolate if the braces are meant literally.") from None
-    except TemplateError as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise LlmMagicError(f"--interpolate: Jinja2 template error{where}: {exc}. Without --interpolate the "
-                            "cell is read as plain YAML.") from None
-
-
 @magics_class
 class ConfigMagics(Magics):
     """The config magic."""
@@ -53,7 +36,7 @@ class ConfigMagics(Magics):
     @argument("name", nargs="?", default=None,
               help="Store the config under this name (cell), or switch to the stored config (line).")
     @argument("--interpolate", action="store_true",
-              help="Render the cell with Jinja2 over the notebook's variables first ({{ var }}).")
+              help="Render the cell with sandboxed Jinja2 over the notebook's plain-data variables first ({{ var }}).")
     @argument("--load", action="store_true", help="Also load the model now (otherwise on first use).")
     @user_errors
     def llm_config(self, line: str = "", cell: str | None = None):
@@ -87,6 +70,8 @@ class ConfigMagics(Magics):
         if not cell.strip():
             raise LlmMagicError("%%llm_config: the cell is empty; write the YAML config below the magic line.")
         if args.interpolate:
+            from llm_magic.runtime.config.interpolate import interpolate
+
             cell = interpolate(cell, self.shell.user_ns if self.shell is not None else {})
 
         from llm_magic.runtime.config import load_config

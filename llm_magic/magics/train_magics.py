@@ -36,6 +36,9 @@ class TrainMagics(Magics):
     @argument("--report-to", default=None, metavar="TRACKERS",
               help="Report the run to experiment trackers: tensorboard, mlflow, wandb, trackio (any, "
                    "comma-separated), all, or none; default: the TrainMagics.report_to setting ('none').")
+    @argument("--seed", type=int, default=None, metavar="N",
+              help="Seed for this run (default: the config's random_seed, 42): initial adapter weights, "
+                   "split, shuffling, dropout.")
     @user_errors
     def llm_train(self, line: str):
         """Fine-tune the current config's model on --data (trainer.type: finetune).
@@ -51,6 +54,7 @@ class TrainMagics(Magics):
             %llm_train --resume
             %llm_train --data df --processes 2
             %llm_train --data df --report-to tensorboard,mlflow
+            %llm_train --data df --seed 7
         """
         from llm_magic.runtime.session import get_session
 
@@ -79,7 +83,8 @@ class TrainMagics(Magics):
 
         record = session.train(data, resume=args.resume, background=args.background,
                                sample_every=args.sample_every, loggers=loggers, processes=args.processes,
-                               report_to=args.report_to if args.report_to is not None else self.report_to)
+                               report_to=args.report_to if args.report_to is not None else self.report_to,
+                               seed=args.seed)
         if args.background and record.kind == "finetune":
             print(f"Training run {record.run_id} in the background. %llm_status shows its progress; "
                   "%llm_train --stop (or the Stop button) stops it.")

@@ -124,7 +124,7 @@ class Session:
     # ----------------------------------------------------------------------------- training
     def train(self, data: Any = None, resume: bool | str = False, background: bool = False,
               sample_every: int | None = None, loggers: Any = None, processes: int | None = None,
-              report_to: Any = None) -> Any:
+              report_to: Any = None, seed: int | None = None) -> Any:
         """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
 
         ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
@@ -134,8 +134,14 @@ class Session:
         data-parallel on that many processes as ``backend.strategy`` says (``runtime.distributed``).
         ``report_to`` names experiment trackers (``"tensorboard,mlflow,wandb,trackio"``, any
         subset, or ``"none"``, the default; ``runtime.training.tracking``).
+        ``seed`` overrides the config's ``random_seed`` for this run.
         """
         if processes is not None and processes != 1:
+            if seed is not None:
+                from llm_magic.errors import LlmMagicError
+
+                raise LlmMagicError("--seed with --processes: set `random_seed: N` in the config instead "
+                                    "(every process reads it from the job's config).")
             from llm_magic.runtime.distributed.launch import train_distributed
 
             return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
@@ -143,7 +149,7 @@ class Session:
         from llm_magic.runtime.training.api import train
 
         return train(self, data, resume=resume, background=background, sample_every=sample_every,
-                     loggers=loggers, report_to=report_to)
+                     loggers=loggers, report_to=report_to, seed=seed)
 
     def export_script(self, directory: Any, **options: Any) -> Any:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""

@@ -10,6 +10,8 @@ import html
 import json
 from typing import Any
 
+from llm_magic.runtime.secrets import redact
+
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """Nested dicts/lists as ``(dotted.path[0], leaf)`` pairs (lists of scalars stay whole)."""
@@ -27,9 +29,10 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _show(value: Any) -> str:
+    # A token pasted into the config is shown as *** (runtime/secrets.py), never echoed.
     if isinstance(value, str):
-        return value if value and "\n" not in value else json.dumps(value)
-    return json.dumps(value, default=str)
+        return redact(value if value and "\n" not in value else json.dumps(value))
+    return redact(json.dumps(value, default=str))
 
 
 class ConfigView:
@@ -51,7 +54,7 @@ class ConfigView:
                 f", torchao {c.quantization.mode}" if c.quantization is not None else "")
         label = f"llm config {self.name!r}" if self.name else "llm config"
         state = " (current)" if self.current else ""
-        return f"{label}{state}: {c.base_model} | trainer {c.trainer.type} | {adapter}{quant}"
+        return f"{label}{state}: {redact(c.base_model)} | trainer {c.trainer.type} | {adapter}{quant}"
 
     def changed(self) -> list[tuple[str, Any]]:
         """``(path, value)`` for every key set to a non-default value."""

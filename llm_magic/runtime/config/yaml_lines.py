@@ -5,6 +5,12 @@ key from it and then construct the data from that same tree (one parse, not two)
 libyaml's ``CSafeLoader`` when PyYAML was built with it (several times faster than the pure-Python
 ``SafeLoader``, which is the fallback); both are safe loaders: plain data only, no Python objects.
 Duplicate keys (which PyYAML silently resolves to the last) are reported.
+
+Aliases (``*name``) are shared nodes in the composed tree, so a few lines can stand for billions
+of values ("billion laughs"); everything that walks the data afterwards (line numbers, pydantic)
+would expand them. Before anything is constructed we count the nodes the tree stands for, each
+shared node once per use but counted only once per node (memoised), and refuse past
+:data:`MAX_NODES`. The count is linear in the text, so a bomb is refused in microseconds.
 """
 from __future__ import annotations
 
@@ -15,6 +21,10 @@ import yaml
 
 from llm_magic.errors import ConfigErrorItem
 
+
+#: The most values (mappings, lists, scalars, with aliases expanded) a config may stand for.
+#: Real configs have a few hundred; 100,000 leaves room for long inline lists.
+MAX_NODES = 100_000
 
 # Security: only these two loaders (SafeConstructor), never yaml.Loader / FullLoader / UnsafeLoader.
 _SAFE_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,6 +54,8 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     """``(data, path -> line, problems)``; data is None when the text is not valid YAML."""
     try:
         node, data = _compose_and_construct(text)
+    except YamlTooLarge as exc:
+        return None, {}, [ConfigErrorItem("", exc.line, str(exc))]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -64,14 +76,75 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
     return data, lines, problems
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+def _compose_and_construct(text: str, loader_class: type = ConfigLoader) -> tuple[yaml.Node | None, Any]:
     """The node tree (for line numbers) and the data built from it, from a single parse."""
-    loader = ConfigLoader(text)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            check_expanded_size(node)
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
         loader.dispose()
+
+
+class YamlTooLarge(yaml.YAMLError):
+    """The tree stands for too many values (an alias bomb) or refers to itself."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def check_expanded_size(root: yaml.Node, limit: int | None = None) -> int:
+    """The number of values ``root`` stands for with aliases expanded; raise past ``limit``.
+
+    Iterative (no recursion limit for deep trees) and memoised per node, so the work is the size of
+    the text, not of the expansion. A node that contains itself (``&a [*a]``) is refused too.
+    """
+    limit = MAX_NODES if limit is None else limit
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limit:
+                raise YamlTooLarge(
+                    f"the YAML stands for more than {limit:,} values once its aliases (*name) are "
+                    "expanded (an alias bomb?). A config is small: write the values out, or use "
+                    "fewer nested aliases.", node.start_mark.line + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise YamlTooLarge("the YAML refers to itself through an alias (*name inside its own &name "
+                            "block). Write the values out instead.", node.start_mark.line + 1)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def safe_load(text: str, yaml11_booleans: bool = False) -> Any:
+    """``yaml.safe_load`` with the alias cap of configs (raises ``yaml.YAMLError``).
+
+    For the other YAML we read (run folders, cell bodies): a folder from someone else may hold a
+    bomb just as a cell may. The loader is the config one (only true/false are booleans) unless
+    ``yaml11_booleans`` keeps PyYAML's ``safe_load`` reading (``yes``/``no``/``on``/``off`` too).
+    """
+    return _compose_and_construct(text, _SAFE_BASE if yaml11_booleans else ConfigLoader)[1]
 
 
 def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[ConfigErrorItem]) -> None:

@@ -191,14 +191,19 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
     folder = Path(directory).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         raise LlmMagicError(f"{folder} is a file; give a folder for the exported job.")
+    effective = _absolute_base_model(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+    effective_text = yaml.safe_dump(effective, sort_keys=False, allow_unicode=True)
+    user = _user_config(config)
+    # A token pasted into the config is refused before anything is written (runtime/secrets.py).
+    from llm_magic.runtime.secrets import check_text
+
+    for name, text in ((CONFIG_NAME, effective_text), (USER_CONFIG_NAME, user or "")):
+        check_text(text, f"{folder}/{name}")
     folder.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
 
-    effective = _absolute_base_model(config.to_dict() if hasattr(config, "to_dict") else dict(config))
-    (folder / CONFIG_NAME).write_text(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True),
-                                      encoding="utf-8")
+    (folder / CONFIG_NAME).write_text(effective_text, encoding="utf-8")
     files.append(CONFIG_NAME)
-    user = _user_config(config)
     (folder / USER_CONFIG_NAME).unlink(missing_ok=True)  # a stale one from an earlier export
     if user is not None:
         (folder / USER_CONFIG_NAME).write_text(user, encoding="utf-8")

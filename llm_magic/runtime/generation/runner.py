@@ -85,10 +85,12 @@ def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
         return {renderer.input_column: text}
     import yaml
 
+    from llm_magic.runtime.config.yaml_lines import safe_load
+
     needed = list(renderer.required_columns())
     example = "\n".join(f"{c}: ..." for c in needed)
     try:
-        row = yaml.safe_load(text)
+        row = safe_load(text, yaml11_booleans=True)  # alias-capped, as config cells are
     except yaml.YAMLError as exc:
         raise LlmMagicError(
             f"The prompt template uses the columns {', '.join(needed)}, so the cell body must be "

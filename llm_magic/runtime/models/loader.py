@@ -45,6 +45,10 @@ class LoadedModel:
     source: Any = None
     #: Adaptable module names of the bare base, found once at load (``targets.TargetCandidates``).
     candidates: Any = None
+    #: The seed the adapter's initial weights were drawn with, and their fingerprint then
+    #: (``seeding.fingerprint``): training re-draws them for another seed while they are unchanged.
+    adapter_seed: int | None = None
+    initial_fingerprint: str | None = None
     _neftune: Any = None
 
     @property
@@ -219,14 +223,24 @@ def _own_unquantized_weights(model: Any) -> None:
             param.data = param.data.clone()
 
 
-def wrap_adapter(loaded: LoadedModel, config: Any) -> None:
-    """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle."""
+def wrap_adapter(loaded: LoadedModel, config: Any, seed: int | None = None) -> None:
+    """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle.
+
+    The initial adapter weights are drawn with ``seed`` (default: the config's ``random_seed``)
+    and nothing else: see ``seeding``.
+    """
     from llm_magic.runtime.models.adapters import adapter_label, attach_adapter
+    from llm_magic.runtime.models.seeding import config_seed, fingerprint, seeded
     from llm_magic.runtime.models.shape import check_adapter_ranks
 
     # The shape may not have been known at %%llm_config (a hub model not yet downloaded).
     check_adapter_ranks(config, loaded.model)
-    model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
+
+    seed = config_seed(config) if seed is None else seed  # random_seed
+    with seeded(seed):
+        model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
+    loaded.adapter_seed = seed
+    loaded.initial_fingerprint = fingerprint(model) if targets is not None else None
     loaded.model = model
     loaded.target_modules = targets
     loaded.adapter_type = adapter_label(config)

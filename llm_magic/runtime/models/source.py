@@ -15,10 +15,6 @@ from llm_magic.errors import LlmMagicError
 
 __all__ = ["ModelSource", "hub_token", "refuse_remote_code", "resolve_source", "explain_load_error"]
 
-# Both names are honoured by huggingface_hub; HF_TOKEN wins, as it does there.
-_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-
 @dataclass(frozen=True)
 class ModelSource:
     """A resolved ``base_model``: what the user wrote, and what ``from_pretrained`` gets.
@@ -37,18 +33,17 @@ class ModelSource:
 
 
 def hub_token() -> str | None:
-    """The hub token from ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``, or None. Never print it."""
-    for name in _TOKEN_VARS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
+    """The hub token the Hub libraries would use (``runtime.secrets.hub_token``). Never print it."""
+    from llm_magic.runtime.secrets import hub_token as resolve
+
+    return resolve()
 
 
 def redact(text: str) -> str:
-    """``text`` with the hub token (if any) replaced by ``***``, for anything shown to the user."""
-    token = hub_token()
-    return text.replace(token, "***") if token else text
+    """``text`` with every known token replaced by ``***`` (``runtime.secrets.redact``)."""
+    from llm_magic.runtime.secrets import redact as hide
+
+    return hide(text)
 
 
 def refuse_remote_code(trust_remote_code: bool) -> None:
@@ -143,7 +138,8 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
 
     name = source.model_id
     token_hint = (
-        "A token is set (HF_TOKEN) but it has no access to this repo."
+        "A token is set (HF_TOKEN, HUGGING_FACE_HUB_TOKEN or huggingface-cli login) but it has no "
+        "access to this repo."
         if hub_token()
         else "Set the HF_TOKEN environment variable to a token with access (never put it in the config)."
     )

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from llm_magic.errors import LlmMagicError
 
@@ -52,11 +52,6 @@ FORMAT_VERSION = 1
 #: (a zero-shot session: the base model is reloaded from its name).
 KINDS = ("adapter", "full", "config")
 
-#: The environment variables a Hugging Face token may come from (huggingface_hub's names).
-TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-# Files we scan for a leaked token before declaring a save or an upload good.
-_TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".md", ".csv", ".txt", ".jinja", ".py"}
 
 
 @dataclass
@@ -166,31 +161,18 @@ def weight_files(directory: Path) -> dict[str, int]:
 
 
 def env_token() -> str | None:
-    """The Hugging Face token from the environment (never printed, logged or saved)."""
-    for name in TOKEN_ENV_VARS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
+    """The Hugging Face token (``runtime.secrets.hub_token``; never printed, logged or saved)."""
+    from llm_magic.runtime.secrets import hub_token
 
-
-def _text_files(directory: Path) -> Iterator[Path]:
-    for path in directory.rglob("*"):
-        if path.is_file() and path.suffix.lower() in _TEXT_SUFFIXES:
-            yield path
+    return hub_token()
 
 
 def assert_no_secret(directory: Path, secret: str | None = None) -> None:
-    """Refuse a folder whose text files contain the HF token (defence in depth: none should)."""
-    secret = secret or env_token()
-    if not secret or len(secret) < 8:
-        return
-    for path in _text_files(directory):
-        if secret in path.read_text(encoding="utf-8", errors="ignore"):
-            raise LlmMagicError(
-                f"{path.relative_to(directory)} contains your Hugging Face token. Remove it "
-                "(tokens belong in the HF_TOKEN environment variable only) and try again."
-            )
+    """Refuse a folder whose files hold any known token or a token-shaped string
+    (``runtime.secrets.check_folder``); ``secret`` is one more value to look for."""
+    from llm_magic.runtime.secrets import check_folder
+
+    check_folder(directory, secret, label=None)
 
 
 class AtomicFolder:

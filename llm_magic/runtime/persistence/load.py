@@ -91,6 +91,8 @@ def read_run(directory: str | Path) -> SavedRun:
     """Read and check a run folder: manifest, weights files, config, history and metrics."""
     import yaml
 
+    from llm_magic.runtime.config.yaml_lines import safe_load
+
     path = layout.run_folder(directory).resolve()
     manifest = layout.read_manifest(path)
     layout.check_file_sizes(path, manifest)
@@ -99,7 +101,7 @@ def read_run(directory: str | Path) -> SavedRun:
     if not config_path.is_file():
         raise LlmMagicError(f"{config_path} is missing: the run folder is incomplete.")
     try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        config = safe_load(config_path.read_text(encoding="utf-8"))  # alias-capped
     except yaml.YAMLError as exc:
         raise LlmMagicError(f"{config_path} is not valid YAML ({exc}).") from None
     if not isinstance(config, dict):

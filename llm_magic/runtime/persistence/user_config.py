@@ -85,10 +85,11 @@ def load_user_config(text: str, kind: str, path: Path) -> Any:
     import yaml
 
     from llm_magic.runtime.config import load_config
+    from llm_magic.runtime.config.yaml_lines import safe_load
 
     where = path / layout.USER_CONFIG_NAME
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)  # alias-capped: a folder may come from someone else
     except yaml.YAMLError as exc:
         raise LlmMagicError(f"{where} is not valid YAML ({exc}).") from None
     if not isinstance(data, dict):

@@ -43,13 +43,15 @@ def _resolve_data(session: Any, data: Any) -> Any:
     return data
 
 
-def _prepare(config: Any, bundle: Any, data: Any) -> Any:
+def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None) -> Any:
     """Tokenized splits for ``config`` (``runtime.data.prepare_data``) as :class:`TrainingData`."""
     from llm_magic.runtime.data import model_context_length, prepare_data
+    from llm_magic.runtime.models.seeding import config_seed
     from llm_magic.runtime.training.data import from_prepared
 
     context = model_context_length(bundle.tokenizer, bundle.model)
-    prepared = prepare_data(config, bundle.tokenizer, data, context_length=context)
+    seed = config_seed(config) if seed is None else seed
+    prepared = prepare_data(config, bundle.tokenizer, data, context_length=context, seed=seed)
     return from_prepared(prepared, bundle.tokenizer)
 
 
@@ -103,13 +105,15 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
 def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
           sample_every: int | None = None,
           loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
-          report_to: Any = None) -> RunRecord:
+          report_to: Any = None, seed: int | None = None) -> RunRecord:
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
     ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
     (default: a :class:`TextLogger`). ``resume`` as for :func:`resume_point`. ``report_to``
     names experiment trackers (``"tensorboard,mlflow"``, a list, or ``"none"``; see
-    :mod:`.tracking`). Returns the run's record (at once, still running, when ``background``).
+    :mod:`.tracking`). ``seed`` (default: the config's ``random_seed``) seeds Python, NumPy and
+    torch and drives the split, shuffling, dropout and, while the adapter is untrained, its
+    initial weights. Returns the run's record (at once, still running, when ``background``).
     """
     from llm_magic.runtime.training.tracking import parse_report_to
 
@@ -130,7 +134,8 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     data = _resolve_data(session, data)
     bundle = session.load_model()
-    prepared = _prepare(config, bundle, data)
+    seed = _seed_run(bundle, config, seed)
+    prepared = _prepare(config, bundle, data, seed)
 
     if previous is not None:
         record = previous
@@ -144,12 +149,37 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     record.train_rows = len(prepared.train)
     loggers = start_run(state, record, loggers)
 
+    record.config["random_seed"] = seed  # the record says the seed the run used (--seed wins)
+
     def execute() -> None:
         _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
-                          resume_from, sample_every, trackers)
+                          resume_from, sample_every, seed, trackers)
 
     return dispatch(session, state, record, execute, data=data, background=background,
                     busy=f"training run {record.run_id} is in progress")
+
+
+def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
+    """Seed Python, NumPy and torch for a run; return the seed (``seed`` or ``random_seed``).
+
+    An adapter still at its initial weights is re-drawn under a different seed (detach, wrap
+    again under ``seeded``), so the weights a run starts from depend only on its seed; trained or
+    loaded weights (their fingerprint changed) are never touched.
+    """
+    from llm_magic.runtime.models.seeding import config_seed, fingerprint, seed_everything
+
+    seed = config_seed(config) if seed is None else int(seed)
+    if seed < 0:
+        raise LlmMagicError(f"--seed {seed}: a seed is a whole number >= 0, e.g. --seed 42.")
+    fresh = bundle.initial_fingerprint is not None and fingerprint(bundle.model) == bundle.initial_fingerprint
+    if fresh and bundle.adapter_seed != seed:
+        from llm_magic.runtime.models.adapters import detach_adapter
+        from llm_magic.runtime.models.loader import wrap_adapter
+
+        bundle.model = detach_adapter(bundle.model)
+        wrap_adapter(bundle, bundle.config, seed=seed)
+    seed_everything(seed)
+    return seed
 
 
 def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], None], *, data: Any,
@@ -230,7 +260,7 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
 
 def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, settings: Any,
                       prepared: Any, config: Any, loggers: list, resume_from: str | None,
-                      sample_every: int | None, trackers: Sequence[str] = ()) -> None:
+                      sample_every: int | None, seed: int, trackers: Sequence[str] = ()) -> None:
     from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
     from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
@@ -249,7 +279,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
             sample_every=sample_every,
             sample_generate=sample_generator(bundle.tokenizer, SAMPLE_MAX_NEW_TOKENS,
                                               prepared.add_special_tokens, prompt_limits(config)),
-            loraplus_lr_ratio=_loraplus_ratio(config), tracking=tracking,
+            loraplus_lr_ratio=_loraplus_ratio(config), tracking=tracking, seed=seed,
         )
         record.status, record.global_step, record.max_steps = result.status, result.global_step, result.max_steps
         record.best_step, record.best_metric, record.checkpoint = result.best_step, result.best_metric, result.checkpoint
@@ -291,7 +321,9 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     if unused:
         notes.append("Accepted without effect (Ludwig compatibility): "
                      + "; ".join(f"{path}: {value!r} ({reason})" for path, value, reason in unused) + ".")
-    return notes
+    from llm_magic.runtime.secrets import redact  # notes quote config values; they are printed and saved
+
+    return [redact(note) for note in notes]
 
 
 def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,

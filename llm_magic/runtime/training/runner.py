@@ -86,6 +86,8 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
     import torch
     from transformers import TrainingArguments
 
+    from llm_magic.runtime.models.seeding import full_determinism
+
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
     metric = settings.validation_metric
@@ -127,6 +129,8 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
         seed=seed,
+        # Deterministic CUDA kernels, opt-in because they are slower (models/seeding.py).
+        full_determinism=full_determinism(),
         log_level="error",
         **_precision(settings, notes),
     )

@@ -60,13 +60,14 @@ def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
     then re-raised for the traceback. The loggers are closed in every case.
     """
     from llm_magic.errors import LlmMagicError
+    from llm_magic.runtime.secrets import redact  # the error is shown and saved: never a token
 
     try:
         yield record
     except LlmMagicError as exc:
-        record.status, record.error = "failed", str(exc)
+        record.status, record.error = "failed", redact(str(exc))
     except Exception as exc:
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        record.status, record.error = "failed", redact(f"{type(exc).__name__}: {exc}")
         raise
     finally:
         record.finished = time.time()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, NonNegativeInt, PrivateAttr
 from pydantic_core import to_jsonable_python
 
 from llm_magic.runtime.config.schema.adapters import Adapter, MultiAdapterConfig
@@ -65,6 +65,11 @@ class LLMConfig(ConfigModel):
     backend: Backend = F(default_factory=BackendConfig, help="Where work runs; a bare string = {type: ...}.")
     hyperopt: dict[str, Any] | None = F(
         None, "Ludwig hyperparameter search.", diverges="Not supported: a non-null value is rejected.")
+    # The bound sits in the type: top-level keys are validated by their annotation alone first.
+    random_seed: NonNegativeInt = F(
+        42, "Seed of the adapter's initial weights, the split, shuffling and dropout.",
+        diverges="Ludwig takes it as `LudwigModel.train(random_seed=42)` / `--random_seed`; here it is "
+                 "also a config key (`%llm_train --seed N` overrides it).")
     ludwig_version: str | None = F(None, "Informational; ignored.")
     preset: str | None = F(None, "Ludwig ECD quality preset; ignored for LLMs.")
 
