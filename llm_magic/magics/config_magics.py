@@ -73,11 +73,10 @@ class ConfigMagics(Magics):
         from llm_magic.runtime.config import load_config
 
         config = load_config(cell)  # raises before anything in the session changes
-        session.check_idle("change the config")
-        if args.load:
-            # Load first: if loading fails, the stored configs stay as they were.
-            session.models.ensure(config)
-        session.set_config(config, args.name)
+        # All or nothing: if loading fails or is interrupted, config and model stay as they were.
+        change = session.set_config(config, args.name, load=args.load)
+        if change is not None and change.kept_message:
+            print(change.kept_message)
         self._display(session)
         return None
 

@@ -45,6 +45,10 @@ class LoadedModel:
     source: Any = None
     #: Adaptable module names of the bare base, found once at load (``targets.TargetCandidates``).
     candidates: Any = None
+    #: The run id whose training changed these weights since they were loaded, or None.
+    trained_by: str | None = None
+    #: A folder that holds these exact trained weights (a save, or a copy kept before a swap).
+    kept_in: str | None = None
     _neftune: Any = None
 
     @property

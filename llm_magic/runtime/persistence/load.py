@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import ConfigError, LlmMagicError
 from llm_magic.runtime.persistence import layout
-from llm_magic.runtime.persistence.state import build_training_restore, restore_training_state
+from llm_magic.runtime.persistence.state import (
+    RestoredRun,
+    build_training_restore,
+    restore_training_state,
+)
 from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -237,34 +241,25 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         bundle = manager.ensure(config)
         if run.manifest.kind == "adapter":
             apply_adapter_weights(bundle.model, run.path, run.manifest.adapter_names)
+        if run.manifest.kind != "config":
+            bundle.kept_in = str(run.path)
     except BaseException:
         manager.unload()
         raise
 
     checkpoint = run.path / run.manifest.checkpoint if run.manifest.checkpoint else None
-    restored = {
-        "path": run.path,
-        "history": run.history,
-        "metrics": run.metrics,
-        "final_metrics": run.metrics,
-        "data_rows": run.manifest.data_rows,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-    }
+    restored = RestoredRun(
+        path=run.path, history=run.history, metrics=run.metrics, data_rows=run.manifest.data_rows,
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )
     rows, record = build_training_restore(restored, run.manifest.run, run.config)
-    with session.lock:
+    try:
         # Checked again under the lock: a job may have started while we were loading.
-        try:
-            session.check_idle("load a saved model")
-        except LlmMagicError:
-            manager.unload()
-            raise
-        previous = session._models
-        session._models = manager
-        session._configs[config_name] = config
-        session.config_name = config_name
-        restore_training_state(session, restored, rows, record)
-    if previous is not None and previous is not manager:
-        previous.unload()
+        session.swap_in(manager, config, config_name, "load a saved model",
+                        lambda: restore_training_state(session, restored, rows, record))
+    except BaseException:
+        manager.unload()
+        raise
     return LoadReport(
         path=run.path,
         kind=run.manifest.kind,

@@ -285,5 +285,7 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
         run_info=last_run_info(session),
         generation=generation_settings(config, bundle.tokenizer) if merged is not None else None,
     )
-    own_state(session)["last_folder"] = report.path
+    own_state(session).last_folder = report.path
+    if report.kind != "config":
+        bundle.kept_in = str(report.path)  # these exact weights are now in a folder
     return report

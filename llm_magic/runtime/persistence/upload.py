@@ -111,7 +111,7 @@ def upload_session(
 ) -> UploadReport:
     """Upload ``directory``, by default the folder of the session's last save or export."""
     if directory is None:
-        directory = own_state(session).get("last_folder")
+        directory = own_state(session).last_folder
         if directory is None:
             raise LlmMagicError(
                 "Nothing to upload yet: save the model first (%llm_save DIR or %llm_export DIR), "

@@ -1,6 +1,6 @@
 """Per-session training state: the runs made so far, the step history, the job in progress.
 
-Lives in ``session.state["training"]`` as a :class:`TrainingState`. Persistence reads
+Is the session's ``training`` part, a :class:`TrainingState`. Persistence reads
 ``history``, ``final_metrics``, ``train_rows`` and ``last_checkpoint`` from it (see
 ``runtime.persistence.state``). :class:`RunsTable` is what ``%llm_runs`` shows.
 """
@@ -73,7 +73,7 @@ def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
 
 
 class TrainingState:
-    """What training keeps in a session (``session.state["training"]``)."""
+    """What training keeps in a session (``Session.training``)."""
 
     def __init__(self) -> None:
         self.runs: list[RunRecord] = []
@@ -138,11 +138,8 @@ class TrainingState:
 
 
 def training_state(session: Any) -> TrainingState:
-    """The session's :class:`TrainingState` (created on first use)."""
-    state = session.state.get(OWNER)
-    if not isinstance(state, TrainingState):
-        state = session.state[OWNER] = TrainingState()
-    return state
+    """The session's :class:`TrainingState` (``Session.training``)."""
+    return session.training
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
