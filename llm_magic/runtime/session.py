@@ -149,6 +149,7 @@ class Session:
         number = 1
         while os.path.exists(os.path.join(root, f"kept-{number}")):
             number += 1
+        # save_session records the folder in bundle.kept_in: a retry does not save again.
         report = save_session(self, os.path.join(root, f"kept-{number}"), checkpoint=False)
         return str(report.path)
 
