@@ -110,6 +110,7 @@ def upload_session(
     commit_message: str | None = None,
 ) -> UploadReport:
     """Upload ``directory``, by default the folder of the session's last save or export."""
+    session.check_idle("upload a model folder")
     if directory is None:
         directory = own_state(session).last_folder
         if directory is None:
