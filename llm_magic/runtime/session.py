@@ -313,11 +313,14 @@ class Session:
         return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
     # ----------------------------------------------------------------------------- persistence
-    def save(self, directory: Any, *, checkpoint: bool = True) -> Any:
-        """Save config, weights, tokenizer, history, metrics and a model card to ``directory``."""
+    def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> Any:
+        """Save config, weights, tokenizer, history, metrics and a model card to ``directory``.
+
+        ``overwrite`` writes into a non-empty folder llm_magic did not write (keeping its files).
+        """
         from llm_magic.runtime.persistence.save import save_session
 
-        return save_session(self, directory, checkpoint=checkpoint)
+        return save_session(self, directory, checkpoint=checkpoint, overwrite=overwrite)
 
     def load(self, directory: Any, name: str | None = None) -> Any:
         """Restore a folder written by :meth:`save` into this session (all or nothing)."""

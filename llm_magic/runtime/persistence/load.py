@@ -77,18 +77,33 @@ class LoadReport:
 
 
 def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
-    """Open every weights file's header: a truncated or garbled file fails here, by name."""
+    """Read every weights file: a truncated, garbled or NaN/Inf-filled file fails here, by name.
+
+    Tensors are read one at a time, so checking costs one tensor's memory at most.
+    """
+    import torch
     from safetensors import safe_open
 
     for rel in manifest.files:
         try:
             with safe_open(str(path / rel), framework="pt") as handle:
-                list(handle.keys())
+                bad = next((key for key in handle.keys() if _not_finite(handle.get_tensor(key), torch)),
+                           None)
         except Exception as exc:  # safetensors raises its own error types and OSError
             raise LlmMagicError(
                 f"{path / rel} is corrupted or truncated and cannot be read ({exc}). Copy the "
                 "folder again from where it was saved, or save the model again with %llm_save."
             ) from None
+        if bad is not None:
+            raise LlmMagicError(
+                f"{path / rel} holds NaN or infinite values (tensor {bad}): these weights would "
+                "generate nothing useful. Load an earlier save, or train again (lower "
+                "trainer.learning_rate if the loss went NaN)."
+            )
+
+
+def _not_finite(tensor: Any, torch: Any) -> bool:
+    return tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
 
 
 def read_run(directory: str | Path) -> SavedRun:
@@ -99,6 +114,7 @@ def read_run(directory: str | Path) -> SavedRun:
     manifest = layout.read_manifest(path)
     layout.check_file_sizes(path, manifest)
     _check_safetensors(path, manifest)
+    layout.check_hashes(path, manifest)  # last: the checks above name the damage more precisely
     config_path = path / layout.CONFIG_NAME
     if not config_path.is_file():
         raise LlmMagicError(f"{config_path} is missing: the run folder is incomplete.")
