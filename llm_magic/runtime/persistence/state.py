@@ -156,8 +156,9 @@ def restore_training_state(session: "Session", restored: RestoredRun, rows: list
                            record: Any) -> None:
     """Make a loaded run visible where training looks (cannot fail: plain list edits).
 
-    Loading the same folder again replaces what the first load added (its run and its history
-    rows) instead of adding them twice, so ``%llm_load`` is idempotent.
+    A run already in the session with the same run id (the run this folder was saved from, or
+    an earlier load of it) is replaced with its history rows instead of listed twice, so
+    ``%llm_load`` is idempotent.
     """
     own_state(session).restored = restored
     if record is None:
@@ -166,8 +167,13 @@ def restore_training_state(session: "Session", restored: RestoredRun, rows: list
 
     state = session.training
     note = f"Loaded from {restored.path}."
-    again = [run for run in state.runs if run.status != "running" and note in run.notes
-             and run.run_id == record.run_id]
+
+    def same(run: Any) -> bool:
+        if run.status == "running" or run.run_id != record.run_id or run.kind != "finetune":
+            return False
+        return run.run_id != "loaded" or note in run.notes  # "loaded": no id saved, match the folder
+
+    again = [run for run in state.runs if same(run)]
     if again:
         state.runs[:] = [run for run in state.runs if run not in again]
         ids = {run.run_id for run in again}
