@@ -157,8 +157,13 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
     the thread ends.
     """
     if not background:
+        from llm_magic.runtime.training.runner import SigintToStop
+
         try:
-            execute()
+            # Ctrl-C anywhere in the run (evaluation and record updates included) asks it to
+            # stop after the current step, never cuts a checkpoint or the record in half.
+            with SigintToStop(state.stop_event):
+                execute()
         finally:
             state.current = None
         if record.status == "failed":

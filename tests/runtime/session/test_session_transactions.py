@@ -124,7 +124,7 @@ def test_ctrl_c_during_config_load_keeps_the_trained_adapter(trained, tiny_dir, 
         return real(config)
 
     monkeypatch.setattr(loader, "load_model", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(UsageError, match="interrupted"):
         ip.cell("llm_config", "--load", config(tiny_dir) + "quantization: {bits: 8}\n")
     assert session.config is cfg and adapter_bytes(session) == weights
     # A rewrap (new adapter kind) interrupted half-way: the old adapter is put back.
@@ -141,7 +141,7 @@ def test_ctrl_c_during_config_load_keeps_the_trained_adapter(trained, tiny_dir, 
         return real_attach(*args, **kwargs)
 
     monkeypatch.setattr(adapters, "attach_adapter", attach_interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(UsageError, match="interrupted"):
         ip.cell("llm_config", "--load", config(tiny_dir, "{type: lora, r: 8, target_modules: [q_proj]}"))
     monkeypatch.setattr(adapters, "attach_adapter", real_attach)
     assert session.config is cfg and adapter_bytes(session) == weights
