@@ -172,7 +172,11 @@ class Session:
                 if also is not None:
                     also()
         if previous is not None and previous is not models:
-            previous.unload()
+            with deferred_interrupts():  # the swap is done: freeing the old model must not undo it
+                try:
+                    previous.unload()
+                except Exception:  # noqa: BLE001 - only memory is at stake; the new model is in place
+                    pass
 
     def use_config(self, name: str) -> LLMConfig:
         """Make the stored config ``name`` current again."""

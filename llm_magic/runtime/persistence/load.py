@@ -274,7 +274,8 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         session.swap_in(manager, config, config_name, "load a saved model",
                         lambda: restore_training_state(session, restored, rows, record))
     except BaseException:
-        manager.unload()
+        if session.models is not manager:  # not swapped in: free what was built for nothing
+            manager.unload()
         raise
     return LoadReport(
         path=run.path,

@@ -165,3 +165,21 @@ def test_nan_or_changed_weights_are_refused_naming_the_file(shell, tmp_path):
         ip.line("llm_load", "run")
     manifest = json.loads((tmp_path / "run" / "llm_magic.json").read_text())
     assert set(manifest["sha256"]) == set(manifest["files"])
+
+
+def test_ctrl_c_during_a_save_is_one_line_and_keeps_the_previous_save(shell, tmp_path, monkeypatch):
+    from llm_magic.runtime.persistence import save
+
+    ip, session = shell
+    ip.line("llm_save", "run")
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the Stop button while the model card is written
+
+    monkeypatch.setattr(save, "render_model_card", interrupted)
+    with pytest.raises(UsageError) as err:
+        ip.line("llm_save", "run")
+    assert len(str(err.value).splitlines()) == 1 and "interrupted" in str(err.value)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
