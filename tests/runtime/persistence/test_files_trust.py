@@ -183,3 +183,21 @@ def test_ctrl_c_during_a_save_is_one_line_and_keeps_the_previous_save(shell, tmp
     assert len(str(err.value).splitlines()) == 1 and "interrupted" in str(err.value)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
+
+
+def test_ctrl_c_during_a_load_is_one_line_and_changes_nothing(shell, tmp_path, monkeypatch):
+    from llm_magic.runtime.persistence import load
+
+    ip, session = shell
+    ip.line("llm_save", "run")
+    config, bundle = session.config, session.models.loaded
+    runs = list(session.training.runs)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the Stop button while the saved weights are applied
+
+    monkeypatch.setattr(load, "apply_adapter_weights", interrupted)
+    with pytest.raises(UsageError, match="interrupted"):
+        ip.line("llm_load", "run")
+    assert session.config is config and session.models.loaded is bundle
+    assert session.training.runs == runs
