@@ -120,6 +120,7 @@ class Session:
                 plan = self._models.plan(config)
                 kept = None
                 if plan.action in ("rewrap", "reload"):
+                    self._models.check(config)  # an obviously bad config saves nothing
                     kept = self._keep_trained_weights()
                 change = self._models.sync(config)
                 if kept:

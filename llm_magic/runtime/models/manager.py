@@ -164,24 +164,32 @@ class ModelManager:
             self._reload(config)
         return ReloadPlan(plan.action, plan.changed, time.perf_counter() - started)
 
+    def check(self, config: Any) -> None:
+        """The checks :meth:`sync` makes before it touches the loaded model (no weights read)."""
+        plan = self.plan(config)
+        if plan.action == "reload":
+            from llm_magic.runtime.models.loader import precheck
+
+            precheck(config)
+        elif plan.action == "rewrap":
+            from llm_magic.runtime.models.adapters import build_peft_config, pretrained_adapter_folder
+
+            adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
+            blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
+            for block in blocks:
+                # Fail on a bad adapter config while the current adapter is still in place.
+                if getattr(block, "pretrained_adapter_weights", None):
+                    pretrained_adapter_folder(block)
+                else:
+                    build_peft_config(block, self._loaded.candidates)
+
     def _rewrap(self, config: Any) -> None:
         from llm_magic.runtime.interrupts import deferred_interrupts
-        from llm_magic.runtime.models.adapters import (
-            build_peft_config,
-            detach_adapter,
-            pretrained_adapter_folder,
-        )
+        from llm_magic.runtime.models.adapters import detach_adapter
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded = self._loaded
-        adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
-        blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
-        for block in blocks:
-            # Fail on a bad adapter config while the current adapter is still in place.
-            if getattr(block, "pretrained_adapter_weights", None):
-                pretrained_adapter_folder(block)
-            else:
-                build_peft_config(block, loaded.candidates)
+        self.check(config)
         before = _AdapterSnapshot.take(loaded)
         try:
             loaded.model = detach_adapter(loaded.model)

@@ -158,3 +158,12 @@ def test_a_valid_rank_change_keeps_the_trained_weights_and_says_where(trained, t
     assert session.config.adapter.r == 8 and adapter_bytes(session) != weights
     ip.line("llm_load", folder)
     assert session.config.adapter.r == 4 and adapter_bytes(session) == weights
+
+
+def test_a_config_refused_by_cheap_checks_writes_no_copy(trained, tmp_path):
+    ip, session, weights = trained
+    cfg = session.config
+    with pytest.raises(UsageError, match="not an existing folder"):
+        ip.cell("llm_config", "", config(tmp_path / "no-such-model"))
+    assert session.config is cfg and adapter_bytes(session) == weights
+    assert not list(tmp_path.glob("llm_magic_runs/*/kept-*"))
