@@ -13,7 +13,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(func: F) -> F:
-    """Turn :class:`LlmMagicError` into ``UsageError`` so the user sees one screen, no traceback."""
+    """Turn :class:`LlmMagicError` (and Ctrl-C) into ``UsageError``: one screen, no traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -24,6 +24,11 @@ def user_errors(func: F) -> F:
 
             # Messages may quote config values or library errors: never a Hugging Face token.
             raise UsageError(redact(str(exc))) from None
+        except KeyboardInterrupt:
+            # One line, no traceback: every command either completed or left the session as it
+            # was (see Session), so there is nothing more to say.
+            raise UsageError(f"%{func.__name__}: interrupted. Nothing was left half-done; "
+                             "%llm_status shows where training stands.") from None
 
     return wrapper  # type: ignore[return-value]
 

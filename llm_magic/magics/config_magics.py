@@ -78,13 +78,12 @@ class ConfigMagics(Magics):
 
         try:
             config = load_config(cell)  # raises before anything in the session changes
+            # All or nothing: if loading fails or is interrupted, config and model stay as they were.
+            change = session.set_config(config, args.name, load=args.load)
         except ConfigError as exc:
             raise as_cell_lines(exc) from None
-        session.check_idle("change the config")
-        if args.load:
-            # Load first: if loading fails, the stored configs stay as they were.
-            session.models.ensure(config)
-        session.set_config(config, args.name)
+        if change is not None and change.kept_message:
+            print(change.kept_message)
         self._display(session)
         return None
 

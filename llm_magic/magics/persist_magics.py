@@ -33,6 +33,8 @@ class PersistMagics(Magics):
     @argument("directory", nargs="*", help="Folder to write (created; a previous save there is replaced).")
     @argument("--no-checkpoint", action="store_true",
               help="Do not copy the last trainer checkpoint (then --resume cannot use this folder).")
+    @argument("--overwrite", action="store_true",
+              help="Write into a non-empty folder llm_magic did not write (its files are kept).")
     @line_magic
     @user_errors
     def llm_save(self, line: str = "") -> Any:
@@ -40,12 +42,13 @@ class PersistMagics(Magics):
         it; %llm_load reads it), adapter (or full) weights as safetensors, tokenizer, history.csv,
         metrics.json, the last checkpoint and a README.md model card.
 
-        Usage: %llm_save DIR [--no-checkpoint]
+        Usage: %llm_save DIR [--no-checkpoint] [--overwrite]
         """
         from llm_magic.runtime.session import get_session
 
         args = parse_argstring(self.llm_save, line)
-        return get_session().save(_path(args.directory, "llm_save"), checkpoint=not args.no_checkpoint)
+        return get_session().save(_path(args.directory, "llm_save"), checkpoint=not args.no_checkpoint,
+                                  overwrite=args.overwrite)
 
     @magic_arguments()
     @argument("directory", nargs="*", help="A folder written by %%llm_save.")

@@ -13,6 +13,10 @@ from llm_magic.errors import LlmMagicError
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.generation.state import GenerationState
+    from llm_magic.runtime.models.manager import ModelManager
+    from llm_magic.runtime.persistence.state import PersistenceState
+    from llm_magic.runtime.training.runs import TrainingState
 
 DEFAULT_CONFIG_NAME = "default"
 
@@ -23,20 +27,56 @@ class Session:
     Configs are stored by name; the last one set is current (:attr:`config`). Storing a config
     never loads a model by itself: the model loads on first use (or :meth:`load_model`), and when
     one is loaded already it is reconciled with the new config, reloading only what changed.
+
+    The state is held in typed parts: the configs, :attr:`models` (the loaded model bundle),
+    :attr:`training` (runs, history, the job in progress), :attr:`generation` and
+    :attr:`persistence`. A command builds what it needs beside the current parts and swaps it in
+    under :attr:`lock` only once all of it succeeded (:meth:`set_config`, :meth:`swap_in`), so a
+    failure or a Ctrl-C leaves the session as it was.
     """
 
     def __init__(self) -> None:
         self._configs: dict[str, LLMConfig] = {}
         self.config_name: str | None = None
         #: The model manager (``runtime.models.manager.ModelManager``), created on first use.
-        self._models: Any = None
+        self._models: ModelManager | None = None
         #: Data bound to the session by the last ``--data`` (a DataFrame, Dataset or path).
         self.data: Any = None
         #: Why the session cannot start another job now (e.g. a background training run), or None.
         self.busy_reason: str | None = None
         self.lock = threading.RLock()
-        #: Free-form per-feature state (training runs, history, stop events, ...), keyed by owner.
-        self.state: dict[str, Any] = {}
+        # The feature parts, created on first use (their modules stay unimported until then).
+        self._training: TrainingState | None = None
+        self._generation: GenerationState | None = None
+        self._persistence: PersistenceState | None = None
+
+    # ----------------------------------------------------------------------------- parts
+    @property
+    def training(self) -> TrainingState:
+        """Training's part: runs, step history, the job in progress (``runtime.training.runs``)."""
+        if self._training is None:
+            from llm_magic.runtime.training.runs import TrainingState
+
+            self._training = TrainingState()
+        return self._training
+
+    @property
+    def generation(self) -> GenerationState:
+        """Generation's part: the last results and the few-shot retriever cache."""
+        if self._generation is None:
+            from llm_magic.runtime.generation.state import GenerationState
+
+            self._generation = GenerationState()
+        return self._generation
+
+    @property
+    def persistence(self) -> PersistenceState:
+        """Persistence's part: the last folder written, the merged model, the restored run."""
+        if self._persistence is None:
+            from llm_magic.runtime.persistence.state import PersistenceState
+
+            self._persistence = PersistenceState()
+        return self._persistence
 
     # ----------------------------------------------------------------------------- configs
     @property
@@ -49,15 +89,26 @@ class Session:
         """All named configs stored in this session (a copy)."""
         return dict(self._configs)
 
-    def set_config(self, config: LLMConfig | str | dict, name: str | None = None) -> Any:
+    def set_config(self, config: LLMConfig | str | dict, name: str | None = None, *,
+                   load: bool = False) -> Any:
         """Store ``config`` under ``name`` and make it current.
 
         Text and dicts are validated first (:func:`llm_magic.load_config`); an invalid config
         raises :class:`~llm_magic.ConfigError` and leaves the session untouched. When a model is
         loaded it is reconciled with the new config; the returned value describes what was
-        reloaded (see ``ModelManager.sync``), or None when no model is loaded.
+        reloaded (see ``ModelManager.sync``), or None when no model is loaded. ``load=True``
+        also loads the model now when none is loaded.
+
+        All or nothing: the model for the new config is built before the config is stored, and
+        on any error (or Ctrl-C) the session keeps its config and model, adapter weights
+        included. When the change would replace weights trained in this session that are not
+        saved anywhere, they are saved first (``<output_root>/<run id>/kept-N``) and the returned
+        plan says where (``plan.kept``), so ``%llm_load`` brings them back.
         """
+        from dataclasses import replace
+
         from llm_magic.runtime.config import LLMConfig, load_config
+        from llm_magic.runtime.interrupts import deferred_interrupts
 
         if not isinstance(config, LLMConfig):
             config = load_config(config)
@@ -67,11 +118,69 @@ class Session:
         check_model_shape(config)  # e.g. adapter.r larger than the layers: refused with its line
         name = name or self.config_name or DEFAULT_CONFIG_NAME
         change = None
-        if self._models is not None and self._models.loaded:
-            change = self._models.sync(config)
-        self._configs[name] = config
-        self.config_name = name
+        with self.lock:
+            if self._models is not None and self._models.loaded:
+                plan = self._models.plan(config)
+                kept = None
+                if plan.action in ("rewrap", "reload"):
+                    self._models.check(config)  # an obviously bad config saves nothing
+                    kept = self._keep_trained_weights()
+                change = self._models.sync(config)
+                if kept:
+                    change = replace(change, kept=kept)
+            elif load:
+                self.models.ensure(config)
+            with deferred_interrupts():
+                self._configs[name] = config
+                self.config_name = name
         return change
+
+    def _keep_trained_weights(self) -> str | None:
+        """Save the loaded weights if training changed them and no folder holds them yet.
+
+        Returns the folder that holds them (None when nothing trained is at stake).
+        """
+        bundle = self._models.loaded if self._models is not None else None
+        if bundle is None or not bundle.trained_by:
+            return bundle.kept_in if bundle is not None else None
+        if bundle.kept_in:
+            return bundle.kept_in
+        import os
+
+        from llm_magic.runtime.persistence.save import save_session
+
+        root = os.path.abspath(os.path.join(self.training.output_root, bundle.trained_by))
+        number = 1
+        while os.path.exists(os.path.join(root, f"kept-{number}")):
+            number += 1
+        # save_session records the folder in bundle.kept_in: a retry does not save again.
+        report = save_session(self, os.path.join(root, f"kept-{number}"), checkpoint=False)
+        return str(report.path)
+
+    def swap_in(self, models: ModelManager, config: LLMConfig, name: str, action: str,
+                also: Any = None) -> None:
+        """Make ``models`` and ``config`` (stored as ``name``) current in one step; free the old model.
+
+        For commands that built a whole new model beside the current one (``%llm_load``).
+        ``also`` is a function that updates the other parts and cannot fail. The session must
+        be idle for ``action`` (checked under the lock); the swap itself is shielded from Ctrl-C.
+        """
+        from llm_magic.runtime.interrupts import deferred_interrupts
+
+        with self.lock:
+            self.check_idle(action)
+            with deferred_interrupts():
+                previous, self._models = self._models, models
+                self._configs[name] = config
+                self.config_name = name
+                if also is not None:
+                    also()
+        if previous is not None and previous is not models:
+            with deferred_interrupts():  # the swap is done: freeing the old model must not undo it
+                try:
+                    previous.unload()
+                except Exception:  # noqa: BLE001 - only memory is at stake; the new model is in place
+                    pass
 
     def use_config(self, name: str) -> LLMConfig:
         """Make the stored config ``name`` current again."""
@@ -118,6 +227,7 @@ class Session:
 
     def unload_model(self) -> None:
         """Free the loaded model and its memory."""
+        self.check_idle("unload the model")
         if self._models is not None:
             self._models.unload()
 
@@ -155,6 +265,7 @@ class Session:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""
         from llm_magic.runtime.distributed import export_script
 
+        self.check_idle("write a training script (it copies the current weights)")
         return export_script(self, directory, **options)
 
     def evaluate(self, data: Any = None, split: str = "test") -> Any:
@@ -219,11 +330,14 @@ class Session:
         return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
     # ----------------------------------------------------------------------------- persistence
-    def save(self, directory: Any, *, checkpoint: bool = True) -> Any:
-        """Save config, weights, tokenizer, history, metrics and a model card to ``directory``."""
+    def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> Any:
+        """Save config, weights, tokenizer, history, metrics and a model card to ``directory``.
+
+        ``overwrite`` writes into a non-empty folder llm_magic did not write (keeping its files).
+        """
         from llm_magic.runtime.persistence.save import save_session
 
-        return save_session(self, directory, checkpoint=checkpoint)
+        return save_session(self, directory, checkpoint=checkpoint, overwrite=overwrite)
 
     def load(self, directory: Any, name: str | None = None) -> Any:
         """Restore a folder written by :meth:`save` into this session (all or nothing)."""
@@ -269,7 +383,7 @@ def reset_session() -> Session:
     """Replace the kernel's session with a fresh one (tests use this); frees any loaded model."""
     global _SESSION
     with _SESSION_LOCK:
-        if _SESSION is not None:
-            _SESSION.unload_model()
+        if _SESSION is not None and _SESSION._models is not None:
+            _SESSION._models.unload()
         _SESSION = Session()
         return _SESSION

@@ -99,7 +99,7 @@ def test_merge_then_export_writes_a_plain_hf_model(tuned, tmp_path):
     reloaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "exported"))
     torch.testing.assert_close(_logits(reloaded), adapter_logits, rtol=1e-4, atol=1e-4)
     # The export reused the merge (same adapter): no second merged copy was built.
-    assert session.state["persistence"]["merged"] is merged
+    assert session.persistence.merged is merged
 
 
 def test_merge_without_an_adapter_is_a_usage_error(ip, tiny_dir):

@@ -273,6 +273,8 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
         apply_adapter_weights(bundle.model, run_dir, manifest.adapter_names)
     else:
         _load_full_weights(bundle.model, run_dir)
+    # Rank 0's run folder holds these exact weights (a folder %llm_load reads).
+    bundle.trained_by, bundle.kept_in = record.run_id, str(run_dir)
     for key in ("status", "global_step", "max_steps", "best_step", "best_metric", "train_rows"):
         setattr(record, key, result.get(key))
     record.global_step = record.global_step or 0

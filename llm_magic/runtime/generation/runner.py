@@ -25,7 +25,6 @@ __all__ = [
     "prediction_batch_size",
 ]
 
-STATE_KEY = "generation"
 #: Batch size when neither ``--batch-size`` nor the trainer's (eval_)batch_size is a number.
 DEFAULT_BATCH_SIZE = 4
 
@@ -55,8 +54,8 @@ def _retriever(session: Any, config: Any) -> Any:
     retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
     if not getattr(retrieval, "type", None):
         return None
-    state = session.state.setdefault(STATE_KEY, {})
-    cached = state.get("retriever")
+    state = session.generation
+    cached = state.retriever
     if cached is not None and cached[0] is config and cached[1] is session.data:
         return cached[2]
     if session.data is None:
@@ -69,7 +68,7 @@ def _retriever(session: Any, config: Any) -> Any:
 
     # The same cleaning, sampling and split as training, so generation sees the same examples.
     retriever = retriever_for_data(config, session.data)
-    state["retriever"] = (config, session.data, retriever)
+    state.retriever = (config, session.data, retriever)
     return retriever
 
 
@@ -268,7 +267,7 @@ class _CallbackListener:
 
 def _remember(session: Any, results: GenerationResults) -> None:
     """Keep the last results in the session, so a stopped generation's text is not lost."""
-    session.state.setdefault(STATE_KEY, {})["last"] = results
+    session.generation.last = results
 
 
 # -------------------------------------------------------------------------------- prediction

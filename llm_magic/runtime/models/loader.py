@@ -49,6 +49,10 @@ class LoadedModel:
     #: (``seeding.fingerprint``): training re-draws them for another seed while they are unchanged.
     adapter_seed: int | None = None
     initial_fingerprint: str | None = None
+    #: The run id whose training changed these weights since they were loaded, or None.
+    trained_by: str | None = None
+    #: A folder that holds these exact trained weights (a save, or a copy kept before a swap).
+    kept_in: str | None = None
     _neftune: Any = None
 
     @property

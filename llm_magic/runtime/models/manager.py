@@ -7,7 +7,8 @@ A new config reloads only what it must:
 - the adapter changed (or fine-tuning was switched on or off with an adapter): the adapter is
   removed from the loaded base and the new one attached;
 - base_model, quantization, model_parameters, trust_remote_code or is_multimodal changed: the
-  old model is freed first (so two models never share memory), then the new one loaded.
+  old model is freed first (so two models never share memory), then the new one loaded; if
+  that fails or is interrupted, the old one is loaded again with its adapter weights put back.
 
 Importing this module does not import torch.
 """
@@ -41,10 +42,25 @@ class ReloadPlan:
     action: Action
     changed: tuple[str, ...] = ()
     seconds: float | None = None
+    #: The folder holding the trained weights this change replaced (``%llm_load`` it to get them back).
+    kept: str | None = None
+
+    @property
+    def kept_message(self) -> str | None:
+        """What to tell the user about replaced trained weights, or None."""
+        if not self.kept:
+            return None
+        return (f"The trained weights this change replaced are kept in {self.kept}: "
+                f"%llm_load {self.kept} brings them back.")
 
     def __str__(self) -> str:
         changed = f" ({', '.join(self.changed)} changed)" if self.changed else ""
         took = f" in {self.seconds:.2f} s" if self.seconds is not None else ""
+        if self.kept:
+            return self._text(changed, took) + " " + self.kept_message
+        return self._text(changed, took)
+
+    def _text(self, changed: str, took: str) -> str:
         return {
             "none": "Model kept as loaded: nothing that affects the weights changed.",
             "rewrap": f"Adapter re-attached to the loaded base model{changed}{took}.",
@@ -129,8 +145,11 @@ class ModelManager:
     def sync(self, config: Any) -> ReloadPlan:
         """Reconcile the loaded model with ``config``, reloading only what changed.
 
-        With no model loaded, nothing happens (it loads on first use). If reloading fails, the
-        old model is already gone: the manager is left empty and the error says so.
+        With no model loaded, nothing happens (it loads on first use). All or nothing: a new
+        base is loaded beside the current one and swapped in only once it loaded (the old one is
+        freed after; two models are in memory meanwhile); a new adapter is attached after taking
+        a copy of the current adapter's weights, which are put back if attaching fails or is
+        interrupted. So on any error or Ctrl-C the loaded model is the one before, same bytes.
         """
         plan = self.plan(config)
         if plan.action == "load":
@@ -145,55 +164,97 @@ class ModelManager:
             self._reload(config)
         return ReloadPlan(plan.action, plan.changed, time.perf_counter() - started)
 
+    def check(self, config: Any) -> None:
+        """The checks :meth:`sync` makes before it touches the loaded model (no weights read)."""
+        plan = self.plan(config)
+        if plan.action == "reload":
+            from llm_magic.runtime.models.loader import precheck
+
+            precheck(config)
+        elif plan.action == "rewrap":
+            from llm_magic.runtime.models.adapters import build_peft_config, pretrained_adapter_folder
+
+            adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
+            blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
+            for block in blocks:
+                # Fail on a bad adapter config while the current adapter is still in place.
+                if getattr(block, "pretrained_adapter_weights", None):
+                    pretrained_adapter_folder(block)
+                else:
+                    build_peft_config(block, self._loaded.candidates)
+
     def _rewrap(self, config: Any) -> None:
-        from llm_magic.runtime.models.adapters import (
-            build_peft_config,
-            detach_adapter,
-            pretrained_adapter_folder,
-        )
+        from llm_magic.runtime.interrupts import deferred_interrupts
+        from llm_magic.runtime.models.adapters import detach_adapter
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded = self._loaded
-        adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
-        blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
-        for block in blocks:
-            # Fail on a bad adapter config while the current adapter is still in place.
-            if getattr(block, "pretrained_adapter_weights", None):
-                pretrained_adapter_folder(block)
-            else:
-                build_peft_config(block, loaded.candidates)
-        loaded.model = detach_adapter(loaded.model)
-        loaded.adapter_type = loaded.target_modules = None
+        self.check(config)
+        before = _AdapterSnapshot.take(loaded)
         try:
+            loaded.model = detach_adapter(loaded.model)
+            loaded.adapter_type = loaded.target_modules = None
             wrap_adapter(loaded, config)
         except BaseException as exc:
-            self.unload()
+            # Put the previous adapter back, its weights byte for byte, before anything else:
+            # a second Ctrl-C must not land in the middle of it.
+            with deferred_interrupts():
+                before.restore(loaded)
             if isinstance(exc, LlmMagicError):
+                raise LlmMagicError(f"{exc}\n(The previous adapter and its weights are kept.)") from None
+            if _out_of_memory(exc):
                 raise LlmMagicError(
-                    f"{exc}\n(The model was unloaded; it reloads for the previous config on next use.)"
+                    f"The new adapter does not fit in memory ({type(exc).__name__}: {exc}). Lower "
+                    "adapter.r (or the number of target_modules). The previous adapter and its "
+                    "weights are kept."
                 ) from None
             raise
+        # The new adapter starts from fresh weights: nothing trained is in them yet.
+        loaded.trained_by = loaded.kept_in = None
 
     def _reload(self, config: Any) -> None:
+        from llm_magic.runtime.interrupts import deferred_interrupts
         from llm_magic.runtime.models.loader import load_model, precheck
 
-        # Cheap checks first, so an obviously bad config keeps the current model.
+        # Cheap checks first, so an obviously bad config fails fast.
         precheck(config)
+        old = self._loaded
+        if old.trained_by and not getattr(old.model, "peft_config", None):
+            # Fully fine-tuned weights exist nowhere else in memory: load the new model beside
+            # them (twice the memory for a moment) rather than risk them.
+            new = load_model(config)
+            with deferred_interrupts():
+                self._loaded = new
+            free_model_quietly(old)
+            return
+        # Otherwise the old model is freed first, so two models never share memory: its base
+        # reloads from where it came from, and its adapter weights (small) are copied here.
+        before = _AdapterSnapshot.take(old)
+        del old
         self.unload()
         try:
             self._loaded = load_model(config)
-        except LlmMagicError as exc:
-            raise LlmMagicError(
-                f"{exc}\n(The previous model was unloaded first to free memory; it reloads for the "
-                "previous config on next use.)"
-            ) from None
+        except BaseException as exc:
+            with deferred_interrupts():
+                self._loaded = before.rebuild()
+            if isinstance(exc, LlmMagicError):
+                raise LlmMagicError(f"{exc}\n(The previous model and its adapter weights are kept.)") from None
+            if _out_of_memory(exc):
+                raise LlmMagicError(
+                    f"The model for the new config does not fit in memory ({type(exc).__name__}: "
+                    f"{exc}). The previous model and its adapter weights are kept."
+                ) from None
+            raise
 
     def unload(self) -> None:
         """Free the loaded model (CPU and GPU memory); a no-op when nothing is loaded."""
+        from llm_magic.runtime.interrupts import deferred_interrupts
         from llm_magic.runtime.models.loader import free_model
 
-        loaded, self._loaded = self._loaded, None
+        with deferred_interrupts():
+            loaded, self._loaded = self._loaded, None
         free_model(loaded)
+
 
     def info(self) -> Any:
         """A :class:`~.info.ModelInfo` for the loaded model."""
@@ -202,3 +263,76 @@ class ModelManager:
         from llm_magic.runtime.models.info import model_info
 
         return model_info(self._loaded)
+
+
+def free_model_quietly(loaded: Any) -> None:
+    """Free a replaced bundle; never fails the command that already succeeded."""
+    from llm_magic.runtime.models.loader import free_model
+
+    try:
+        free_model(loaded)
+    except Exception:  # noqa: BLE001 - the new model is in place; a failed free only costs memory
+        pass
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CPU or GPU), not a bug."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("alloc" in text or "out of memory" in text)
+
+
+class _AdapterSnapshot:
+    """The adapter part of a bundle, kept so that a failed re-wrap can put it back exactly."""
+
+    def __init__(self, config: Any, adapter_type: Any, targets: Any, weights: dict[str, Any],
+                 trained_by: Any, kept_in: Any) -> None:
+        self.config, self.adapter_type, self.targets = config, adapter_type, targets
+        self.weights, self.trained_by, self.kept_in = weights, trained_by, kept_in
+
+    @classmethod
+    def take(cls, loaded: Any) -> "_AdapterSnapshot":
+        """Copy the adapter's weights (every adapter of a PEFT model) off the model."""
+        weights: dict[str, Any] = {}
+        peft_config = getattr(loaded.model, "peft_config", None)
+        if peft_config:
+            from peft import get_peft_model_state_dict
+
+            for name in peft_config:
+                state = get_peft_model_state_dict(loaded.model, adapter_name=name)
+                weights[name] = {key: value.detach().clone() for key, value in state.items()}
+        return cls(loaded.config, loaded.adapter_type, loaded.target_modules, weights,
+                   loaded.trained_by, loaded.kept_in)
+
+    def rebuild(self) -> Any:
+        """Load the old config's model again and put the copied adapter weights back."""
+        from llm_magic.runtime.models.loader import load_model
+
+        loaded = load_model(self.config)
+        try:
+            self._put_back(loaded)
+        except BaseException:
+            from llm_magic.runtime.models.loader import free_model
+
+            free_model(loaded)
+            raise
+        return loaded
+
+    def _put_back(self, loaded: Any) -> None:
+        if self.weights:
+            from peft import set_peft_model_state_dict
+
+            for name, state in self.weights.items():
+                set_peft_model_state_dict(loaded.model, state, adapter_name=name)
+        loaded.adapter_type, loaded.target_modules = self.adapter_type, self.targets
+        loaded.trained_by, loaded.kept_in = self.trained_by, self.kept_in
+
+    def restore(self, loaded: Any) -> None:
+        """Re-attach the old adapter to the bare base and load the copied weights into it."""
+        from llm_magic.runtime.models.adapters import detach_adapter
+        from llm_magic.runtime.models.loader import wrap_adapter
+
+        loaded.model = detach_adapter(loaded.model)
+        wrap_adapter(loaded, self.config)
+        self._put_back(loaded)

@@ -190,6 +190,12 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
             "with *.safetensors, or convert the weights once with "
             "model.save_pretrained(folder, safe_serialization=True)."
         )
+    if type(exc).__name__ == "SafetensorError":
+        # A damaged weights file (truncated copy, bytes overwritten): name the folder, no traceback.
+        return LlmMagicError(
+            f"base_model: {name}: a *.safetensors weights file there is corrupted or truncated "
+            f"({redact(text)}). Copy or download the model folder again."
+        )
     if isinstance(exc, OSError):
         return LlmMagicError(f"base_model: cannot load {name}: {redact(text)}")
     return None

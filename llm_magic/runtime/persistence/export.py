@@ -130,5 +130,5 @@ def export_session(session: "Session", directory: str | Path) -> ExportReport:
         directory, model=model, tokenizer=bundle.tokenizer, generation=generation, card=card
     )
     path = Path(directory).expanduser().resolve()
-    own_state(session)["last_folder"] = path
+    own_state(session).last_folder = path
     return ExportReport(path=path, base_model=str(config.base_model), merged=merged, files=files)

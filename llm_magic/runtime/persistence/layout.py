@@ -68,6 +68,8 @@ class Manifest:
     adapter_names: list[str] = field(default_factory=list)
     merged: bool = False
     files: dict[str, int] = field(default_factory=dict)
+    #: The sha256 (hex) of every weights file in ``files``; checked at load (empty in old folders).
+    sha256: dict[str, str] = field(default_factory=dict)
     data_rows: int | None = None
     checkpoint: str | None = None
     config_name: str | None = None
@@ -160,6 +162,36 @@ def weight_files(directory: Path) -> dict[str, int]:
     return sizes
 
 
+def sha256_of(path: Path) -> str:
+    """The sha256 (hex) of a file, read in 1 MB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weight_hashes(directory: Path) -> dict[str, str]:
+    """The sha256 of every file :func:`weight_files` lists."""
+    return {rel: sha256_of(directory / rel) for rel in weight_files(directory)}
+
+
+def check_hashes(directory: Path, manifest: Manifest) -> None:
+    """Every weights file has the sha256 the manifest recorded (a changed byte fails, by name)."""
+    for rel, expected in manifest.sha256.items():
+        path = directory / rel
+        if not path.is_file():
+            raise LlmMagicError(f"{path} is missing: the run folder is incomplete.")
+        if sha256_of(path) != expected:
+            raise LlmMagicError(
+                f"{path} is not the file that was saved: its sha256 differs from the one in "
+                f"{MANIFEST_NAME} (changed, damaged or replaced). Copy the folder again from where "
+                "it was saved, or save the model again with %llm_save."
+            )
+
+
 def env_token() -> str | None:
     """The Hugging Face token (``runtime.secrets.hub_token``; never printed, logged or saved)."""
     from llm_magic.runtime.secrets import hub_token
@@ -175,32 +207,71 @@ def assert_no_secret(directory: Path, secret: str | None = None) -> None:
     check_folder(directory, secret, label=None)
 
 
+#: Lists every file llm_magic wrote into a folder, so a later save replaces only those.
+OWNED_NAME = ".llm_magic-files.json"
+
+
+def _files(directory: Path) -> set[str]:
+    return {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+
+
+def owned_files(directory: Path) -> set[str] | None:
+    """The files llm_magic wrote into ``directory`` (its :data:`OWNED_NAME` list), or None."""
+    try:
+        return set(json.loads((directory / OWNED_NAME).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _one_line(exc: OSError, target: Path) -> LlmMagicError:
+    """A permission / disk error as one line naming the folder (no traceback)."""
+    import errno
+
+    why = {
+        errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+        errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the disk",
+        errno.EDQUOT: "disk quota exceeded",
+    }.get(exc.errno, exc.strerror or type(exc).__name__)
+    return LlmMagicError(
+        f"Cannot write {target}: {why}. Nothing was written; pick a folder you can write to."
+    )
+
+
 class AtomicFolder:
     """Write a folder beside its target, then swap it in: a failed write leaves nothing half-done.
 
-    Use as a context manager; ``.path`` is the temporary folder to write into. On success the
-    target is replaced (only if it is empty or a folder we wrote before, as ``marker`` tells), on
-    error the temporary folder is removed and the target left as it was.
+    Use as a context manager; ``.path`` is the temporary folder (in the same parent, so the final
+    rename is atomic) to write into. On success the target is replaced; files in it that
+    llm_magic did not write (not in its :data:`OWNED_NAME` list) are carried over into the new
+    folder, so a re-save never deletes a file the user put there. A non-empty target that is not
+    ours (no ``marker``) is refused unless ``overwrite``. On error, or Ctrl-C, the temporary
+    folder is removed and the target left as it was; permission and disk errors become one-line
+    :class:`~llm_magic.LlmMagicError` messages.
     """
 
-    def __init__(self, target: str | os.PathLike, marker: str | tuple[str, ...]) -> None:
-        self.target = Path(target).expanduser()
+    def __init__(self, target: str | os.PathLike, marker: str | tuple[str, ...], *,
+                 overwrite: bool = False) -> None:
+        self.target = Path(target).expanduser().absolute()
         self.markers = (marker,) if isinstance(marker, str) else tuple(marker)
         self.path: Path = self.target
         if self.target.exists():
             if not self.target.is_dir():
                 raise LlmMagicError(f"{self.target} is a file; pass a folder path.")
             ours = any((self.target / m).exists() for m in self.markers)
-            if any(self.target.iterdir()) and not ours:
+            if any(self.target.iterdir()) and not ours and not overwrite:
                 raise LlmMagicError(
                     f"{self.target} exists and holds other files. Pick a new folder (it is "
-                    "created for you) or an empty one; llm_magic only overwrites its own folders."
+                    "created for you) or an empty one, or pass --overwrite to write into it "
+                    "(files llm_magic did not write are kept)."
                 )
 
     def __enter__(self) -> "AtomicFolder":
         parent = self.target.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=parent))
+        except OSError as exc:
+            raise _one_line(exc, self.target) from None
         # mkdtemp makes the folder private (0700); a saved model gets the user's usual mode.
         umask = os.umask(0)
         os.umask(umask)
@@ -208,14 +279,58 @@ class AtomicFolder:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from llm_magic.runtime.interrupts import deferred_interrupts
+
         if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+            with deferred_interrupts():
+                shutil.rmtree(self.path, ignore_errors=True)
+            if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+                raise _one_line(exc, self.target) from None
             return
+        # A second Ctrl-C must not land between the two renames (the target would be gone).
+        with deferred_interrupts():
+            try:
+                self._commit()
+            except OSError as error:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise _one_line(error, self.target) from None
+
+    def _carry_foreign_files(self) -> None:
+        """Link (or copy) into the new folder the target's files that llm_magic did not write."""
+        mine, new = owned_files(self.target), _files(self.path)
+        for rel in sorted(_files(self.target) - {OWNED_NAME}):
+            if (rel in mine) if mine is not None else (rel in new):
+                continue
+            if rel in new:
+                raise LlmMagicError(
+                    f"{self.target / rel} was not written by llm_magic, and this save writes a "
+                    "file of that name. Move it away first, or save to another folder."
+                )
+            dest = self.path / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(self.target / rel, dest)
+            except OSError:
+                shutil.copy2(self.target / rel, dest)
+
+    def _commit(self) -> None:
+        written = sorted(_files(self.path))
+        (self.path / OWNED_NAME).write_text(json.dumps(written, indent=0) + "\n", encoding="utf-8")
         backup = None
         if self.target.exists():
+            try:
+                self._carry_foreign_files()
+            except LlmMagicError:
+                shutil.rmtree(self.path, ignore_errors=True)
+                raise
             backup = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
             shutil.rmtree(backup, ignore_errors=True)
             os.replace(self.target, backup)
-        os.replace(self.path, self.target)
+        try:
+            os.replace(self.path, self.target)
+        except OSError:
+            if backup is not None:
+                os.replace(backup, self.target)
+            raise
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)

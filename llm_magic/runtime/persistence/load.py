@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import ConfigError, LlmMagicError
 from llm_magic.runtime.persistence import layout
-from llm_magic.runtime.persistence.state import build_training_restore, restore_training_state
+from llm_magic.runtime.persistence.state import (
+    RestoredRun,
+    build_training_restore,
+    restore_training_state,
+)
 from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,18 +77,33 @@ class LoadReport:
 
 
 def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
-    """Open every weights file's header: a truncated or garbled file fails here, by name."""
+    """Read every weights file: a truncated, garbled or NaN/Inf-filled file fails here, by name.
+
+    Tensors are read one at a time, so checking costs one tensor's memory at most.
+    """
+    import torch
     from safetensors import safe_open
 
     for rel in manifest.files:
         try:
             with safe_open(str(path / rel), framework="pt") as handle:
-                list(handle.keys())
+                bad = next((key for key in handle.keys() if _not_finite(handle.get_tensor(key), torch)),
+                           None)
         except Exception as exc:  # safetensors raises its own error types and OSError
             raise LlmMagicError(
                 f"{path / rel} is corrupted or truncated and cannot be read ({exc}). Copy the "
                 "folder again from where it was saved, or save the model again with %llm_save."
             ) from None
+        if bad is not None:
+            raise LlmMagicError(
+                f"{path / rel} holds NaN or infinite values (tensor {bad}): these weights would "
+                "generate nothing useful. Load an earlier save, or train again (lower "
+                "trainer.learning_rate if the loss went NaN)."
+            )
+
+
+def _not_finite(tensor: Any, torch: Any) -> bool:
+    return tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
 
 
 def read_run(directory: str | Path) -> SavedRun:
@@ -97,6 +116,7 @@ def read_run(directory: str | Path) -> SavedRun:
     manifest = layout.read_manifest(path)
     layout.check_file_sizes(path, manifest)
     _check_safetensors(path, manifest)
+    layout.check_hashes(path, manifest)  # last: the checks above name the damage more precisely
     config_path = path / layout.CONFIG_NAME
     if not config_path.is_file():
         raise LlmMagicError(f"{config_path} is missing: the run folder is incomplete.")
@@ -239,34 +259,26 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         bundle = manager.ensure(config)
         if run.manifest.kind == "adapter":
             apply_adapter_weights(bundle.model, run.path, run.manifest.adapter_names)
+        if run.manifest.kind != "config":
+            bundle.kept_in = str(run.path)
     except BaseException:
         manager.unload()
         raise
 
     checkpoint = run.path / run.manifest.checkpoint if run.manifest.checkpoint else None
-    restored = {
-        "path": run.path,
-        "history": run.history,
-        "metrics": run.metrics,
-        "final_metrics": run.metrics,
-        "data_rows": run.manifest.data_rows,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-    }
+    restored = RestoredRun(
+        path=run.path, history=run.history, metrics=run.metrics, data_rows=run.manifest.data_rows,
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )
     rows, record = build_training_restore(restored, run.manifest.run, run.config)
-    with session.lock:
+    try:
         # Checked again under the lock: a job may have started while we were loading.
-        try:
-            session.check_idle("load a saved model")
-        except LlmMagicError:
+        session.swap_in(manager, config, config_name, "load a saved model",
+                        lambda: restore_training_state(session, restored, rows, record))
+    except BaseException:
+        if session.models is not manager:  # not swapped in: free what was built for nothing
             manager.unload()
-            raise
-        previous = session._models
-        session._models = manager
-        session._configs[config_name] = config
-        session.config_name = config_name
-        restore_training_state(session, restored, rows, record)
-    if previous is not None and previous is not manager:
-        previous.unload()
+        raise
     return LoadReport(
         path=run.path,
         kind=run.manifest.kind,

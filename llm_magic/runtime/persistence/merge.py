@@ -6,7 +6,7 @@ the base reloaded in full precision with the trained adapter weights applied, be
 into 4/8-bit weights would re-quantize (and lose) the update. Either way the copy needs memory
 for a whole model, which the report (and any out-of-memory error) states.
 
-The merged model is kept in ``session.state["persistence"]["merged"]`` with a fingerprint of the
+The merged model is kept in ``Session.persistence.merged`` with a fingerprint of the
 adapter weights, so ``%llm_export`` reuses it until the adapter changes (e.g. more training).
 """
 from __future__ import annotations
@@ -155,7 +155,7 @@ def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
         )
     fingerprint = adapter_fingerprint(model)
     state = own_state(session)
-    cached = state.get("merged")
+    cached = state.merged
     if cached is not None and cached.fingerprint == fingerprint and cached.model is not None:
         return cached
     postprocessor = getattr(config.adapter, "postprocessor", None)
@@ -173,5 +173,5 @@ def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
         fingerprint=fingerprint,
     )
     if keep:
-        state["merged"] = report
+        state.merged = report
     return report

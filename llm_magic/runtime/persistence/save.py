@@ -143,6 +143,7 @@ def write_run_folder(
     merged_model: Any = None,
     run_info: Mapping[str, Any] | None = None,
     generation: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> SaveReport:
     """Write a run folder from explicit parts (the session-free core of :func:`save_session`).
 
@@ -152,7 +153,8 @@ def write_run_folder(
     ``merge_adapter_into_base_model`` post-processor); ``checkpoint`` a trainer checkpoint folder
     copied into ``checkpoints/`` so that training can resume from it; ``run_info`` the last
     run's record (id, status, steps) for the manifest; ``generation`` the HF generation
-    settings written with the merged model.
+    settings written with the merged model; ``overwrite`` writes into a non-empty folder that
+    llm_magic did not write (its other files are kept, see ``layout.AtomicFolder``).
     """
     import yaml
 
@@ -172,7 +174,7 @@ def write_run_folder(
         )
 
     target = Path(directory).expanduser().resolve()
-    with layout.AtomicFolder(target, layout.MANIFEST_NAME) as out:
+    with layout.AtomicFolder(target, layout.MANIFEST_NAME, overwrite=overwrite) as out:
         folder = out.path
         adapter_names: list[str] = []
         if kind == "adapter":
@@ -231,6 +233,7 @@ def write_run_folder(
             adapter_names=adapter_names,
             merged=merged_model is not None,
             files=layout.weight_files(folder),
+            sha256=layout.weight_hashes(folder),
             data_rows=rows,
             checkpoint=checkpoint_rel,
             config_name=config_name,
@@ -250,12 +253,14 @@ def write_run_folder(
     )
 
 
-def save_session(session: "Session", directory: str | Path, *, checkpoint: bool = True) -> SaveReport:
+def save_session(session: "Session", directory: str | Path, *, checkpoint: bool = True,
+                 overwrite: bool = False) -> SaveReport:
     """Save the session's config, model, tokenizer, history and metrics to ``directory``.
 
     With ``adapter.postprocessor.merge_adapter_into_base_model: true`` the merged full weights
     are written too, as a standalone HF folder in ``merged/`` (see :func:`.merge.merge_session`). ``checkpoint=False`` skips copying the
-    last trainer checkpoint (then ``%llm_train --resume`` cannot continue from this folder).
+    last trainer checkpoint (then ``%llm_train --resume`` cannot continue from this folder);
+    ``overwrite`` as for :func:`write_run_folder`.
     """
     from llm_magic.runtime.persistence.export import generation_settings
 
@@ -284,6 +289,9 @@ def save_session(session: "Session", directory: str | Path, *, checkpoint: bool 
         merged_model=merged,
         run_info=last_run_info(session),
         generation=generation_settings(config, bundle.tokenizer) if merged is not None else None,
+        overwrite=overwrite,
     )
-    own_state(session)["last_folder"] = report.path
+    own_state(session).last_folder = report.path
+    if report.kind != "config":
+        bundle.kept_in = str(report.path)  # these exact weights are now in a folder
     return report

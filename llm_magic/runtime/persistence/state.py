@@ -2,10 +2,11 @@
 
 Training owns the history, final metrics and checkpoints; this module is the one place that
 knows where it keeps them, so that save and load stay readable when that changes. Persistence's
-own per-session state lives in ``session.state["persistence"]``.
+own part of the session is a :class:`PersistenceState` (``Session.persistence``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
 
 __all__ = [
+    "PersistenceState",
+    "RestoredRun",
     "data_rows",
     "find_checkpoint",
     "own_state",
@@ -23,53 +26,64 @@ __all__ = [
     "session_metrics",
 ]
 
-OWNER = "persistence"
+@dataclass
+class RestoredRun:
+    """The training results of a folder ``%llm_load`` restored (before any training in the session)."""
+
+    path: Path
+    history: Any = None
+    metrics: dict[str, Any] | None = None
+    data_rows: int | None = None
+    checkpoint: str | None = None
 
 
-def own_state(session: "Session") -> dict[str, Any]:
-    """Persistence's entry in ``session.state`` (last folders, merged model, restored run)."""
-    return session.state.setdefault(OWNER, {})
+@dataclass
+class PersistenceState:
+    """Persistence's part of the session (``Session.persistence``)."""
+
+    #: The last folder written by ``%llm_save`` / ``%llm_export`` (``%llm_upload``'s default).
+    last_folder: Path | None = None
+    #: The merged model kept for ``%llm_export`` (a ``merge.MergeReport``), or None.
+    merged: Any = None
+    #: What the last ``%llm_load`` restored, or None.
+    restored: RestoredRun | None = None
+
+
+def own_state(session: "Session") -> PersistenceState:
+    """Persistence's part of the session (last folders, merged model, restored run)."""
+    return session.persistence
 
 
 def _training(session: "Session") -> Any:
-    return session.state.get("training")
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    return session.training
 
 
 def session_history(session: "Session") -> Any:
     """The training history (a DataFrame or list of row dicts), or None before any training."""
-    history = getattr(session, "history", None)
-    if history is None:
-        history = _get(_training(session), "history")
-    if history is None:
-        history = _get(own_state(session).get("restored"), "history")
+    history = _training(session).history
+    if not history:
+        restored = own_state(session).restored
+        history = restored.history if restored is not None else None
     return history
 
 
 def session_metrics(session: "Session") -> dict[str, Any] | None:
     """The final metrics of the last training run (name -> value), or None."""
-    for source in (_training(session), own_state(session).get("restored")):
-        for name in ("final_metrics", "metrics"):
-            value = _get(source, name)
-            if value:
-                return dict(value)
-    return None
+    metrics = _training(session).final_metrics
+    restored = own_state(session).restored
+    if not metrics and restored is not None:
+        metrics = restored.metrics
+    return dict(metrics) if metrics else None
 
 
 def data_rows(session: "Session") -> int | None:
     """Rows of training data behind the model: what training recorded, else the bound data."""
-    for source in (_training(session), own_state(session).get("restored")):
-        for name in ("train_rows", "data_rows"):
-            value = _get(source, name)
-            if isinstance(value, int):
-                return value
+    rows = _training(session).train_rows
+    restored = own_state(session).restored
+    if rows is None and restored is not None:
+        rows = restored.data_rows
+    if isinstance(rows, int):
+        return rows
     data = session.data
     if data is not None and not isinstance(data, (str, Path)) and hasattr(data, "__len__"):
         return len(data)
@@ -78,11 +92,10 @@ def data_rows(session: "Session") -> int | None:
 
 def find_checkpoint(session: "Session") -> Path | None:
     """The last trainer checkpoint folder of the session's run (for ``--resume``), or None."""
-    for source in (_training(session), own_state(session).get("restored")):
-        for name in ("last_checkpoint", "checkpoint"):
-            value = _get(source, name)
-            if value and Path(value).is_dir():
-                return Path(value)
+    restored = own_state(session).restored
+    for value in (_training(session).last_checkpoint, restored.checkpoint if restored else None):
+        if value and Path(value).is_dir():
+            return Path(value)
     return None
 
 
@@ -92,7 +105,7 @@ RUN_FIELDS = ("run_id", "status", "global_step", "max_steps", "best_step", "best
 
 def last_run_info(session: "Session") -> dict[str, Any] | None:
     """The last fine-tune run's record as plain values (for the manifest), or None."""
-    for run in reversed(list(_get(_training(session), "runs") or [])):
+    for run in reversed(_training(session).runs):
         if getattr(run, "kind", None) == "finetune":
             return {name: getattr(run, name, None) for name in RUN_FIELDS}
     return None
@@ -104,7 +117,7 @@ def _clean(value: Any) -> Any:
 
 
 def build_training_restore(
-    restored: dict[str, Any], run_info: dict[str, Any] | None, config: dict[str, Any]
+    restored: RestoredRun, run_info: dict[str, Any] | None, config: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], Any]:
     """History rows and a run record for training's state, prepared before anything is swapped.
 
@@ -116,41 +129,57 @@ def build_training_restore(
         from llm_magic.runtime.training.runs import RunRecord
     except ImportError:  # pragma: no cover - training is part of llm_magic; kept for partial installs
         return [], None
-    history = restored.get("history")
+    history = restored.history
     rows = [] if history is None else [
         {key: _clean(value) for key, value in row.items()} for row in history.to_dict("records")
     ]
     info = dict(run_info or {})
-    if not (info or rows or restored.get("checkpoint") or restored.get("metrics")):
+    if not (info or rows or restored.checkpoint or restored.metrics):
         return rows, None  # nothing was trained: no run to list
     record = RunRecord(
         run_id=str(info.get("run_id") or "loaded"), kind="finetune", config=dict(config),
-        status="loaded", checkpoint=restored.get("checkpoint"),
-        metrics=dict(restored.get("metrics") or {}),
+        status="loaded", checkpoint=restored.checkpoint,
+        metrics=dict(restored.metrics or {}),
     )
     # The saved status (e.g. "stopped") keeps training's rules: only a stopped run resumes.
     for name in RUN_FIELDS[1:]:
         if info.get(name) is not None:
             setattr(record, name, info[name])
-    record.notes.append(f"Loaded from {restored.get('path')}.")
+    record.notes.append(f"Loaded from {restored.path}.")
     if record.train_rows is None:
-        record.train_rows = restored.get("data_rows")
+        record.train_rows = restored.data_rows
     record.finished = record.started
     return rows, record
 
 
-def restore_training_state(session: "Session", restored: dict[str, Any], rows: list[dict[str, Any]],
+def restore_training_state(session: "Session", restored: RestoredRun, rows: list[dict[str, Any]],
                            record: Any) -> None:
-    """Make a loaded run visible where training looks (cannot fail: appends only)."""
-    own_state(session)["restored"] = restored
+    """Make a loaded run visible where training looks (cannot fail: plain list edits).
+
+    A run already in the session with the same run id (the run this folder was saved from, or
+    an earlier load of it) is replaced with its history rows instead of listed twice, so
+    ``%llm_load`` is idempotent.
+    """
+    own_state(session).restored = restored
     if record is None:
         return
     import os
 
-    from llm_magic.runtime.training.runs import training_state
+    state = session.training
+    note = f"Loaded from {restored.path}."
 
-    state = training_state(session)
-    # New checkpoints of a resumed run go to the usual runs folder, never into the saved folder.
-    record.output_dir = os.path.join(state.output_root, record.run_id)
+    def same(run: Any) -> bool:
+        if run.status == "running" or run.run_id != record.run_id or run.kind != "finetune":
+            return False
+        return run.run_id != "loaded" or note in run.notes  # "loaded": no id saved, match the folder
+
+    again = [run for run in state.runs if same(run)]
+    if again:
+        state.runs[:] = [run for run in state.runs if run not in again]
+        ids = {run.run_id for run in again}
+        state.history[:] = [row for row in state.history if row.get("run_id") not in ids]
+    # New checkpoints of a resumed run go to the usual runs folder, never into the saved folder;
+    # absolute, so that a later %cd does not lose them.
+    record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
     state.history.extend(rows)
     state.runs.append(record)

@@ -110,8 +110,9 @@ def upload_session(
     commit_message: str | None = None,
 ) -> UploadReport:
     """Upload ``directory``, by default the folder of the session's last save or export."""
+    session.check_idle("upload a model folder")
     if directory is None:
-        directory = own_state(session).get("last_folder")
+        directory = own_state(session).last_folder
         if directory is None:
             raise LlmMagicError(
                 "Nothing to upload yet: save the model first (%llm_save DIR or %llm_export DIR), "

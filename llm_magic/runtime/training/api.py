@@ -142,7 +142,8 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
         record.status, record.error, record.finished = "running", None, None
     else:
         record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=_config_dict(config))
-        record.output_dir = os.path.join(state.output_root, record.run_id)
+        # Absolute: a later %cd must not lose the run's checkpoints (--resume, %llm_save).
+        record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
         state.runs.append(record)
     if resume_from and record.output_dir is None:
         record.output_dir = os.path.dirname(resume_from)
@@ -191,8 +192,13 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
     the thread ends.
     """
     if not background:
+        from llm_magic.runtime.training.runner import SigintToStop
+
         try:
-            execute()
+            # Ctrl-C anywhere in the run (evaluation and record updates included) asks it to
+            # stop after the current step, never cuts a checkpoint or the record in half.
+            with SigintToStop(state.stop_event):
+                execute()
         finally:
             state.current = None
         if record.status == "failed":
@@ -281,6 +287,9 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
                                               prepared.add_special_tokens, prompt_limits(config)),
             loraplus_lr_ratio=_loraplus_ratio(config), tracking=tracking, seed=seed,
         )
+        if result.global_step:
+            # The bundle's weights are now trained ones that no folder holds yet.
+            bundle.trained_by, bundle.kept_in = record.run_id, None
         record.status, record.global_step, record.max_steps = result.status, result.global_step, result.max_steps
         record.best_step, record.best_metric, record.checkpoint = result.best_step, result.best_metric, result.checkpoint
         record.notes += result.notes

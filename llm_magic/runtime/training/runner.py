@@ -173,12 +173,19 @@ def _restore(model: Any, snapshot: dict[str, Any]) -> None:
 
 
 class SigintToStop:
-    """While active, Ctrl-C (SIGINT) asks the run to stop after this step; a second one aborts."""
+    """While active, Ctrl-C (SIGINT) asks the run to stop after this step; later presses wait.
+
+    The first press sets ``event``: the run ends its step, writes a checkpoint and returns as a
+    stopped run. Further presses are absorbed (with one line saying so), because aborting then
+    could cut the checkpoint, its rotation or the run record in half; stopping after the
+    current step is already under way.
+    """
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
         self.previous: Any = None
         self.active = False
+        self.told = False
 
     def __enter__(self) -> "SigintToStop":
         if threading.current_thread() is threading.main_thread():
@@ -188,7 +195,11 @@ class SigintToStop:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.event.is_set():
-            raise KeyboardInterrupt
+            if not self.told:
+                self.told = True
+                print("Already stopping: the run ends after this step and writes its checkpoint.",
+                      flush=True)
+            return
         self.event.set()
 
     def __exit__(self, *exc: Any) -> None:
@@ -283,11 +294,9 @@ def run_finetune(
         with SigintToStop(stop_event):
             train_output = trainer.train(resume_from_checkpoint=resume_from)
     except KeyboardInterrupt:
-        # A second Ctrl-C: try to save what we have so the run can still be resumed, then re-raise.
-        try:
-            trainer._save_checkpoint(trainer.model, trial=None)
-        except Exception:  # noqa: BLE001 - the interrupt matters more than a failed emergency save
-            pass
+        # Not a SIGINT (SigintToStop absorbs those) but one raised by code, e.g. a callback: the
+        # weights may be mid-step, so no checkpoint is written now; the run record then points
+        # at the last complete one (``recorded``).
         raise
     finally:
         for name, param in model.named_parameters():

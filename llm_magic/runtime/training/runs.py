@@ -1,6 +1,6 @@
 """Per-session training state: the runs made so far, the step history, the job in progress.
 
-Lives in ``session.state["training"]`` as a :class:`TrainingState`. Persistence reads
+Is the session's ``training`` part, a :class:`TrainingState`. Persistence reads
 ``history``, ``final_metrics``, ``train_rows`` and ``last_checkpoint`` from it (see
 ``runtime.persistence.state``). :class:`RunsTable` is what ``%llm_runs`` shows.
 """
@@ -69,14 +69,39 @@ def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
     except Exception as exc:
         record.status, record.error = "failed", redact(f"{type(exc).__name__}: {exc}")
         raise
+    except KeyboardInterrupt:
+        # Interrupted outside the stop-after-this-step path: the record must still tell the
+        # truth, pointing at the newest complete checkpoint so that --resume continues.
+        checkpoint = _newest_checkpoint(record.output_dir)
+        if checkpoint:
+            record.status, record.checkpoint = "stopped", checkpoint
+            record.notes.append(f"Interrupted; continue from {checkpoint} with %llm_train --resume.")
+        else:
+            record.status, record.error = "failed", "Interrupted before the first checkpoint."
+        raise
     finally:
         record.finished = time.time()
         for logger in loggers:
             logger.close()
 
 
+def _newest_checkpoint(output_dir: str | None) -> str | None:
+    """The highest ``checkpoint-N`` folder in ``output_dir`` holding a complete trainer state."""
+    import os
+
+    if not output_dir or not os.path.isdir(output_dir):
+        return None
+    steps = []
+    for name in os.listdir(output_dir):
+        path = os.path.join(output_dir, name)
+        if name.startswith("checkpoint-") and name[11:].isdigit() and \
+                os.path.isfile(os.path.join(path, "trainer_state.json")):
+            steps.append((int(name[11:]), path))
+    return max(steps)[1] if steps else None
+
+
 class TrainingState:
-    """What training keeps in a session (``session.state["training"]``)."""
+    """What training keeps in a session (``Session.training``)."""
 
     def __init__(self) -> None:
         self.runs: list[RunRecord] = []
@@ -144,11 +169,8 @@ class TrainingState:
 
 
 def training_state(session: Any) -> TrainingState:
-    """The session's :class:`TrainingState` (created on first use)."""
-    state = session.state.get(OWNER)
-    if not isinstance(state, TrainingState):
-        state = session.state[OWNER] = TrainingState()
-    return state
+    """The session's :class:`TrainingState` (``Session.training``)."""
+    return session.training
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -226,7 +226,7 @@ def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, fra
     session.set_config(scale_config(llama_dir, trainer=trainer))
     stopped = session.train(frame, loggers=[_StopAt(session, 2)])
     checkpoint, stopped_step = stopped.checkpoint, stopped.global_step
-    assert not checkpoint.startswith("/")  # as a one-process run records it
+    assert checkpoint.startswith("/")  # run records hold absolute paths (trust issue, case 7)
     from llm_magic.runtime.distributed import launch
 
     real_launch = launch.launch_command
@@ -234,7 +234,7 @@ def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, fra
     with pytest.raises(LlmMagicError, match="exit code 3"):
         session.train(resume=True, processes=2)
     assert stopped.status == "failed" and stopped.checkpoint == checkpoint
-    # The one-process checkpoint (a path relative to the notebook) continues on two processes.
+    # The one-process checkpoint continues on two processes.
     monkeypatch.setattr(launch, "launch_command", real_launch)
     resumed = session.train(resume=True, processes=2, loggers=[])
     assert resumed is stopped and resumed.status == "finished"

@@ -115,7 +115,7 @@ def test_interrupt_keeps_partial_result_and_session_usable(tiny_session):
 
     result = tiny_session.generate("hello", max_new_tokens=200, min_new_tokens=200, on_text=stop)
     assert result.interrupted and 0 < result.tokens < 200
-    assert tiny_session.state["generation"]["last"][0] is result
+    assert tiny_session.generation.last[0] is result
     assert tiny_session.generate("hello", max_new_tokens=4, min_new_tokens=4).tokens == 4
 
 

@@ -69,7 +69,7 @@ def test_save_then_load_into_a_fresh_session_generates_the_same(trained, tmp_pat
     text = greedy(trained)
     report = trained.save(tmp_path / "run")
     assert report.kind == "adapter" and "%llm_load" in repr(report)
-    assert own_state(trained)["last_folder"] == tmp_path / "run"
+    assert own_state(trained).last_folder == tmp_path / "run"
     config_before = trained.config.to_dict()
 
     fresh = reset_session()

@@ -111,6 +111,6 @@ def test_background_run_trains_on_the_callers_thread_count(session, llama_dir, f
     session.set_config(config(llama_dir))
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         record = session.train(frame, background=True, loggers=[ThreadsSeen()])
-        record_thread = session.state["training"].thread
+        record_thread = session.training.thread
         record_thread.join(120)
     assert record.status == "finished" and seen == {(True, 1)}
