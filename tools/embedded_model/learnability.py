@@ -152,14 +152,14 @@ def run_task(name: str, n_train: int = 400, n_test: int = 80, seed: int = 0, mod
         [(t, a, 0) for t, a in train] + [(t, a, 1) for t, a in valid] + [(t, a, 2) for t, a in test],
         columns=["text", "answer", "split"])
     session = Session()
-    session.set_config(PASTED_CONFIG.format(model=model, template=template.replace("{text}", "{text}"),
+    session.set_config(PASTED_CONFIG.format(model=model, template=template,
                                             trainer=trainer))
     derived = {path: value for path, value, _ in session.config.derived}
     started = time.time()
     record = session.train(frame, loggers=[RecordingLogger()])
     seconds = time.time() - started
     test_frame = frame[frame.split == 2].reset_index(drop=True)
-    out = session.predict(test_frame, progress=False) if False else session.predict(test_frame)
+    out = session.predict(test_frame)
     responses = [str(r).strip() for r in out["answer_response"]]
     hits = sum(r == a for r, a in zip(responses, test_frame["answer"]))
     session.unload_model()

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--docs", type=int, default=30000, help="corpus documents")
+    parser.add_argument("--docs", type=int, default=40000, help="corpus documents")
     parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size")
     parser.add_argument("--hidden", type=int, default=ARCH["hidden_size"], help="width (dry runs)")
     parser.add_argument("--layers", type=int, default=ARCH["num_hidden_layers"], help="depth (dry runs)")

@@ -58,13 +58,24 @@ _FRAMES: tuple[tuple[str, str], ...] = (
 )
 
 
+def answer_gap(rng: random.Random) -> str:
+    """What separates an answer from its label: a space, nothing, or a newline.
+
+    Why not always a space: a Ludwig-style fine-tune tokenises prompt and target separately, so
+    its targets start without one ("Sentiment:" + "positive"); byte-level BPE gives " positive"
+    and "positive" different tokens, and a model that only ever saw the first collapsed to one
+    constant answer on such a task.
+    """
+    return rng.choices((" ", "", "\n"), weights=(0.4, 0.35, 0.25))[0]
+
+
 def framed(rng: random.Random, context: str, question: str, answer: str) -> str:
     """``context`` then ``question`` and ``answer`` in a random frame (one of ``_FRAMES``)."""
     intro, answer_intro = _pick(rng, _FRAMES)
     body = f"{context}\n{question}" if context and rng.random() < 0.5 else f"{context} {question}".strip()
     if answer_intro.endswith("\n") or not answer_intro:
         return intro.format(q=body) + answer_intro + answer
-    return intro.format(q=body) + answer_intro + " " + answer
+    return intro.format(q=body) + answer_intro + answer_gap(rng) + answer
 
 
 def _filler(rng: random.Random) -> str:
@@ -99,7 +110,7 @@ def copy_doc(rng: random.Random) -> str:
     if shape == 1:
         return framed(rng, "", f"Repeat after me: {span}", span)
     if shape == 2:
-        return f"Word: {span}\nAgain: {span}\nOnce more: {span}"
+        return f"Word: {span}\nAgain:{answer_gap(rng)}{span}\nOnce more:{answer_gap(rng)}{span}"
     if shape == 3:
         return framed(rng, f"{_filler(rng)} The code is {span}. {_filler(rng)}", "What is the code?", span)
     if shape == 4:
@@ -221,9 +232,9 @@ def opinion_doc(rng: random.Random) -> str:
     text = _review(rng, verdict)
     style = rng.randrange(6)
     if style == 0:
-        return f"{text}\nSentiment: {verdict}"
+        return f"{text}\nSentiment:{answer_gap(rng)}{verdict}"
     if style == 1:
-        return f"Review: {text}\nVerdict: {verdict}"
+        return f"Review: {text}\nVerdict:{answer_gap(rng)}{verdict}"
     if style == 2:
         liked = {"positive": "yes", "negative": "no", "neutral": "no"}[verdict]
         return framed(rng, text, "Did they like it?", liked)
@@ -249,7 +260,7 @@ def topic_doc(rng: random.Random) -> str:
     ))
     style = rng.randrange(4)
     if style == 0:
-        return f"{text}\nTopic: {label}"
+        return f"{text}\nTopic:{answer_gap(rng)}{label}"
     if style == 1:
         return framed(rng, text, "What is the topic?", label)
     if style == 2:
