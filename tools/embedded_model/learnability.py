@@ -168,6 +168,21 @@ def run_task(name: str, n_train: int = 400, n_test: int = 80, seed: int = 0, mod
             "distinct_answers": len(set(responses)), "derived": derived, "run": record}
 
 
+def recipe_as_yaml() -> str:
+    """``TINY_RECIPE`` as extra flow-style trainer keys (", learning_rate: 0.003, ...")."""
+    from llm_magic.runtime.embedded.recipe import TINY_RECIPE
+
+    flat, nested = [], {}
+    for key, value in TINY_RECIPE:
+        if "." in key:
+            block, leaf = key.split(".")
+            nested.setdefault(block, []).append(f"{leaf}: {value}")
+        else:
+            flat.append(f"{key}: {value}")
+    flat += [f"{block}: {{{', '.join(items)}}}" for block, items in nested.items()]
+    return "".join(f", {item}" for item in flat)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     """Run the chosen task families and print a markdown table of held-out exact match."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -177,8 +192,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="llm-magic/tiny", help="base_model (a folder to compare)")
     parser.add_argument("--trainer", default="", help='extra trainer keys, e.g. ", epochs: 3, batch_size: 8"')
+    parser.add_argument("--recipe", action="store_true",
+                        help="write the embedded model's derived recipe out explicitly (for a --model "
+                             "folder, where it is not derived): the same training as llm-magic/tiny gets")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.recipe:
+        args.trainer = recipe_as_yaml() + args.trainer
 
     import torch
 

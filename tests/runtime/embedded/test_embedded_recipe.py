@@ -26,6 +26,7 @@ def test_pasted_ludwig_config_gets_the_recipe_with_reasons():
         assert shown == value and "llm-magic/tiny" in reason and f"trainer.{key}" in reason
     scheduler = config.trainer.learning_rate_scheduler
     assert (config.trainer.learning_rate, scheduler.decay, scheduler.warmup_fraction) == (0.003, "linear", 0.05)
+    assert config.trainer.batch_size == 4
     # Derived, not user-set: the config's diff from the defaults is still only what was written.
     assert "learning_rate" not in config.diff_from_defaults()["trainer"]
 
@@ -45,6 +46,7 @@ def test_other_models_keep_the_general_defaults():
     config = load_config(PASTED.format(model="gpt2", trainer="{type: finetune}"))
     derived = _derived(config)
     assert config.trainer.learning_rate == 0.0002 and config.trainer.learning_rate_scheduler.decay is None
+    assert config.trainer.batch_size == 1
     assert not [p for p in derived if p.startswith("trainer.learning_rate_scheduler")]
     assert "Ludwig's is 0.001" in derived["trainer.learning_rate"][1]
 
