@@ -1,7 +1,8 @@
 """A seeded, licence-clean English corpus: a probabilistic grammar of simple sentences and stories.
 
 Why our own generator: the model must be pretrained here, offline, on text we may ship, and a
-small closed world (a few hundred words, see ``vocabulary.py``) lets a ~1M-parameter model learn
+small closed world (a few hundred words, see ``vocabulary.py``; ``lexicon.py`` and ``skills.py``
+add everyday words and skill documents) lets a ~1M-parameter model learn
 to continue English recognisably in minutes on a CPU.
 
 Every generator takes a ``random.Random`` so one seed fixes the whole corpus:
