@@ -26,8 +26,9 @@ def test_corpus_is_varied_english():
     assert any(d.startswith(("Once upon a time", "Long ago", "There was once")) for d in docs)
     assert any('"' in d for d in docs)  # dialogue
     # Prose starts capitalised; word lists, tables and counts ("carry\nhave\nThat makes two.") may not.
-    heads = [d.split("\n")[0].split(".")[0] for d in docs]
-    prose = [d for d, h in zip(docs, heads) if len(h.split()) >= 4 and not set(h) & set(":,>")]
+    lines = [d.split("\n")[0] for d in docs]
+    prose = [d for d, line in zip(docs, lines) if line.endswith((".", "!", "?", '"'))
+             and len(line.split(".")[0].split()) >= 4 and not set(line.split(".")[0]) & set(":,>")]
     assert len(prose) > 100 and all(d[0].isupper() or d[0] == '"' for d in prose)
 
 
