@@ -1,7 +1,8 @@
 """A seeded, licence-clean English corpus: a probabilistic grammar of simple sentences and stories.
 
 Why our own generator: the model must be pretrained here, offline, on text we may ship, and a
-small closed world (a few hundred words, see ``vocabulary.py``) lets a ~1M-parameter model learn
+small closed world (a few hundred words, see ``vocabulary.py``; ``lexicon.py`` and ``skills.py``
+add everyday words and skill documents) lets a ~1M-parameter model learn
 to continue English recognisably in minutes on a CPU.
 
 Every generator takes a ``random.Random`` so one seed fixes the whole corpus:
@@ -13,15 +14,26 @@ import random
 from collections.abc import Iterator
 
 from tools.embedded_model import vocabulary as V
+from tools.embedded_model.skills import SKILLS
 
-# Document kinds and their weights in the mixture.
+# Document kinds and their weights in the mixture: the story world (40 %) and the skill
+# documents of ``skills.py`` (60 %), which a fine-tune on a user's own task builds on (issue 20).
 _DOC_KINDS: tuple[tuple[str, float], ...] = (
-    ("story", 0.40),
-    ("sentences", 0.27),
-    ("facts", 0.10),
-    ("dialogue", 0.07),
-    ("list", 0.04),
-    ("recap", 0.12),
+    ("story", 0.14),
+    ("sentences", 0.06),
+    ("facts", 0.04),
+    ("dialogue", 0.03),
+    ("list", 0.02),
+    ("recap", 0.07),
+    ("copy", 0.10),
+    ("lookup", 0.09),
+    ("morphology", 0.07),
+    ("count", 0.07),
+    ("opinion", 0.08),
+    ("topic", 0.07),
+    ("yes_no", 0.05),
+    ("everyday", 0.05),
+    ("common", 0.06),
 )
 
 
@@ -290,6 +302,9 @@ def _person(rng: random.Random) -> str:
     return noun_phrase(rng, _pick(rng, V.PEOPLE)[0])
 
 
+_SKILL_DOCS = dict(SKILLS)
+
+
 def document(rng: random.Random) -> str:
     """One document of a random kind (see ``_DOC_KINDS``)."""
     kind = rng.choices([k for k, _ in _DOC_KINDS], weights=[w for _, w in _DOC_KINDS])[0]
@@ -304,6 +319,8 @@ def document(rng: random.Random) -> str:
         return "\n".join(speech(rng, _pick(rng, (a, b))) for _ in range(rng.randrange(2, 6)))
     if kind == "recap":
         return recap(rng)
+    if kind in _SKILL_DOCS:
+        return _SKILL_DOCS[kind](rng)
     return word_list(rng)
 
 

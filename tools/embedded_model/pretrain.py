@@ -131,13 +131,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--docs", type=int, default=18000, help="corpus documents")
-    parser.add_argument("--vocab-size", type=int, default=2048, help="BPE cap (merges run out first)")
+    parser.add_argument("--docs", type=int, default=40000, help="corpus documents")
+    parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size")
+    parser.add_argument("--hidden", type=int, default=ARCH["hidden_size"], help="width (dry runs)")
+    parser.add_argument("--layers", type=int, default=ARCH["num_hidden_layers"], help="depth (dry runs)")
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop early (dry runs)")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
     # One thread: on a shared 2-core machine two torch threads spin-wait for each other whenever
     # another process holds a core; measured 3.6 s/step with 1 thread vs 12.8 s/step with 2.
     parser.add_argument("--threads", type=int, default=1)
@@ -156,6 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
     blocks = pack_blocks(docs, tokenizer, args.block_size)
     print(f"corpus: {len(docs)} docs, {blocks.numel()} tokens, vocab {len(tokenizer)}", flush=True)
 
+    ARCH.update(hidden_size=args.hidden, num_hidden_layers=args.layers,
+                num_attention_heads=args.hidden // 32, num_key_value_heads=args.hidden // 32,
+                intermediate_size=ARCH["intermediate_size"] * args.hidden // 192)
     model = build_model(tokenizer, args.seed)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters", flush=True)
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         max_steps=args.max_steps,
         learning_rate=args.lr,
         lr_scheduler_type="cosine",
-        warmup_steps=20,
+        warmup_steps=30,
         weight_decay=0.01,
         max_grad_norm=1.0,
         logging_steps=10,
@@ -208,6 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
                      "last_logged_train_loss": float(trainer.state.log_history[-2]["loss"]),
                      "wall_seconds": round(train_seconds), "threads": args.threads,
                      "torch": torch.__version__, "machine": platform.machine()},
+        # The loss curve, for docs/embedded-model.md: (step, training loss) as logged every 10 steps.
+        "loss_curve": [[h["step"], round(float(h["loss"]), 3)]
+                       for h in trainer.state.log_history if "loss" in h],
         "held_out_loss": round(eval_loss, 4),
         "sample": sample_text,
     }

@@ -12,6 +12,8 @@ from llm_magic.runtime.config.presets import resolve_preset
 from llm_magic.runtime.config.schema.features import sanitise_name
 from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
+from llm_magic.runtime.embedded import is_embedded_model
+from llm_magic.runtime.embedded.recipe import TINY_RECIPE, recipe_reason
 
 Derived = list[tuple[str, Any, str]]
 
@@ -185,10 +187,26 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
             out.append(("trainer.validation_metric", feature.default_validation_metric,
                         "output feature's default_validation_metric"))
             _set(t, "validation_metric", feature.default_validation_metric)
-        if "learning_rate" not in t.model_fields_set:
+        if is_embedded_model(cfg.base_model):
+            _embedded_recipe(t, out)
+        if "learning_rate" not in t.model_fields_set and not is_embedded_model(cfg.base_model):
             out.append(("trainer.learning_rate", t.learning_rate, "llm_magic default (Ludwig's is 0.001)"))
         if "epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set:
             out.append(("trainer.epochs", t.epochs, "llm_magic default (Ludwig's is 100)"))
+
+
+def _embedded_recipe(trainer: Any, out: Derived) -> None:
+    """Fill in the embedded model's fine-tuning recipe where the user left a key unset."""
+    for key, value in TINY_RECIPE:
+        *parents, leaf = key.split(".")
+        obj = trainer
+        for name in parents:
+            obj = getattr(obj, name)
+        # A nested block the user did not write is a fresh default, so its fields_set is empty.
+        if leaf in obj.model_fields_set:
+            continue
+        out.append((f"trainer.{key}", value, recipe_reason(key)))
+        _set(obj, leaf, value)
 
 
 def _rope_alias(raw: dict[str, Any], out: Derived) -> None:

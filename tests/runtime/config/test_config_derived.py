@@ -77,7 +77,8 @@ def test_untyped_trainer_stays_none_and_is_flagged():
 
 
 def test_finetune_defaults_are_ours_and_flagged():
-    config = load_config(BASE + "trainer: {type: finetune}\n")
+    # Not the embedded model: it has its own recipe (tests/runtime/embedded/test_embedded_recipe.py).
+    config = load_config(BASE.replace("llm-magic/tiny", "gpt2") + "trainer: {type: finetune}\n")
     assert (config.trainer.learning_rate, config.trainer.epochs, config.trainer.early_stop) == (0.0002, 3, 5)
     assert {"trainer.learning_rate", "trainer.epochs"} <= set(derived_paths(config))
     assert config.is_finetune

@@ -1,0 +1,57 @@
+"""The embedded model's fine-tuning recipe fills in unset trainer keys, shown as derived values."""
+from __future__ import annotations
+
+from llm_magic import load_config
+from llm_magic.runtime.embedded.recipe import TINY_RECIPE
+
+PASTED = """\
+model_type: llm
+base_model: {model}
+input_features: [{{name: instruction, type: text}}]
+output_features: [{{name: output, type: text}}]
+adapter: {{type: lora}}
+trainer: {trainer}
+"""
+
+
+def _derived(config):
+    return {path: (value, reason) for path, value, reason in config.derived}
+
+
+def test_pasted_ludwig_config_gets_the_recipe_with_reasons():
+    config = load_config(PASTED.format(model="llm-magic/tiny", trainer="{type: finetune}"))
+    derived = _derived(config)
+    for key, value in TINY_RECIPE:
+        shown, reason = derived[f"trainer.{key}"]
+        assert shown == value and "llm-magic/tiny" in reason and f"trainer.{key}" in reason
+    scheduler = config.trainer.learning_rate_scheduler
+    assert (config.trainer.learning_rate, scheduler.decay, scheduler.warmup_fraction) == (0.003, "linear", 0.05)
+    assert config.trainer.batch_size == 4
+    # Derived, not user-set: the config's diff from the defaults is still only what was written.
+    assert "learning_rate" not in config.diff_from_defaults()["trainer"]
+
+
+def test_explicit_values_are_honoured():
+    trainer = "{type: finetune, learning_rate: 0.0001, learning_rate_scheduler: {decay: cosine}}"
+    config = load_config(PASTED.format(model="llm-magic/tiny", trainer=trainer))
+    derived = _derived(config)
+    assert config.trainer.learning_rate == 0.0001 and "trainer.learning_rate" not in derived
+    assert config.trainer.learning_rate_scheduler.decay == "cosine"
+    assert "trainer.learning_rate_scheduler.decay" not in derived
+    # The key left unset is still filled in.
+    assert derived["trainer.learning_rate_scheduler.warmup_fraction"][0] == 0.05
+
+
+def test_other_models_keep_the_general_defaults():
+    config = load_config(PASTED.format(model="gpt2", trainer="{type: finetune}"))
+    derived = _derived(config)
+    assert config.trainer.learning_rate == 0.0002 and config.trainer.learning_rate_scheduler.decay is None
+    assert config.trainer.batch_size == 1
+    assert not [p for p in derived if p.startswith("trainer.learning_rate_scheduler")]
+    assert "Ludwig's is 0.001" in derived["trainer.learning_rate"][1]
+
+
+def test_inference_only_config_gets_no_recipe():
+    text = PASTED.format(model="llm-magic/tiny", trainer="{type: none}").replace("adapter: {type: lora}\n", "")
+    config = load_config(text)
+    assert not [p for p in _derived(config) if p.startswith("trainer.learning")]
