@@ -26,8 +26,6 @@ __all__ = [
 ]
 
 STATE_KEY = "generation"
-#: Batch size when neither ``--batch-size`` nor the trainer's (eval_)batch_size is a number.
-DEFAULT_BATCH_SIZE = 4
 
 
 class GenerationListener(Protocol):
@@ -263,18 +261,24 @@ def _remember(session: Any, results: GenerationResults) -> None:
 
 
 # -------------------------------------------------------------------------------- prediction
-def prediction_batch_size(config: Any, batch_size: int | None = None) -> int:
-    """``batch_size`` if given, else ``trainer.eval_batch_size``, else ``trainer.batch_size``."""
+def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | None:
+    """Rows per ``generate`` call: ``batch_size`` if given, else a ``trainer.eval_batch_size``
+    the user set to a number, else None (automatic: as many as memory allows, see
+    :func:`llm_magic.runtime.generation.plan.batch_plan`; ``eval_batch_size: auto`` means this).
+
+    The trainer's default ``eval_batch_size`` (2, Ludwig's LLM value) is for teacher-forced
+    validation; prediction at 2 rows a call ran at 0.14x of batched ``generate`` (issue 16).
+    """
     if batch_size is not None:
         if int(batch_size) < 1:
             raise LlmMagicError(f"--batch-size {batch_size}: must be at least 1.")
         return int(batch_size)
     trainer = getattr(config, "trainer", None)
-    for key in ("eval_batch_size", "batch_size"):
-        value = getattr(trainer, key, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return DEFAULT_BATCH_SIZE
+    value = getattr(trainer, "eval_batch_size", None)
+    if "eval_batch_size" in getattr(trainer, "model_fields_set", ()) and isinstance(value, int) \
+            and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def predict(
@@ -297,8 +301,12 @@ def predict(
     ``progress``: True shows a progress bar of rows done (``tqdm.auto``: a widget in Jupyter,
     text elsewhere), False none, a callable is told after each batch how many rows it finished.
 
+    ``batch_size`` None sizes batches from memory (:func:`prediction_batch_size`); prompts run
+    longest first, in batches of similar length, and the frame keeps the rows' order.
+
     Stopping it (KeyboardInterrupt, the notebook's stop button) keeps the rows of the batches
-    already finished: the frame then holds only those, ``frame.attrs["interrupted"]`` is True
+    already finished: the frame then holds only those (in row order; since long prompts run
+    first they need not be the first rows), ``frame.attrs["interrupted"]`` is True
     (``frame.attrs["rows_total"]`` is the number of rows asked for), and ``on_stopped(message)``
     is told how many were done (default: a ``UserWarning``).
     """
@@ -329,11 +337,13 @@ def predict(
                 add_special_tokens=not renderer.chat_template,
                 max_prompt_tokens=max_prompt_tokens(bundle, kwargs), prompt_limits=prompt_limits(config),
             )
+        kept = list(range(len(prompts)))
     except BatchInterrupted as stop:
-        texts = stop.outputs
+        # Batches run longest prompt first: the finished rows are any of them, kept in row order.
+        texts, kept = stop.outputs, stop.indices
     done = len(texts)
-    result = df.iloc[:done].copy()
-    result["llm_prompt" if "prompt" in result.columns else "prompt"] = prompts[:done]
+    result = df.iloc[kept].copy()
+    result["llm_prompt" if "prompt" in result.columns else "prompt"] = [prompts[i] for i in kept]
     name = output.name
     result[f"{name}_response"] = texts
     if is_category:
