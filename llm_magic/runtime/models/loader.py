@@ -141,6 +141,10 @@ def load_model(config: Any) -> LoadedModel:
         settings = rope_settings(model_parameters)
         notes.append(f"RoPE scaling {settings['rope_type']} x{settings['factor']:g}")
     tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
+    from llm_magic.runtime.threads import limit_threads
+
+    # Before any torch work (quantizing, training, generating): no more threads than usable cores.
+    limit_threads()
     kwargs: dict[str, Any] = {}
     if quantization is not None:
         from llm_magic.runtime.models.quantization import bnb_config, compute_dtype_name
