@@ -29,8 +29,11 @@ class LlmTrainer(Trainer):
     label_only_loss: bool = True
 
     def __init__(self, *args: Any, settings: TrainerSettings, loraplus_lr_ratio: float | None = None,
-                 eval_interval: int | None = None, **kwargs: Any) -> None:
+                 eval_interval: int | None = None, train_collator: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Collates training batches when set (padding-free batches, ``training.packing``);
+        #: evaluation keeps ``data_collator``, whose padded batches its metrics expect.
+        self.train_collator = train_collator
         self.settings = settings
         self.loraplus_lr_ratio = loraplus_lr_ratio
         self.eval_interval = eval_interval
@@ -55,6 +58,16 @@ class LlmTrainer(Trainer):
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
+
+    def get_train_dataloader(self):
+        """HF's training DataLoader, collated by ``train_collator`` when one is set."""
+        if self.train_collator is None:
+            return super().get_train_dataloader()
+        padded, self.data_collator = self.data_collator, self.train_collator
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = padded
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The model's loss plus Ludwig's ``regularization_lambda`` penalty on trainable weights.
