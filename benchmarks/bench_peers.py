@@ -15,7 +15,7 @@ with a peak memory no higher than that peer's.
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import Any, Iterator
 
 from benchmarks import peers, workloads
 from benchmarks.common import Result
@@ -116,10 +116,8 @@ def _case(size: str, case: str, rows: int, trl_rows: int) -> list[Result]:
     ]
 
 
-def run(quick: bool = False) -> list[Result]:
-    """Every (model, lengths) case of issue 16 against its peers."""
+def run(quick: bool = False) -> Iterator[Result]:
+    """Every (model, lengths) case of issue 16 against its peers (rows printed as each is done)."""
     workloads.quiet()
-    results = []
     for size, case, rows, trl_rows in (QUICK if quick else CASES):
-        results += _case(size, case, rows, trl_rows)
-    return results
+        yield from _case(size, case, rows, trl_rows)

@@ -87,7 +87,7 @@ def run(quick: bool = False) -> list[Result]:
     import torch
 
     workloads.quiet()
-    rows, repeats = (32, 1) if quick else (ROWS, 3)
+    rows, repeats = (32, 1) if quick else (ROWS, 2)
     session = _session(str(peers.model_dir("tiny" if quick else "12m")))
     frame = peers.task_frame(rows, mixed=True)
     results = []

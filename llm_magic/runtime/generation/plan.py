@@ -8,6 +8,7 @@ only add padding; Ludwig's own ``predict`` defaults to 128 rows).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 __all__ = ["MAX_AUTO_ROWS", "batch_plan", "bytes_per_token", "free_memory"]
@@ -55,8 +56,10 @@ def free_memory(device: Any) -> int:
     if getattr(device, "type", str(device)).startswith("cuda") and torch.cuda.is_available():
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
-    import psutil
-
+    try:
+        import psutil  # installed with accelerate; counts reclaimable page cache as available
+    except ImportError:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     return int(psutil.virtual_memory().available)
 
 
