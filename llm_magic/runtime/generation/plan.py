@@ -3,18 +3,21 @@
 Prompts are generated longest first, so each batch's first prompt is its longest and bounds its
 padded width; :func:`batch_plan` cuts the sorted prompts into batches whose estimated memory
 (KV cache + one layer's activations per token, logits per row) fits a share of the memory that
-is free now, capped at :data:`MAX_AUTO_ROWS` (more rows per call stop paying off on a CPU and
-only add padding; Ludwig's own ``predict`` defaults to 128 rows).
+is free now, capped at :data:`MAX_AUTO_ROWS` on the CPU (measured: 64 rows a call cost ~10% more
+CPU time than 32, through wider batches' padding) and :data:`MAX_AUTO_ROWS_CUDA` on a GPU
+(Ludwig's own ``predict`` defaults to 128 rows).
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Sequence
 
-__all__ = ["MAX_AUTO_ROWS", "batch_plan", "bytes_per_token", "free_memory"]
+__all__ = ["MAX_AUTO_ROWS", "MAX_AUTO_ROWS_CUDA", "batch_plan", "bytes_per_token", "free_memory"]
 
-#: Upper bound of the automatic batch size (rows per ``generate`` call), CPU and GPU.
-MAX_AUTO_ROWS = 64
+#: Upper bound of the automatic batch size (rows per ``generate`` call) on the CPU ...
+MAX_AUTO_ROWS = 32
+#: ... and on CUDA (not measured yet: docs/benchmarks.md lists it for the GPU run).
+MAX_AUTO_ROWS_CUDA = 128
 #: Share of the free memory one batch may use (the rest is headroom for the allocator, other
 #: tensors and estimate error).
 MEMORY_SHARE = 0.25
@@ -69,7 +72,7 @@ def batch_plan(lengths: Sequence[int], new_tokens: int, *, batch_size: int | Non
 
     ``batch_size`` fixes the rows per batch; None sizes each batch from memory (``budget`` bytes,
     default :data:`MEMORY_SHARE` of :func:`free_memory`) for its padded width plus
-    ``new_tokens``, at most :data:`MAX_AUTO_ROWS` rows.
+    ``new_tokens``, at most :data:`MAX_AUTO_ROWS` rows (:data:`MAX_AUTO_ROWS_CUDA` on CUDA).
     """
     # Longest first; ties keep row order (sorted is stable), so equal prompts batch predictably.
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -79,11 +82,12 @@ def batch_plan(lengths: Sequence[int], new_tokens: int, *, batch_size: int | Non
     per_token, per_row = bytes_per_token(model)
     if budget is None:
         budget = int(free_memory(device) * MEMORY_SHARE)
+    cap = MAX_AUTO_ROWS_CUDA if getattr(device, "type", str(device or "cpu")).startswith("cuda") else MAX_AUTO_ROWS
     batches, start = [], 0
     while start < len(order):
         width = lengths[order[start]] + int(new_tokens or 0)
         rows = budget // max(1, width * per_token + per_row)
-        rows = max(1, min(MAX_AUTO_ROWS, int(rows)))
+        rows = max(1, min(cap, int(rows)))
         batches.append(order[start : start + rows])
         start += rows
     return batches
