@@ -182,7 +182,7 @@ class PromptMagics(Magics):
     @argument("--data", required=True, metavar="DATA",
               help="A DataFrame / datasets.Dataset variable, or a CSV/TSV/JSON/JSONL/Parquet path.")
     @argument("--batch-size", type=int, default=None, metavar="N",
-              help="Rows per generate call (default: trainer.eval_batch_size, else trainer.batch_size).")
+              help="Rows per generate call (default: as many as memory allows, or a trainer.eval_batch_size you set).")
     @argument("--seed", type=int, default=None, help="Random seed for sampling.")
     @argument("-o", "--output", metavar="NAME", help="Store the predictions DataFrame in the variable NAME.")
     @line_magic

@@ -24,9 +24,6 @@ __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
 # Sampling knobs that would only trigger HF warnings under greedy decoding.
 _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff", "eta_cutoff")
 _EXAMPLE_ROWS = 20
-# Generation batches are at least this big: Ludwig's eval_batch_size default (2) would make
-# scoring a test split needlessly slow, and short prompts cost little memory.
-_MIN_GENERATION_BATCH = 16
 
 
 def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8,
@@ -43,11 +40,14 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
     total_loss, total_tokens = 0.0, 0
     correct_tokens, correct_rows, scored_rows = 0, 0, 0
     was_training = model.training
+    # Rows of similar length batch together (each batch pads to its longest); the sums below
+    # do not depend on the order.
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]["input_ids"]))
     model.eval()
     try:
         with torch.inference_mode():
             for start in range(0, len(rows), batch_size):
-                batch = collator([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
+                batch = collator([rows[i] for i in order[start : start + batch_size]])
                 labels = batch.pop("labels").to(device)
                 batch = {k: v.to(device) for k, v in batch.items()}
                 logits = model(**batch).logits[:, :-1].float()
@@ -97,11 +97,12 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
 
 
 def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                    batch_size: int = 8, add_special_tokens: bool = True,
+                    batch_size: int | None = None, add_special_tokens: bool = True,
                     extra: dict[str, Any] | None = None, labels: list[str] | None = None,
                     prompt_limits: Any = None, progress: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers (new text only) for ``prompts``, batched with left padding.
 
+    ``batch_size`` None: as many prompts per call as memory allows (``generation.plan``).
     ``prompt_limits`` (a ``runtime.data.SequenceLimits``) cuts each prompt as training cut it,
     so the answers scored are to the prompts the model was trained on. ``progress(n)`` is told
     after each batch how many prompts it finished.
@@ -161,7 +162,9 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     output_feature = config.output_feature
     output_type = str(getattr(output_feature, "type", "text"))
     prompts, targets = list(split.prompts), list(split.targets)
-    gen_batch = max(batch_size, _MIN_GENERATION_BATCH)
+    # Generation sizes its batches from memory: the trainer's eval_batch_size (Ludwig's LLM
+    # default 2) is for the teacher-forced pass, and far too small for generate calls.
+    gen_batch = None
     report = EvalReport(split=name, output_type=output_type, rows=len(prompts))
     if not prompts:
         return report

@@ -162,6 +162,10 @@ def _load(config: Any, source: Any, placement: Any, quantization: Any, model_par
         notes.append(f"RoPE scaling {settings['rope_type']} x{settings['factor']:g}")
     step.describe(f"Loading {source.model_id}: tokenizer")
     tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
+    from llm_magic.runtime.threads import limit_threads
+
+    # Before any torch work (quantizing, training, generating): no more threads than usable cores.
+    limit_threads()
     step.describe(f"Loading {source.model_id}: weights")
     kwargs: dict[str, Any] = {}
     if quantization is not None:

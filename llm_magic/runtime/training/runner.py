@@ -81,7 +81,7 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 
 
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
-                    notes: list[str], seed: int = 42) -> Any:
+                    notes: list[str], seed: int = 42, padding_free: bool = False) -> Any:
     """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
     import torch
     from transformers import TrainingArguments
@@ -124,7 +124,9 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
         # Shuffled batches of rows of similar length (HF's LengthGroupedSampler: random groups of
         # 50 batches, sorted within): each batch pads to its longest row, so mixed-length data
         # computes on far fewer pad tokens (benchmarks/bench_finetune.py: ~1.5-2x tokens/s).
-        train_sampling_strategy="group_by_length" if settings.should_shuffle else "sequential",
+        # Padding-free batches have no padding to save: plain shuffling then.
+        train_sampling_strategy=("sequential" if not settings.should_shuffle
+                                 else "random" if padding_free else "group_by_length"),
         torch_compile=settings.compile,
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -249,7 +251,11 @@ def run_finetune(
         eval_rows = list(eval_rows)[: settings.eval_steps * settings.eval_batch_size]
     batches = math.ceil(len(data.train) / settings.batch_size)
     steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
-    args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed)
+    from llm_magic.runtime.training.packing import padding_free_applies, padding_free_collator
+
+    padding_free = padding_free_applies(model)
+    args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed,
+                           padding_free=padding_free)
     args.run_name = run_id  # the trackers' run name
     evaluating = args.eval_strategy != "no"
     if not evaluating and settings.early_stop > 0:
@@ -283,6 +289,7 @@ def run_finetune(
         settings=settings,
         loraplus_lr_ratio=loraplus_lr_ratio,
         eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch,
+        train_collator=padding_free_collator() if padding_free else None,
     )
     # Our loggers replace HF's console printer (it would print every log dict).
     trainer.remove_callback(PrinterCallback)

@@ -24,9 +24,16 @@ class LlmTrainer(Trainer):
     the weights reached so far instead of reloading the best checkpoint.
     """
 
+    #: Compute the LM head and loss only at label positions (``training.loss``); False runs the
+    #: model's own forward (all logits), e.g. to compare the two.
+    label_only_loss: bool = True
+
     def __init__(self, *args: Any, settings: TrainerSettings, loraplus_lr_ratio: float | None = None,
-                 eval_interval: int | None = None, **kwargs: Any) -> None:
+                 eval_interval: int | None = None, train_collator: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Collates training batches when set (padding-free batches, ``training.packing``);
+        #: evaluation keeps ``data_collator``, whose padded batches its metrics expect.
+        self.train_collator = train_collator
         self.settings = settings
         self.loraplus_lr_ratio = loraplus_lr_ratio
         self.eval_interval = eval_interval
@@ -52,10 +59,33 @@ class LlmTrainer(Trainer):
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
+    def get_train_dataloader(self):
+        """HF's training DataLoader, collated by ``train_collator`` when one is set."""
+        if self.train_collator is None:
+            return super().get_train_dataloader()
+        padded, self.data_collator = self.data_collator, self.train_collator
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = padded
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The model's loss plus Ludwig's ``regularization_lambda`` penalty on trainable weights."""
-        result = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                      num_items_in_batch=num_items_in_batch)
+        """The model's loss plus Ludwig's ``regularization_lambda`` penalty on trainable weights.
+
+        The loss is computed at label positions only (:func:`..loss.label_only_loss`) where that
+        is the model's own loss exactly; otherwise HF's ``compute_loss`` runs the full forward.
+        """
+        result = None
+        if self._can_use_label_only_loss(model, return_outputs):
+            from llm_magic.runtime.training.loss import label_only_loss
+
+            # As HF: the count of label tokens reaches the loss only when the model takes it (its
+            # loss is then a sum over that count, and training_step does not rescale it).
+            result = label_only_loss(model, inputs,
+                                     num_items_in_batch if self.model_accepts_loss_kwargs else None)
+        if result is None:
+            result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                          num_items_in_batch=num_items_in_batch)
         lam = self.settings.regularization_lambda
         kind = self.settings.regularization_type
         if not lam or not kind or not model.training:
@@ -69,6 +99,14 @@ class LlmTrainer(Trainer):
             penalty = penalty + sum(p.pow(2).sum() for p in params)
         loss = loss + lam * penalty
         return (loss, outputs) if return_outputs else loss
+
+    def _can_use_label_only_loss(self, model: Any, return_outputs: bool) -> bool:
+        # Not when the caller needs the logits (metrics), when HF would change the loss (label
+        # smoothing, a custom loss) or when the model is wrapped (DDP syncs gradients in its own
+        # forward, which calling the decoder directly would bypass).
+        return (self.label_only_loss and not return_outputs and self.label_smoother is None
+                and self.compute_loss_func is None and self.accelerator.num_processes == 1
+                and self.accelerator.unwrap_model(model) is model)
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix: str = "eval"):

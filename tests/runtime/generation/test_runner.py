@@ -152,11 +152,18 @@ def test_predict_category_output_maps_labels(session, tiny_dir):
     assert set(out["label_response"].str.strip()) <= {"positive", "negative", "neutral"}
 
 
-def test_predict_batch_size_defaults_to_trainer_eval_batch_size(tiny_session):
+def test_predict_batch_size_is_automatic_unless_set(tiny_session):
+    from llm_magic.runtime.config import load_config
     from llm_magic.runtime.generation.runner import prediction_batch_size
 
-    assert prediction_batch_size(tiny_session.config) == tiny_session.config.trainer.eval_batch_size
+    # The trainer's default eval_batch_size (2) is for validation: prediction sizes from memory.
+    assert prediction_batch_size(tiny_session.config) is None
     assert prediction_batch_size(tiny_session.config, 7) == 7
+    raw = tiny_session.config.to_dict()
+    raw["trainer"] = {"type": "none", "eval_batch_size": 5}
+    assert prediction_batch_size(load_config(raw)) == 5
+    raw["trainer"] = {"type": "none", "eval_batch_size": "auto"}
+    assert prediction_batch_size(load_config(raw)) is None
     with pytest.raises(LlmMagicError, match="batch-size"):
         prediction_batch_size(tiny_session.config, 0)
 
@@ -210,7 +217,9 @@ def test_interrupted_predict_returns_finished_rows(tiny_session, monkeypatch):
     except KeyboardInterrupt:  # escaping would abort the whole pytest run
         pytest.fail("Session.predict let the KeyboardInterrupt escape and dropped the finished rows")
     assert len(out) == 2 and out.attrs["interrupted"] and out.attrs["rows_total"] == 5
-    assert list(out["answer_response"]) == list(full["answer_response"][:2])
+    # Longest prompts run first: the finished rows are the two longest, kept in row order.
+    assert list(out["question"]) == ["a b", "the quick brown fox"]
+    assert list(out["answer_response"]) == list(full.loc[out.index, "answer_response"])
     assert not full.attrs["interrupted"] and full.attrs["rows_total"] == 5
     # The session still predicts afterwards (the patched generate only stops its 2nd call).
     assert list(tiny_session.predict(df, batch_size=2)["answer_response"]) == list(full["answer_response"])

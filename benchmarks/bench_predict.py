@@ -1,0 +1,125 @@
+"""Prediction rows/s: ``session.predict`` with its defaults against an expert's batched ``generate``.
+
+Issue 16's workload: 256 rows with questions of 4-200 words, 16 new tokens, greedy, on the 12M
+random Llama with a 30,522-word vocabulary (``peers.SHAPES``). The expert renders the same
+prompts, sorts them by length, left-pads and calls ``model.generate`` 32 prompts at a time, on
+the same loaded model. Ours is ``session.predict(frame)`` with no batch size (automatic). The
+two alternate; the medians are compared. A second row runs both with a CPU-bound process
+beside them, and one more compares our automatic thread count with a single thread there.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+from typing import Any
+
+from benchmarks import peers, workloads
+from benchmarks.common import Result
+
+NEW_TOKENS, ROWS, EXPERT_BATCH = 16, 256, 32
+
+
+def _session(model_path: str) -> Any:
+    from llm_magic.runtime.session import reset_session
+
+    session = reset_session()
+    session.set_config(workloads.config(model_path, generation={"max_new_tokens": NEW_TOKENS, "do_sample": False}))
+    session.load_model()
+    return session
+
+
+def _predict(session: Any, frame: Any) -> Any:
+    """What ``%llm_predict --data frame`` runs, without the progress bar."""
+    from llm_magic.runtime.generation.runner import predict
+
+    return predict(session, frame, progress=False)
+
+
+def expert(model: Any, tokenizer: Any, prompts: list[str]) -> list[str]:
+    """Sorted by length, left-padded, ``EXPERT_BATCH`` per call, answers put back in order."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    order = sorted(range(len(prompts)), key=lambda i: -len(tokenizer(prompts[i])["input_ids"]))
+    out: dict[int, str] = {}
+    with torch.inference_mode():
+        for start in range(0, len(order), EXPERT_BATCH):
+            chunk = order[start : start + EXPERT_BATCH]
+            inputs = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True)
+            ids = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            out.update(zip(chunk, tokenizer.batch_decode(ids[:, inputs["input_ids"].shape[1]:],
+                                                         skip_special_tokens=True)))
+    tokenizer.padding_side = "right"
+    return [out[i] for i in range(len(prompts))]
+
+
+def _burn(stop: Any) -> None:
+    while not stop.is_set():
+        sum(i * i for i in range(10000))
+
+
+def _pair(session: Any, frame: Any, repeats: int) -> tuple[float, float, str]:
+    bundle = session.load_model()
+    _predict(session, frame.head(4))  # warm-up
+    from llm_magic.runtime.data.prompts import PromptRenderer
+
+    renderer = PromptRenderer(session.config, tokenizer=bundle.tokenizer)
+    prompts = [renderer.render(row) for _, row in frame.iterrows()]
+    times: dict[str, list[float]] = {"ours": [], "expert": []}
+    cpu: dict[str, list[float]] = {"ours": [], "expert": []}
+    same = []
+    for i in range(repeats):
+        for side in (("ours", "expert") if i % 2 == 0 else ("expert", "ours")):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if side == "ours":
+                texts = list(_predict(session, frame)["answer_response"])
+            else:
+                reference = expert(bundle.model, bundle.tokenizer, prompts)
+            times[side].append(time.perf_counter() - started)
+            cpu[side].append(time.process_time() - cpu_started)
+        same.append(sum(a == b for a, b in zip(texts, reference)))
+    note = (f"same answer as the expert on {min(same)}/{len(frame)} rows; CPU-time ratio "
+            f"{statistics.median(cpu['expert']) / statistics.median(cpu['ours']):.2f}x")
+    return len(frame) / statistics.median(times["ours"]), len(frame) / statistics.median(times["expert"]), note
+
+
+def run(quick: bool = False) -> list[Result]:
+    """Ours against the expert, alone and beside a CPU-bound process; threads beside it."""
+    import torch
+
+    workloads.quiet()
+    rows, repeats = (32, 1) if quick else (ROWS, 2)
+    session = _session(str(peers.model_dir("tiny" if quick else "12m")))
+    frame = peers.task_frame(rows, mixed=True)
+    results = []
+    ours, base, note = _pair(session, frame, repeats)
+    results.append(Result(f"%llm_predict rows/s, {rows} mixed rows, {NEW_TOKENS} new tokens", ours, base,
+                          "rows/s", ">= 1.0x expert (sorted, left-padded, 32/call)", ours >= base,
+                          f"{note}; {workloads.threads()} threads"))
+    stop = multiprocessing.Event()
+    burner = multiprocessing.Process(target=_burn, args=(stop,), daemon=True)
+    burner.start()
+    try:
+        ours, base, note = _pair(session, frame, repeats)
+        results.append(Result("the same, a CPU-bound process beside it", ours, base, "rows/s",
+                              ">= 1.0x expert", ours >= base, f"{note}; {workloads.threads()} threads"))
+        default = torch.get_num_threads()
+        if default > 1:
+            one = []
+            for count in (default, 1, default, 1):
+                torch.set_num_threads(count)
+                started = time.perf_counter()
+                _predict(session, frame)
+                one.append((count, time.perf_counter() - started))
+            torch.set_num_threads(default)
+            many = statistics.median(t for c, t in one if c == default)
+            single = statistics.median(t for c, t in one if c == 1)
+            results.append(Result(f"predict beside a CPU-bound process: {default} threads vs 1", rows / many,
+                                  rows / single, "rows/s", "reported", None,
+                                  "threads capped at usable cores (runtime/threads.py)"))
+    finally:
+        stop.set()
+        burner.join()
+    return results
