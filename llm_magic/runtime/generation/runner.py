@@ -25,6 +25,7 @@ __all__ = [
     "prediction_batch_size",
 ]
 
+
 class GenerationListener(Protocol):
     """Receives progress of :func:`generate_samples` (the magics' stream display implements it)."""
 
@@ -37,11 +38,13 @@ class GenerationListener(Protocol):
     def done(self, index: int, result: GenerationResult) -> None:
         """Called when result ``index`` is complete (or was stopped)."""
 
+
 # ----------------------------------------------------------------------------------- prompts
 def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
     from llm_magic.runtime.data.prompts import PromptRenderer
 
     return PromptRenderer(config, retriever=_retriever(session, config), tokenizer=tokenizer)
+
 
 def _retriever(session: Any, config: Any) -> Any:
     """The few-shot retriever over the session's training split (built once per config)."""
@@ -64,6 +67,7 @@ def _retriever(session: Any, config: Any) -> Any:
     retriever = retriever_for_data(config, session.data)
     state.retriever = (config, session.data, retriever)
     return retriever
+
 
 def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
     """The data row a cell body stands for, given the template's placeholders.
@@ -103,6 +107,7 @@ def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
         )
     return row
 
+
 def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tokenizer: Any = None) -> tuple[str, bool]:
     """The prompt for ``text`` and whether the tokenizer should add special tokens (BOS).
 
@@ -121,6 +126,7 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
         row = clean_prompt_columns(pd.DataFrame([row]), config, renderer)[0].iloc[0]
     return renderer.render(row), not renderer.chat_template
 
+
 # ---------------------------------------------------------------------------------- settings
 def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
                        name_format: Callable[[str], str] = str) -> Any:
@@ -128,6 +134,7 @@ def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
     from llm_magic.runtime.generation.settings import merge_settings
 
     return merge_settings(config.generation, dict(overrides or {}), name_format)
+
 
 def prompt_limits(config: Any) -> Any:
     """The config's sequence limits for prompts, as training applies them (a ``SequenceLimits``).
@@ -139,6 +146,7 @@ def prompt_limits(config: Any) -> Any:
 
     return SequenceLimits.from_config(config)
 
+
 def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
     """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's margin, spec 2.5)."""
     context = getattr(bundle, "context_length", None)
@@ -146,14 +154,17 @@ def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
         return None
     return max(1, int(context) - int(kwargs.get("max_new_tokens") or 0) - 8)
 
+
 def _settings_dict(settings: Any) -> dict[str, Any]:
     return {k: v for k, v in settings.model_dump().items() if v is not None}
+
 
 @contextlib.contextmanager
 def _adapter_disabled(model: Any) -> Iterator[None]:
     """Run the base model: a PEFT model with its adapter(s) switched off."""
     with model.disable_adapter():
         yield
+
 
 def _check_can_compare(model: Any, config: Any) -> None:
     if not hasattr(model, "disable_adapter"):
@@ -162,6 +173,7 @@ def _check_can_compare(model: Any, config: Any) -> None:
             "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') "
             "and train it with %llm_train, or drop --compare."
         )
+
 
 # -------------------------------------------------------------------------------- generation
 def generate_samples(
@@ -228,11 +240,13 @@ def generate_samples(
     _remember(session, results)
     return results
 
+
 def generate(session: Any, text: str, *, raw: bool = False, seed: int | None = None,
              on_text: Callable[[str], None] | None = None, **overrides: Any) -> GenerationResult:
     """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows."""
     listener = _CallbackListener(on_text) if on_text is not None else None
     return generate_samples(session, text, raw=raw, seed=seed, overrides=overrides, listener=listener)[0]
+
 
 class _CallbackListener:
     def __init__(self, on_text: Callable[[str], None]) -> None:
@@ -247,9 +261,11 @@ class _CallbackListener:
     def done(self, index: int, result: GenerationResult) -> None:
         pass
 
+
 def _remember(session: Any, results: GenerationResults) -> None:
     """Keep the last results in the session, so a stopped generation's text is not lost."""
     session.generation.last = results
+
 
 # -------------------------------------------------------------------------------- prediction
 def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | None:
@@ -270,6 +286,7 @@ def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | N
             and not isinstance(value, bool) and value > 0:
         return value
     return None
+
 
 def predict(
     session: Any,
@@ -358,6 +375,7 @@ def predict(
         else:
             on_stopped(message)
     return result
+
 
 @contextlib.contextmanager
 def _progress_bar(progress: bool | Callable[[int], None], total: int) -> Iterator[Callable[[int], None] | None]:
