@@ -22,6 +22,13 @@ from typing import Any, Callable, Iterator, Protocol
 __all__ = ["ProgressListener", "Task", "listening", "set_default_listener", "silence_library_bars", "task"]
 
 
+def _redact(text: str) -> str:
+    # Descriptions name models ("Loading <base_model>"): a token pasted there must not be shown.
+    from llm_magic.runtime.secrets import redact  # stdlib only
+
+    return redact(text)
+
+
 @dataclass
 class Task:
     """One step in progress: what it does, how far it is (``done`` of ``total``, when countable)."""
@@ -45,9 +52,12 @@ class Task:
         if self._listener is not None:
             self._listener.update(self)
 
+    def __post_init__(self) -> None:
+        self.description = _redact(self.description)
+
     def describe(self, description: str) -> None:
         """The step moved on to a new phase (e.g. from the tokenizer to the weights)."""
-        self.description = description
+        self.description = _redact(description)
         if self._listener is not None:
             self._listener.update(self)
 

@@ -60,7 +60,7 @@ def test_context_without_retrieval_is_refused_at_llm_config(ip, session, model_d
     with pytest.raises(UsageError) as info:
         ip.cell("llm_config", "", _config(model_dir, template="Examples: {__context__}\nQ: {question} A:"))
     message = str(info.value)
-    assert "line 5: prompt.template" in message and "{__context__}" in message
+    assert "line 6: prompt.template" in message and "{__context__}" in message
     assert "prompt.retrieval is not set" in message and "type: random" in message
     assert session.config is before
 

@@ -34,7 +34,7 @@ def test_a_huge_rank_is_refused_at_llm_config_with_line_and_fix(ip, session, mod
     with pytest.raises(UsageError) as info:
         ip.cell("llm_config", "", _config(model_dir, "  type: lora\n  r: 1000000000000\n"))
     message = str(info.value)
-    assert "line 6: adapter.r: r is 1000000000000" in message
+    assert "line 7: adapter.r: r is 1000000000000" in message  # cell lines: the magic line is 1
     assert "k_proj is 64 -> 32" in message and "Use r: 32 or less" in message
     assert "Traceback" not in message and len(message.splitlines()) == 2
     assert session.config is before  # the session is as it was: config, model, adapter weights
