@@ -258,7 +258,10 @@ def test_widgets_render_and_respond_in_jupyterlab(jupyter_lab):
                 answers.append(answer.locator(".llm-magic-answer").inner_text())
             assert answers[0] and answers[1] and answers[0] != answers[1], answers
             assert len(answers[1]) > len(answers[0]), answers
-            assert playground.locator("button", has_text="Generate").is_enabled()
+            # Re-enabled once the run ends (its own comm message, which may follow the answer's).
+            from playwright.sync_api import expect
+
+            expect(playground.locator("button", has_text="Generate")).to_be_enabled(timeout=15_000)
             assert not playground.locator("button", has_text="Stop").is_enabled()
 
             # "Copy as YAML" writes the settings to the clipboard and says so.

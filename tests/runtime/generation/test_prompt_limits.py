@@ -82,7 +82,8 @@ def test_generate_and_predict_see_the_training_cut(session, tiny_dir, fed_to_gen
     seen.clear()
     frame = session.predict(pd.DataFrame({"question": QUESTIONS}), batch_size=3)
     assert len(frame) == len(QUESTIONS) and len(seen) == len(QUESTIONS)
-    assert seen == [trained[q] for q in QUESTIONS]
+    # Batches run longest prompt first: compare as a multiset, each prompt cut as training cut it.
+    assert sorted(seen) == sorted(trained[q] for q in QUESTIONS)
     assert any(len(ids) < N for ids in seen), "a short prompt stays whole (and is left-padded)"
 
 
