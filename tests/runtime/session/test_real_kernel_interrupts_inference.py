@@ -82,6 +82,8 @@ def test_presses_during_inference_change_nothing_and_leave_no_traceback(kernel, 
         assert not errors, tracebacks
         assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
         assert sum("interrupt" in line.lower() or "stopped" in line.lower() for line in out.splitlines()) <= 1, out
+        # The press landed mid-command: it stopped, and said so once.
+        assert ("Prediction stopped" if command == "predict" else "interrupted") in out, out
         assert _state(client) == before, presses  # adapter bytes, no busy job, same config
     out, errors, tracebacks = run(client, short_cell)
     assert not errors and "Traceback" not in out, (out, tracebacks)
