@@ -74,3 +74,18 @@ def test_shipped_csvs_have_ludwig_split_columns():
             rows = list(csv.DictReader(f))
         assert size[0] <= len(rows) <= size[1]
         assert {r["split"] for r in rows} == {"0", "1", "2"}
+
+
+def test_v1_corpus_rebuilds_the_shipped_tokenizer():
+    """``pretrain.py --corpus v1`` starts from the shipped model's corpus: its BPE is the shipped one."""
+    from transformers import AutoTokenizer
+
+    from llm_magic.runtime.embedded import embedded_model_path
+    from tools.embedded_model.pretrain import PRESETS
+    from tools.embedded_model.tokenizer import train_tokenizer
+
+    preset = PRESETS["v1"]
+    rebuilt = train_tokenizer(generate_corpus(preset["docs"], 0, "v1"), preset["vocab_size"], 512)
+    shipped = AutoTokenizer.from_pretrained(embedded_model_path())
+    assert rebuilt.get_vocab() == shipped.get_vocab()
+    assert generate_corpus(200, 0, "v1") != generate_corpus(200, 0, "v2")  # v2 adds skill documents
