@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="corpus version and its build's settings (v3 rebuilds the shipped model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--docs", type=int, help="corpus documents")
-    parser.add_argument("--vocab-size", type=int, help="BPE vocabulary size (v1: a cap the merges never reach)")
+    parser.add_argument("--vocab-size", type=int,
+                        help="BPE vocabulary size (v1: a cap the merges never reach)")
     parser.add_argument("--hidden", type=int, default=ARCH["hidden_size"], help="width (dry runs)")
     parser.add_argument("--layers", type=int, help="depth")
     parser.add_argument("--block-size", type=int, default=512)
