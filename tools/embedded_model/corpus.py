@@ -16,8 +16,18 @@ from collections.abc import Iterator
 from tools.embedded_model import vocabulary as V
 from tools.embedded_model.skills import SKILLS
 
-# Document kinds and their weights in the mixture: the story world (40 %) and the skill
-# documents of ``skills.py`` (60 %), which a fine-tune on a user's own task builds on (issue 20).
+# Document kinds and their weights in the mixture, per corpus version.
+# v1: the story world only; the shipped model (commit 631eb15) was pretrained on it.
+_DOC_KINDS_V1: tuple[tuple[str, float], ...] = (
+    ("story", 0.40),
+    ("sentences", 0.27),
+    ("facts", 0.10),
+    ("dialogue", 0.07),
+    ("list", 0.04),
+    ("recap", 0.12),
+)
+# v2: the story world (40 %) and the skill documents of ``skills.py`` (60 %), which a fine-tune
+# on a user's own task builds on (issue 20).
 _DOC_KINDS: tuple[tuple[str, float], ...] = (
     ("story", 0.14),
     ("sentences", 0.06),
@@ -35,6 +45,26 @@ _DOC_KINDS: tuple[tuple[str, float], ...] = (
     ("everyday", 0.05),
     ("common", 0.06),
 )
+# v3: skill-dense (85 % skills): a smaller corpus seen for several epochs. The second build learnt
+# the document shapes but not the skills inside them, so the skills that need a mechanism
+# (copying, look-ups, counting, morphology) get most of the weight; stories stay for continuations.
+_DOC_KINDS_V3: tuple[tuple[str, float], ...] = (
+    ("story", 0.06),
+    ("sentences", 0.03),
+    ("facts", 0.02),
+    ("dialogue", 0.02),
+    ("recap", 0.02),
+    ("copy", 0.17),
+    ("lookup", 0.14),
+    ("morphology", 0.11),
+    ("count", 0.11),
+    ("opinion", 0.10),
+    ("topic", 0.10),
+    ("yes_no", 0.05),
+    ("everyday", 0.04),
+    ("common", 0.03),
+)
+CORPUS_KINDS = {"v1": _DOC_KINDS_V1, "v2": _DOC_KINDS, "v3": _DOC_KINDS_V3}
 
 
 class Character:
@@ -305,9 +335,9 @@ def _person(rng: random.Random) -> str:
 _SKILL_DOCS = dict(SKILLS)
 
 
-def document(rng: random.Random) -> str:
-    """One document of a random kind (see ``_DOC_KINDS``)."""
-    kind = rng.choices([k for k, _ in _DOC_KINDS], weights=[w for _, w in _DOC_KINDS])[0]
+def document(rng: random.Random, kinds: tuple[tuple[str, float], ...] = _DOC_KINDS) -> str:
+    """One document of a random kind drawn from ``kinds`` (default: v2's ``_DOC_KINDS``)."""
+    kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
     if kind == "story":
         return story(rng)
     if kind == "sentences":
@@ -324,16 +354,18 @@ def document(rng: random.Random) -> str:
     return word_list(rng)
 
 
-def iter_documents(n_docs: int, seed: int) -> Iterator[str]:
-    """Yield ``n_docs`` documents; the same seed always yields the same documents."""
+def iter_documents(n_docs: int, seed: int, version: str = "v2") -> Iterator[str]:
+    """Yield ``n_docs`` documents of corpus ``version`` (``CORPUS_KINDS``); the same seed always
+    yields the same documents."""
+    kinds = CORPUS_KINDS[version]
     rng = random.Random(seed)
     for _ in range(n_docs):
-        yield document(rng)
+        yield document(rng, kinds)
 
 
-def generate_corpus(n_docs: int, seed: int) -> list[str]:
+def generate_corpus(n_docs: int, seed: int, version: str = "v2") -> list[str]:
     """Return ``n_docs`` documents generated from ``seed`` (see :func:`iter_documents`)."""
-    return list(iter_documents(n_docs, seed))
+    return list(iter_documents(n_docs, seed, version))
 
 
 def held_out_sentences(n: int, seed: int = 1234) -> list[str]:

@@ -1,6 +1,7 @@
 """Pretrain the embedded model ``llm-magic/tiny`` from scratch and write it into the package.
 
-Run from the repository root (takes ~15 minutes on 2 CPU cores; see README.md next to this file):
+Run from the repository root (the shipped v3 build: ~35 minutes on one shared CPU thread; see
+README.md next to this file):
 
     nice -n 5 .venv/bin/python -m tools.embedded_model.pretrain > /tmp/pretrain.log 2>&1
 
@@ -81,6 +82,19 @@ class _Blocks:
         return {"input_ids": self.blocks[i], "labels": self.blocks[i]}
 
 
+def _StopAt(deadline: float):
+    """A ``TrainerCallback`` that ends training once ``time.time()`` passes ``deadline``."""
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.time() > deadline:
+                control.should_training_stop = True
+            return control
+
+    return StopAt()
+
+
 def mean_loss(model, tokenizer, texts: list[str]) -> float:
     """Mean per-token loss of ``model`` on ``texts`` (each scored on its own)."""
     import torch
@@ -126,24 +140,44 @@ def save_tokenizer(tokenizer, out: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+# Per corpus version (``corpus.CORPUS_KINDS``), the settings its build used; a flag overrides one.
+# v1 = the first build (shipped until 2026-12-02, built at commit 631eb15), v2 = the second
+# (not shipped), v3 = the third, shipped now (docs/embedded-model.md has each build's record).
+PRESETS: dict[str, dict] = {
+    "v1": dict(docs=18000, vocab_size=2048, lr=2e-3, warmup=20, epochs=1.0, layers=4),
+    "v2": dict(docs=40000, vocab_size=4096, lr=3e-3, warmup=30, epochs=1.0, layers=4),
+    "v3": dict(docs=40000, vocab_size=4096, lr=3e-3, warmup=40, epochs=5.0, layers=4),
+}
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Build the embedded model; return the build info that is also written to the folder."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--corpus", choices=sorted(PRESETS), default="v3",
+                        help="corpus version and its build's settings (v3 rebuilds the shipped model)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--docs", type=int, default=40000, help="corpus documents")
-    parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size")
+    parser.add_argument("--docs", type=int, help="corpus documents")
+    parser.add_argument("--vocab-size", type=int,
+                        help="BPE vocabulary size (v1: a cap the merges never reach)")
     parser.add_argument("--hidden", type=int, default=ARCH["hidden_size"], help="width (dry runs)")
-    parser.add_argument("--layers", type=int, default=ARCH["num_hidden_layers"], help="depth (dry runs)")
+    parser.add_argument("--layers", type=int, help="depth")
     parser.add_argument("--block-size", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop early (dry runs)")
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--warmup", type=int, help="warm-up steps")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop training after this many minutes (a shared machine's deadline); "
+                             "the steps actually done are recorded")
     # One thread: on a shared 2-core machine two torch threads spin-wait for each other whenever
     # another process holds a core; measured 3.6 s/step with 1 thread vs 12.8 s/step with 2.
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    for key, value in PRESETS[args.corpus].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
@@ -153,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     set_seed(args.seed)
     started = time.time()
-    docs = generate_corpus(args.docs, args.seed)
+    docs = generate_corpus(args.docs, args.seed, args.corpus)
     tokenizer = train_tokenizer(docs, args.vocab_size, args.block_size)
     blocks = pack_blocks(docs, tokenizer, args.block_size)
     print(f"corpus: {len(docs)} docs, {blocks.numel()} tokens, vocab {len(tokenizer)}", flush=True)
@@ -172,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         max_steps=args.max_steps,
         learning_rate=args.lr,
         lr_scheduler_type="cosine",
-        warmup_steps=30,
+        warmup_steps=args.warmup,
         weight_decay=0.01,
         max_grad_norm=1.0,
         logging_steps=10,
@@ -183,7 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         disable_tqdm=True,
     )
-    trainer = Trainer(model=model, args=training_args, train_dataset=_Blocks(blocks))
+    callbacks = [] if args.max_minutes is None else [_StopAt(started + 60 * args.max_minutes)]
+    trainer = Trainer(model=model, args=training_args, train_dataset=_Blocks(blocks), callbacks=callbacks)
     result = trainer.train()
     train_seconds = time.time() - started
 
@@ -204,13 +239,15 @@ def main(argv: list[str] | None = None) -> dict:
         "parameters": n_params,
         "architecture": ARCH,
         "vocab_size": len(tokenizer),
-        "corpus": {"generator": "tools/embedded_model/corpus.py", "documents": len(docs),
+        "corpus": {"generator": "tools/embedded_model/corpus.py", "version": args.corpus,
+                   "documents": len(docs),
                    "seed": args.seed, "tokens": blocks.numel()},
         "training": {"steps": result.global_step, "epochs": args.epochs,
                      "batch_size": args.batch_size, "block_size": args.block_size,
-                     "learning_rate": args.lr,
+                     "learning_rate": args.lr, "warmup_steps": args.warmup,
                      "mean_train_loss": round(result.training_loss, 4),
                      "last_logged_train_loss": float(trainer.state.log_history[-2]["loss"]),
+                     "max_minutes": args.max_minutes,
                      "wall_seconds": round(train_seconds), "threads": args.threads,
                      "torch": torch.__version__, "machine": platform.machine()},
         # The loss curve, for docs/embedded-model.md: (step, training loss) as logged every 10 steps.

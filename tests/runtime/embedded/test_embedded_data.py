@@ -74,3 +74,23 @@ def test_shipped_csvs_have_ludwig_split_columns():
             rows = list(csv.DictReader(f))
         assert size[0] <= len(rows) <= size[1]
         assert {r["split"] for r in rows} == {"0", "1", "2"}
+
+
+def test_the_shipped_corpus_version_rebuilds_the_shipped_tokenizer():
+    """``pretrain.py --corpus <the shipped build's version>`` starts from the shipped corpus: its BPE
+    is the shipped one (v1, the first build, has no version in its build_info)."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from llm_magic.runtime.embedded import embedded_model_path
+    from tools.embedded_model.pretrain import PRESETS
+    from tools.embedded_model.tokenizer import train_tokenizer
+
+    corpus = json.loads((embedded_model_path() / "build_info.json").read_text())["corpus"]
+    version = corpus.get("version", "v1")
+    docs = generate_corpus(corpus["documents"], corpus["seed"], version)
+    rebuilt = train_tokenizer(docs, PRESETS[version]["vocab_size"], 512)
+    shipped = AutoTokenizer.from_pretrained(embedded_model_path())
+    assert rebuilt.get_vocab() == shipped.get_vocab()
+    assert generate_corpus(200, 0, "v1") != generate_corpus(200, 0, "v2")  # v2 adds skill documents
