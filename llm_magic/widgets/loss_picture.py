@@ -22,7 +22,7 @@ __all__ = ["WIDTH", "epoch_boundaries", "nice_ticks", "render_svg", "smooth"]
 Points = Sequence[tuple[int, float]]
 
 WIDTH = 800
-_LEFT, _RIGHT = 60, 16
+_LEFT, _RIGHT = 60, 28  # room on the right for the last step label, centred on the edge
 _TITLE, _LEGEND = 22, 20  # rows above the plot
 _LOSS_H, _GAP, _LR_H = 250, 10, 64
 _AXIS, _FOOT = 34, 24  # step labels + "step", then the summary line
@@ -136,10 +136,15 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     if lrs:
         out.append(f'<text x="{_LEFT - 6}" y="{lr_top + 10}" text-anchor="end" {tick}>{_fmt(lr_hi, 2)}</text>')
     bottom = lr_top + _LR_H
+    labelled_until = -math.inf  # right end of the last epoch label: closer ones are not labelled
     for step, epoch in epoch_boundaries(epochs):
         out.append(f'<line x1="{x(step):.1f}" x2="{x(step):.1f}" y1="{top}" y2="{bottom}" stroke="#999" '
                    'stroke-dasharray="2 3"/>')
         right = x(step) > _LEFT + plot_w - 60  # left of the line there, or the label is cut off
+        start = x(step) - (55 if right else 0)
+        if start < labelled_until + 6:
+            continue  # it would overlap the previous label ("epoch 11" over "epoch 12")
+        labelled_until = start + 55
         out.append(f'<text x="{x(step) + (-3 if right else 3):.1f}" y="{top + 11}" font-size="10" fill="#888" '
                    f'text-anchor="{"end" if right else "start"}">epoch {epoch + 1}</text>')
     if best_step is not None:
