@@ -12,6 +12,7 @@ import inspect
 from typing import Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config.schema.trainer import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS
 
 __all__ = ["MOMENTUM_REQUIRED", "OPTIMIZERS", "OPTIMIZER_FIELDS", "UNSUPPORTED", "build_optimizer",
            "optimizer_class"]
@@ -48,50 +49,7 @@ OPTIMIZERS: dict[str, str] = {
     "schedule_free_adamw": "schedulefree:AdamWScheduleFree",
 }
 
-_ADAM = frozenset({"betas", "eps", "weight_decay"})
-_ADAM_8BIT = _ADAM | {"min_8bit_size"}
-_SGD_8BIT = frozenset({"momentum", "dampening", "weight_decay", "min_8bit_size"})
-_LION_8BIT = frozenset({"betas", "weight_decay", "min_8bit_size"})
-
-#: Ludwig optimizer type -> the ``optimizer:`` fields (besides ``type``) its class honours. Written
-#: out rather than read from the signatures at config time (that would import torch and
-#: bitsandbytes), and narrower than the signatures: bitsandbytes takes ``amsgrad`` and ``nesterov``
-#: only to drop them, its 8-bit classes refuse any other ``optim_bits``, and Adafactor wants a pair
-#: where the schema's ``eps`` is one float. tests/runtime/training/test_optimizer_fields.py builds
-#: every class with each field set and checks this table against what the instance keeps.
-OPTIMIZER_FIELDS: dict[str, frozenset[str]] = {
-    "sgd": frozenset({"momentum", "dampening", "nesterov", "weight_decay"}),
-    "adam": _ADAM | {"amsgrad"},
-    "adamw": _ADAM | {"amsgrad"},
-    "adadelta": frozenset({"rho", "eps", "weight_decay"}),
-    "adagrad": frozenset({"lr_decay", "initial_accumulator_value", "eps", "weight_decay"}),
-    "adamax": _ADAM,
-    "nadam": _ADAM | {"momentum_decay"},
-    "rmsprop": frozenset({"alpha", "momentum", "centered", "eps", "weight_decay"}),
-    "radam": _ADAM,
-    "adafactor": frozenset({"weight_decay"}),
-    "lion": _LION_8BIT | {"optim_bits"},
-    "lamb": _ADAM_8BIT | {"optim_bits"},
-    "lars": _SGD_8BIT | {"optim_bits"},
-    "sgd_8bit": _SGD_8BIT,
-    "adam_8bit": _ADAM_8BIT,
-    "adamw_8bit": _ADAM_8BIT,
-    "adagrad_8bit": frozenset({"eps", "weight_decay", "min_8bit_size"}),
-    "rmsprop_8bit": frozenset({"alpha", "momentum", "eps", "weight_decay", "min_8bit_size"}),
-    "lamb_8bit": _ADAM_8BIT,
-    "lars_8bit": _SGD_8BIT,
-    "lion_8bit": _LION_8BIT,
-    "paged_adam": _ADAM_8BIT | {"optim_bits"},
-    "paged_adam_8bit": _ADAM_8BIT,
-    "paged_adamw": _ADAM_8BIT | {"optim_bits"},
-    "paged_adamw_8bit": _ADAM_8BIT,
-    "paged_lion": _LION_8BIT | {"optim_bits"},
-    "paged_lion_8bit": _LION_8BIT,
-    "schedule_free_adamw": _ADAM,
-}
-
-#: Types whose bitsandbytes class has no momentum-free variant (it raises on ``momentum == 0``).
-MOMENTUM_REQUIRED = ("lars", "lars_8bit", "sgd_8bit")
+# Which optimizer fields apply is part of the config language: the table lives with the schema.
 
 #: Ludwig optimizer types we refuse, with the reason shown to the user.
 UNSUPPORTED: dict[str, str] = {

@@ -1,83 +1,78 @@
-"""The ``trainer:`` block of a config, resolved into the numbers a run needs (spec section 7).
+"""The ``trainer:`` block as a run reads it: a view derived once from the validated schema.
 
-:func:`settings_from_config` reads ``config.trainer`` (the pydantic model or a plain dict), fills
-Ludwig's defaults for anything missing, resolves ``auto`` values and the interplay of
-``batch_size`` / ``gradient_accumulation_steps`` / ``effective_batch_size``, and rejects what only
-a run can detect (both checkpoint cadences set, ``learning_rate: auto``). Nothing here imports
-torch.
+Every default and rule of ``trainer:`` lives in the config language: the pydantic
+``FinetuneTrainer`` (``runtime/config/schema/trainer.py``) holds the defaults and
+``runtime/config/rules/training.py`` the cross-field rules, so a bad trainer block fails at
+``%%llm_config`` time with its key and line. :func:`settings_from_config` only flattens the
+validated block into the numbers the HF ``Trainer`` takes (``auto`` resolved, accumulation
+computed); it has no defaults and no checks of its own. Nothing here imports torch.
 """
 from __future__ import annotations
 
+import logging
 import math
-import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
 
-from llm_magic.errors import LlmMagicError
+from pydantic import TypeAdapter, ValidationError
+
+from llm_magic.errors import ConfigError, ConfigErrorItem
+from llm_magic.runtime.config.rules import check_rules
+from llm_magic.runtime.config.schema.trainer import (
+    VALIDATION_METRICS, FinetuneTrainer, NoneTrainer, Trainer,
+)
 
 __all__ = ["INERT_KEYS", "LEARNING_RATE_SCALING", "TrainerSettings", "scale_for_processes", "settings_from_config",
-           "trainer_dict"]
+           "validate_trainer"]
 
-# Keys accepted for Ludwig compatibility that have no effect in a single-process notebook run,
-# with their defaults (a key set to anything else is reported). docs/training.md gives the reasons.
-INERT_KEYS: dict[str, Any] = {
-    "max_batch_size": 2**40,
-    "learning_rate_scaling": "linear",
-    "base_learning_rate": 0.0,
-    "increase_batch_size_on_plateau": 0,
-    "bucketing_field": None,
-    "model_soup": None,
-    "enable_profiling": False,
-    "evaluate_training_set": False,
-}
+logger = logging.getLogger(__name__)
 
-# Validation metrics a fine-tune can select the best checkpoint by, and whether higher is better.
-VALIDATION_METRICS = {
-    "loss": False,
-    "perplexity": False,
-    "next_token_perplexity": False,
-    "token_accuracy": True,
-    "sequence_accuracy": True,
-}
+#: Trainer keys accepted for Ludwig compatibility that have no effect in a one-process run; a key
+#: set away from its schema default is reported in the run's notes. docs/training.md gives the reasons.
+INERT_KEYS = ("max_batch_size", "learning_rate_scaling", "base_learning_rate", "increase_batch_size_on_plateau",
+              "bucketing_field", "model_soup", "enable_profiling", "evaluate_training_set")
 
 # When batch_size is `auto` we start here and let HF halve it on out-of-memory errors.
 AUTO_START_BATCH_SIZE = 8
 
+AnyTrainer = Union[FinetuneTrainer, NoneTrainer]
+_TRAINER = TypeAdapter(Trainer)
+
 
 @dataclass
 class TrainerSettings:
-    """Everything a fine-tuning run reads from ``trainer:``, defaults filled and ``auto`` resolved."""
+    """Everything a fine-tuning run reads from ``trainer:``, derived by :func:`settings_from_config`."""
 
-    type: str = "none"
-    learning_rate: float = 0.001
-    epochs: int = 100
-    train_steps: int | None = None
-    batch_size: int = 1
-    auto_batch_size: bool = False
-    eval_batch_size: int = 2
-    gradient_accumulation_steps: int = 1
-    early_stop: int = 5
-    eval_steps: int | None = None
-    steps_per_checkpoint: int = 0
-    checkpoints_per_epoch: int = 0
-    skip_all_evaluation: bool = False
-    validation_metric: str = "loss"
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"type": "adam"})
-    scheduler: dict[str, Any] = field(default_factory=dict)
-    clip_global_norm: float | None = 0.5
-    clip_norm: float | None = None
-    clip_value: float | None = None
-    regularization_type: str | None = "l2"
-    regularization_lambda: float = 0.0
-    should_shuffle: bool = True
-    use_mixed_precision: bool = False
-    compile: bool = False
-    gradient_checkpointing: bool = False
-    layers_to_freeze_regex: str | None = None
+    type: str
+    learning_rate: float
+    epochs: int
+    train_steps: int | None
+    batch_size: int
+    auto_batch_size: bool
+    eval_batch_size: int
+    gradient_accumulation_steps: int
+    early_stop: int
+    eval_steps: int | None
+    steps_per_checkpoint: int
+    checkpoints_per_epoch: int
+    skip_all_evaluation: bool
+    validation_metric: str
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    clip_global_norm: float | None
+    clip_norm: float | None
+    clip_value: float | None
+    regularization_type: str | None
+    regularization_lambda: float
+    should_shuffle: bool
+    use_mixed_precision: bool
+    compile: bool
+    gradient_checkpointing: bool
+    layers_to_freeze_regex: str | None
     #: How ``learning_rate`` grows with the number of processes (Ludwig's multi-worker rule).
-    learning_rate_scaling: str = "linear"
+    learning_rate_scaling: str
     #: Keys of :data:`INERT_KEYS` the user set to a non-default value (reported, not applied).
-    inert_set: list[str] = field(default_factory=list)
+    inert_set: list[str]
 
     @property
     def greater_is_better(self) -> bool:
@@ -90,97 +85,84 @@ class TrainerSettings:
         return self.batch_size * self.gradient_accumulation_steps
 
 
-def trainer_dict(trainer: Any) -> dict[str, Any]:
-    """``config.trainer`` as a plain dict, whatever form it came in (pydantic model, dict, None)."""
-    if trainer is None:
-        return {}
-    if hasattr(trainer, "model_dump"):
-        return trainer.model_dump()
-    if isinstance(trainer, dict):
-        return dict(trainer)
-    return dict(vars(trainer))
+def validate_trainer(raw: Mapping[str, Any]) -> AnyTrainer:
+    """A ``trainer:`` block given as a dict, validated as ``%%llm_config`` would (schema and rules).
+
+    A dict without ``type`` is a fine-tune here (what a run needs settings for). Raises
+    :class:`~llm_magic.errors.ConfigError` naming each key.
+    """
+    raw = {"type": "finetune", **dict(raw)}
+    try:
+        trainer = _TRAINER.validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigError([ConfigErrorItem(".".join(["trainer", *map(str, e["loc"][1:])]), None, e["msg"])
+                           for e in exc.errors()]) from None
+    problems = check_rules({"trainer": trainer}, {"trainer": raw}, lambda path: None)
+    if problems:
+        raise ConfigError(problems)
+    return trainer
 
 
-def _sub(block: Any) -> dict[str, Any]:
-    return trainer_dict(block) if block is not None else {}
+def settings_from_config(trainer: AnyTrainer | Mapping[str, Any] | None) -> TrainerSettings:
+    """The :class:`TrainerSettings` of a validated ``config.trainer``.
+
+    A dict (tests, the Python API) is validated first (:func:`validate_trainer`); a ``none``
+    trainer, which never trains, reads the fine-tune defaults for what it lacks.
+    """
+    if trainer is None or isinstance(trainer, Mapping):
+        trainer = validate_trainer(trainer or {})
+    t = trainer if isinstance(trainer, FinetuneTrainer) else _as_finetune(trainer)
+    auto_batch = t.batch_size == "auto"
+    batch = AUTO_START_BATCH_SIZE if auto_batch else t.batch_size
+    clipping = t.gradient_clipping
+    return TrainerSettings(
+        type=trainer.type,
+        # The rule learning_rate_is_a_number refuses `auto` at config time.
+        learning_rate=float(t.learning_rate),
+        epochs=t.epochs,
+        train_steps=t.train_steps,
+        batch_size=batch,
+        auto_batch_size=auto_batch,
+        eval_batch_size=batch if t.eval_batch_size in (None, 0, "auto") else t.eval_batch_size,
+        gradient_accumulation_steps=_accumulation(t, batch),
+        early_stop=t.early_stop,
+        eval_steps=t.eval_steps or None,
+        steps_per_checkpoint=t.steps_per_checkpoint,
+        checkpoints_per_epoch=t.checkpoints_per_epoch,
+        skip_all_evaluation=t.skip_all_evaluation,
+        validation_metric=t.validation_metric or "loss",
+        optimizer=t.optimizer.model_dump(),
+        scheduler=t.learning_rate_scheduler.model_dump(),
+        clip_global_norm=clipping.clipglobalnorm,
+        clip_norm=clipping.clipnorm,
+        clip_value=clipping.clipvalue,
+        regularization_type=t.regularization_type,
+        regularization_lambda=t.regularization_lambda,
+        should_shuffle=t.should_shuffle,
+        use_mixed_precision=t.use_mixed_precision,
+        compile=t.compile,
+        gradient_checkpointing=t.enable_gradient_checkpointing,
+        layers_to_freeze_regex=t.layers_to_freeze_regex or None,
+        learning_rate_scaling=t.learning_rate_scaling,
+        inert_set=[key for key in INERT_KEYS if key in type(t).model_fields
+                   and getattr(t, key) != type(t).model_fields[key].get_default(call_default_factory=True)],
+    )
 
 
-def _positive_int(raw: dict, key: str, default: int | None) -> int | None:
-    value = raw.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise LlmMagicError(f"trainer.{key}: expected a positive integer, got {value!r}.")
-    return value
+def _as_finetune(trainer: NoneTrainer) -> FinetuneTrainer:
+    """The fine-tune block with ``trainer``'s shared fields (evaluation reads its batch sizes)."""
+    shared = {k: v for k, v in trainer.model_dump().items() if k in FinetuneTrainer.model_fields and k != "type"}
+    return FinetuneTrainer.model_validate(shared)
 
 
-def settings_from_config(trainer: Any) -> TrainerSettings:
-    """Resolve ``config.trainer`` into :class:`TrainerSettings` (raises ``LlmMagicError``)."""
-    raw = trainer_dict(trainer)
-    s = TrainerSettings(type=str(raw.get("type") or "none").lower())
-
-    lr = raw.get("learning_rate", 0.001)
-    if lr == "auto":
-        raise LlmMagicError(
-            "trainer.learning_rate: 'auto' (a learning-rate range test) is not supported here. "
-            "Set a number, e.g. learning_rate: 0.0002 for LoRA or 0.00002 for a full fine-tune."
-        )
-    s.learning_rate = float(lr)
-    s.epochs = _positive_int(raw, "epochs", 100) or 100
-    s.train_steps = _positive_int(raw, "train_steps", None)
-
-    batch = raw.get("batch_size", 1)
-    if batch == "auto":
-        s.auto_batch_size, s.batch_size = True, AUTO_START_BATCH_SIZE
-    else:
-        s.batch_size = _positive_int(raw, "batch_size", 1) or 1
-    eval_batch = raw.get("eval_batch_size", 2)
-    s.eval_batch_size = s.batch_size if eval_batch in (None, 0, "auto") else int(eval_batch)
-    s.gradient_accumulation_steps = _resolve_accumulation(raw, s.batch_size)
-
-    s.early_stop = int(raw.get("early_stop", 5))
-    eval_steps = raw.get("eval_steps")
-    s.eval_steps = int(eval_steps) if eval_steps else None
-    s.steps_per_checkpoint = int(raw.get("steps_per_checkpoint") or 0)
-    s.checkpoints_per_epoch = int(raw.get("checkpoints_per_epoch") or 0)
-    if s.steps_per_checkpoint and s.checkpoints_per_epoch:
-        raise LlmMagicError(
-            "trainer: steps_per_checkpoint and checkpoints_per_epoch are both set "
-            f"({s.steps_per_checkpoint} and {s.checkpoints_per_epoch}). Set only one of them: "
-            "steps_per_checkpoint evaluates every N steps, checkpoints_per_epoch N times per epoch."
-        )
-    s.skip_all_evaluation = bool(raw.get("skip_all_evaluation", False))
-
-    metric = raw.get("validation_metric") or "loss"
-    if metric not in VALIDATION_METRICS:
-        raise LlmMagicError(
-            f"trainer.validation_metric: {metric!r} is not a text-output metric. Use one of "
-            f"{', '.join(VALIDATION_METRICS)}."
-        )
-    s.validation_metric = metric
-
-    s.optimizer = {"type": "adam", **_sub(raw.get("optimizer"))}
-    s.scheduler = _sub(raw.get("learning_rate_scheduler"))
-    clipping = {"clipglobalnorm": 0.5, **_sub(raw.get("gradient_clipping"))}
-    s.clip_global_norm = clipping.get("clipglobalnorm")
-    s.clip_norm = clipping.get("clipnorm")
-    s.clip_value = clipping.get("clipvalue")
-    s.regularization_type = raw.get("regularization_type", "l2")
-    s.regularization_lambda = float(raw.get("regularization_lambda") or 0.0)
-    s.should_shuffle = bool(raw.get("should_shuffle", True))
-    s.use_mixed_precision = bool(raw.get("use_mixed_precision", False))
-    s.compile = bool(raw.get("compile", False))
-    s.gradient_checkpointing = bool(raw.get("enable_gradient_checkpointing", False))
-    regex = raw.get("layers_to_freeze_regex")
-    if regex:
-        try:
-            re.compile(regex)
-        except re.error as exc:
-            raise LlmMagicError(f"trainer.layers_to_freeze_regex: {regex!r} is not a valid regex ({exc}).")
-    s.layers_to_freeze_regex = regex or None
-    s.learning_rate_scaling = str(raw.get("learning_rate_scaling") or "linear")
-    s.inert_set = [key for key, default in INERT_KEYS.items() if raw.get(key, default) != default]
-    return s
+def _accumulation(t: FinetuneTrainer, batch_size: int) -> int:
+    """Gradient accumulation from ``gradient_accumulation_steps`` and ``effective_batch_size``
+    (the rule batch_sizes_divide has checked they agree)."""
+    if isinstance(t.gradient_accumulation_steps, int):
+        return t.gradient_accumulation_steps
+    if isinstance(t.effective_batch_size, int):
+        return max(1, t.effective_batch_size // batch_size)
+    return 1
 
 
 # Ludwig's learning_rate_scale_fns: the factor for N processes (trainer.learning_rate_scaling).
@@ -203,28 +185,3 @@ def scale_for_processes(settings: TrainerSettings, processes: int) -> str | None
     return (f"learning_rate_scaling: {rule}: the learning rate is {base:g} x {factor:g} = "
             f"{settings.learning_rate:g} on {processes} processes (Ludwig's multi-worker rule; "
             f"learning_rate_scaling: constant keeps {base:g}).")
-
-
-def _resolve_accumulation(raw: dict, batch_size: int) -> int:
-    """Gradient accumulation from ``gradient_accumulation_steps`` and ``effective_batch_size``."""
-    accum = raw.get("gradient_accumulation_steps", "auto")
-    effective = raw.get("effective_batch_size", "auto")
-    if accum in (None, "auto"):
-        if effective in (None, "auto"):
-            return 1
-        effective = int(effective)
-        if effective < batch_size or effective % batch_size:
-            raise LlmMagicError(
-                f"trainer.effective_batch_size: {effective} must be a multiple of batch_size "
-                f"({batch_size}). Set it to e.g. {batch_size * max(1, math.ceil(effective / batch_size))}."
-            )
-        return effective // batch_size
-    accum = int(accum)
-    if accum <= 0:
-        raise LlmMagicError(f"trainer.gradient_accumulation_steps: expected a positive integer, got {accum}.")
-    if effective not in (None, "auto") and int(effective) != accum * batch_size:
-        raise LlmMagicError(
-            f"trainer: effective_batch_size {effective} != batch_size {batch_size} x "
-            f"gradient_accumulation_steps {accum}. Set one of them to 'auto'."
-        )
-    return accum

@@ -15,7 +15,8 @@ from llm_magic.runtime.training.settings import settings_from_config
 
 def test_defaults_and_accumulation_resolution():
     s = settings_from_config({"type": "finetune"})
-    assert (s.learning_rate, s.epochs, s.batch_size, s.eval_batch_size) == (0.001, 100, 1, 2)
+    # The schema's defaults (FinetuneTrainer), not a second set: 0.0002 and 3, not 0.001 and 100.
+    assert (s.learning_rate, s.epochs, s.batch_size, s.eval_batch_size) == (0.0002, 3, 1, 2)
     assert s.gradient_accumulation_steps == 1 and s.early_stop == 5 and s.clip_global_norm == 0.5
     assert settings_from_config({"batch_size": 2, "effective_batch_size": 8}).gradient_accumulation_steps == 4
     assert settings_from_config({"batch_size": 2, "gradient_accumulation_steps": 3}).effective_batch_size == 6

@@ -1,9 +1,16 @@
-"""Rules about ``trainer`` and global ``preprocessing`` (spec 2.4, 7.3)."""
+"""Rules about ``trainer`` and global ``preprocessing``.
+
+Every ``trainer:`` problem is found here, at ``%%llm_config`` time with its YAML line; the run
+reads a :class:`~llm_magic.runtime.training.settings.TrainerSettings` derived from the validated
+block and checks nothing of its own.
+"""
 from __future__ import annotations
 
 import re
 
+from llm_magic.runtime.config.effects import WITHOUT_EFFECT
 from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.schema.trainer import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS, VALIDATION_METRICS
 
 
 @rule("trainer")
@@ -23,6 +30,10 @@ def batch_sizes_divide(c):
         if t.max_batch_size < eff:
             yield ("trainer.max_batch_size",
                    f"{t.max_batch_size} is smaller than effective_batch_size ({eff}).")
+        if isinstance(bs, int) and isinstance(ga, int) and eff != bs * ga:
+            yield ("trainer.effective_batch_size",
+                   f"batch_size x gradient_accumulation_steps is {bs} x {ga} = {bs * ga}, but effective_batch_size "
+                   f"{eff} is set; set one of the three to `auto`.")
     if isinstance(bs, int) and t.max_batch_size < bs:
         yield ("trainer.max_batch_size", f"{t.max_batch_size} is smaller than batch_size ({bs}).")
 
@@ -33,7 +44,27 @@ def one_checkpoint_schedule(c):
     t = c.trainer
     if t.steps_per_checkpoint and t.checkpoints_per_epoch:
         yield ("trainer.checkpoints_per_epoch",
-               "set either steps_per_checkpoint or checkpoints_per_epoch, not both.")
+               f"steps_per_checkpoint and checkpoints_per_epoch are both set ({t.steps_per_checkpoint} and "
+               f"{t.checkpoints_per_epoch}); set either steps_per_checkpoint (evaluate every N steps) or "
+               "checkpoints_per_epoch (N times per epoch), not both.")
+
+
+@rule("trainer")
+def learning_rate_is_a_number(c):
+    """Ludwig's ``auto`` runs a learning-rate range test before training; llm_magic has none."""
+    if c.trainer.learning_rate == "auto":
+        yield ("trainer.learning_rate",
+               "'auto' (Ludwig's learning-rate range test) is not supported by llm_magic. Set a number, "
+               "e.g. learning_rate: 0.0002 for an adapter or 0.00002 for a full fine-tune.")
+
+
+@rule("trainer")
+def validation_metric_known(c):
+    """A fine-tune selects checkpoints by one of the text-output metrics it computes."""
+    t = c.trainer
+    if t.type == "finetune" and t.validation_metric is not None and t.validation_metric not in VALIDATION_METRICS:
+        yield ("trainer.validation_metric",
+               f"{t.validation_metric!r} is not a text-output metric; use one of {', '.join(VALIDATION_METRICS)}.")
 
 
 @rule("trainer")
@@ -68,9 +99,6 @@ def optimizer_fields_fit_type(c):
     Fields left at their defaults pass: the block has every optimizer's fields, so the shared
     defaults (``betas``, ``eps``, ...) are present whatever the type.
     """
-    from llm_magic.runtime.config.effects import WITHOUT_EFFECT
-    from llm_magic.runtime.training.optimizers import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS
-
     optimizer = getattr(c.trainer, "optimizer", None)
     takes = OPTIMIZER_FIELDS.get(getattr(optimizer, "type", None))
     if takes is None:  # no optimizer block, or a type refused at run time (lbfgs, muon, soap)

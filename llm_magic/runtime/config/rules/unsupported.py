@@ -5,6 +5,7 @@ See ``runtime/config/effects.py`` for the registry of what every key does.
 from __future__ import annotations
 
 from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.schema.trainer import VALIDATION_METRICS
 
 # AdaLoRA inherits these LoRA fields, but PEFT's AdaLoraConfig takes none of them.
 _ADALORA_DROPS = ("use_dora", "use_rslora", "init_lora_weights", "eva_config", "loftq_config",
@@ -58,8 +59,6 @@ def loraplus_needs_single_adapter(c):
 @rule("output_features", "trainer")
 def default_validation_metric_known(c):
     """A fine-tune watches the text output's default_validation_metric when validation_metric is null."""
-    from llm_magic.runtime.training.settings import VALIDATION_METRICS
-
     feature = c.output_features[0] if c.output_features else None
     if c.trainer.type != "finetune" or feature is None or feature.type != "text":
         return
