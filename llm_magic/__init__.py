@@ -14,14 +14,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DeviceError,
+    HubError,
+    LlmMagicError,
+    ModelLoadError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
+    "DataError",
+    "DeviceError",
+    "HubError",
     "LLMConfig",
     "LlmMagicError",
+    "ModelLoadError",
     "Session",
     "get_session",
     "load_config",

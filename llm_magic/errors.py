@@ -13,6 +13,26 @@ class LlmMagicError(Exception):
     """A user-facing error: its message says what went wrong and how to fix it."""
 
 
+class DataError(LlmMagicError):
+    """The data cannot be used: unreadable file, empty data or split, a missing or clashing column."""
+
+
+class ModelLoadError(LlmMagicError):
+    """The base model or adapter weights cannot be loaded (bad path, no weights, wrong architecture)."""
+
+
+class HubError(LlmMagicError):
+    """The Hugging Face Hub refused or could not be reached: gated, missing repo, no token, offline."""
+
+
+class CheckpointError(LlmMagicError):
+    """A saved run folder or trainer checkpoint cannot be resumed or loaded (missing, damaged, mismatched)."""
+
+
+class DeviceError(LlmMagicError):
+    """The accelerator cannot do what was asked: no GPU, unsupported dtype, a missing device library."""
+
+
 @dataclass(frozen=True)
 class ConfigErrorItem:
     """One problem in a config: where it is and what to do about it.

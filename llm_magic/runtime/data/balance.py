@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
 
 __all__ = ["BalanceReport", "balance_settings", "balance_train_split"]
@@ -75,7 +75,7 @@ def balance_train_split(train: Any, targets: Sequence[str], config: Any, target_
     values, counts = np.unique(labels, return_counts=True)
     if len(values) != 2:
         shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-        raise LlmMagicError(
+        raise DataError(
             f"preprocessing.{key} balances two classes (Ludwig allows it for binary outputs only), but "
             f"the target column {target_column!r} has {len(values)} distinct value(s) in the train "
             f"split ({shown}). Use it for yes/no-style targets, or remove preprocessing.{key}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.prepare import (
     clean_for_config,
     model_context_length,
@@ -44,7 +44,7 @@ class PromptPreview:
                  limits: SequenceLimits | None = None, split: str | None = None,
                  notes: list[str] | None = None, row: int = 0, output_feature: Any = None) -> None:
         if len(rows) == 0:
-            raise LlmMagicError(f"Nothing to preview: the {split or 'data'} split has no rows.")
+            raise DataError(f"Nothing to preview: the {split or 'data'} split has no rows.")
         self.renderer = renderer
         self.rows = rows
         self.tokenizer = tokenizer
@@ -138,7 +138,7 @@ def build_preview(session: Any, data: Any = None, row: int = 0, split: str | Non
     config = session.require_config()
     data = session.data if data is None else data
     if data is None:
-        raise LlmMagicError(
+        raise DataError(
             "No data to preview. Pass --data NAME (a DataFrame or datasets.Dataset variable, or a "
             "CSV/TSV/JSON/JSONL/Parquet path), or bind data first with %llm_train --data."
         )

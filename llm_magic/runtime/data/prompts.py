@@ -17,7 +17,7 @@ import string
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.sources import feature_setting, require_columns, sanitize_name
 
 __all__ = [
@@ -256,7 +256,7 @@ class PromptRenderer:
             try:
                 return Span(format(float(value), part.spec), "column", name)
             except (TypeError, ValueError):
-                raise LlmMagicError(
+                raise DataError(
                     f"prompt.template: {{{name}:{part.spec}}} needs a number, but column {name!r} "
                     f"holds {value!r}. Remove the format spec or clean the column."
                 ) from None
@@ -311,7 +311,7 @@ def _get(row: Any, column: str, placeholder: str) -> Any:
         return row[column]
     except (KeyError, IndexError):
         keys = list(row.keys()) if hasattr(row, "keys") else []
-        raise LlmMagicError(
+        raise DataError(
             f"prompt.template: {placeholder} needs column {column!r}, which the row does not have. "
             f"Columns: {', '.join(map(str, keys)) or '(none)'}."
         ) from None

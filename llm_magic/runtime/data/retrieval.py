@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError, ModelLoadError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
 
 __all__ = [
@@ -78,7 +78,7 @@ def _load_encoder(name: str | None) -> Any:
         try:
             _ENCODERS[resolved] = SentenceTransformer(resolved, device="cpu", trust_remote_code=False)
         except (OSError, ValueError) as exc:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 f"prompt.retrieval.model_name {name!r}: cannot load this sentence-transformers model "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Without "
                 f"network access only local folders and {DEFAULT_EMBEDDING_MODEL!r} (bundled) work."
@@ -99,7 +99,7 @@ class Retriever:
         if k < 1:
             raise LlmMagicError(f"prompt.retrieval.k must be at least 1; got {k}.")
         if len(inputs) < k:
-            raise LlmMagicError(
+            raise DataError(
                 f"prompt.retrieval.k is {k} but the train split has only {len(inputs)} row"
                 f"{'s' if len(inputs) != 1 else ''} to retrieve from. Lower k or add data."
             )
@@ -247,7 +247,7 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED) -> Ret
     input_column = feature_column(config.input_feature)
     output_column = feature_column(config.output_feature)
     if output_column not in train_df.columns:
-        raise LlmMagicError(
+        raise DataError(
             f"prompt.retrieval needs the output column {output_column!r} in the training data (the "
             f"examples show inputs with their outputs). Columns: {', '.join(map(str, train_df.columns))}."
         )

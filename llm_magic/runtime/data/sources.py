@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 
 __all__ = [
     "CleaningReport",
@@ -61,7 +61,7 @@ def load_data(source: Any) -> Any:
         df = _read_file(Path(os.path.expanduser(str(source))))
     elif _is_hf_dataset_dict(source):
         splits = ", ".join(repr(name) for name in source)
-        raise LlmMagicError(
+        raise DataError(
             f"--data is a datasets.DatasetDict with splits {splits}; pass one split, e.g. "
             f"ds[{next(iter(source))!r}], and choose the train/validation/test split with "
             "preprocessing.split in the config."
@@ -69,12 +69,12 @@ def load_data(source: Any) -> Any:
     elif _is_hf_dataset(source):
         df = source.to_pandas()
     else:
-        raise LlmMagicError(
+        raise DataError(
             f"--data must be a pandas DataFrame, a datasets.Dataset or a path to a CSV, TSV, JSON, "
             f"JSONL or Parquet file; got a {type(source).__name__}."
         )
     if len(df.columns) == 0 or len(df) == 0:
-        raise LlmMagicError(
+        raise DataError(
             f"The data is empty ({len(df)} rows, columns: {_column_list(df.columns)}). "
             "Pass a dataset with at least one row."
         )
@@ -95,14 +95,14 @@ def _read_file(path: Path) -> Any:
     import pandas as pd
 
     if path.is_dir():
-        raise LlmMagicError(_directory_message(path))
+        raise DataError(_directory_message(path))
     if not path.exists():  # before the suffix: "unsupported type '(none)'" hid a typo
-        raise LlmMagicError(f"Data file {str(path)!r} does not exist.{_close_names(path)}")
+        raise DataError(f"Data file {str(path)!r} does not exist.{_close_names(path)}")
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         hint = (f" Read it with pandas (e.g. pd.read_excel({str(path)!r})) and pass the DataFrame."
                 if path.suffix.lower() in (".xlsx", ".xls") else "")
-        raise LlmMagicError(
+        raise DataError(
             f"Cannot read {path.name!r}: unsupported file type {path.suffix or '(none)'!r}. "
             f"Supported: {', '.join(SUPPORTED_SUFFIXES)}.{hint}"
         )
@@ -121,9 +121,9 @@ def _read_file(path: Path) -> Any:
         except ValueError:
             return pd.read_json(path, lines=True)
     except UnicodeDecodeError as exc:  # a ValueError too: caught first for its own message
-        raise LlmMagicError(_encoding_message(path, kind, exc)) from None
+        raise DataError(_encoding_message(path, kind, exc)) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise LlmMagicError(f"Cannot read {str(path)!r} as {kind.upper()}: {exc}") from None
+        raise DataError(f"Cannot read {str(path)!r} as {kind.upper()}: {exc}") from None
 
 
 def _close_names(path: Path) -> str:
@@ -174,7 +174,7 @@ def _sanitize_columns(df: Any) -> Any:
     duplicated = [str(c) for c in df.columns[df.columns.duplicated()]]
     if duplicated:
         name = duplicated[0]
-        raise LlmMagicError(
+        raise DataError(
             f"The data has {int((df.columns == name).sum())} columns named {name!r}; column names "
             f"must be unique. Rename or drop the extra ones, e.g. "
             f"df = df.loc[:, ~df.columns.duplicated()] to keep the first {name!r}."
@@ -183,7 +183,7 @@ def _sanitize_columns(df: Any) -> Any:
     seen: dict[str, Any] = {}
     for original, new in renamed.items():
         if new in seen:
-            raise LlmMagicError(
+            raise DataError(
                 f"Columns {seen[new]!r} and {original!r} both become {new!r} once the characters "
                 f"{_UNSAFE_CHARS} are replaced by '_' (as in feature names). Rename one of them."
             )
@@ -203,7 +203,7 @@ def require_columns(df: Any, needed: dict[str, str]) -> None:
     """
     missing = [f"{name!r} ({why})" for name, why in needed.items() if name not in df.columns]
     if missing:
-        raise LlmMagicError(
+        raise DataError(
             f"The data has no column {', no column '.join(missing)}. Columns in the data: "
             f"{_column_list(df.columns)}. Rename the column, or fix the config to use one of these "
             "(names are sanitised: each of ( ) { } . : \" ' [ ] becomes _)."
@@ -286,7 +286,7 @@ def clean_data(df: Any, columns: dict[str, Any]) -> tuple[Any, CleaningReport]:
             )
         report.filled[col] = count
     if len(df) == 0:
-        raise LlmMagicError(
+        raise DataError(
             "No rows left after dropping rows with missing values ("
             + "; ".join(report.messages())
             + "). Fill the missing values, or set the feature's missing_value_strategy."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.sources import require_columns, sanitize_name
 
 __all__ = ["DEFAULT_PROBABILITIES", "DEFAULT_SEED", "SPLIT_NAMES", "sample_data", "split_data"]
@@ -136,7 +136,7 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
             bad = values[dates.isna()].iloc[0]
             hint = ("" if fill is not None or pd.notna(bad) else
                     " (or set preprocessing.split.fill_value to a date for rows without one)")
-            raise LlmMagicError(
+            raise DataError(
                 f"preprocessing.split (datetime): column {column!r} has values that are not dates, "
                 f"e.g. {bad!r}. Fix or drop those rows{hint}, or use another split type."
             )
@@ -170,7 +170,7 @@ def _fixed_parts(df: Any, column: str) -> dict[str, list]:
         key = _fixed_key(value)
         name = _FIXED_VALUES.get(key) if key is not None else None
         if name is None:
-            raise LlmMagicError(
+            raise DataError(
                 f"preprocessing.split (fixed): column {column!r} holds {value!r} at row {label!r}; "
                 "each value must be 0 (train), 1 (validation) or 2 (test)."
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import LlmMagicError, ModelLoadError
 
 __all__ = [
     "SequenceLimits",
@@ -289,7 +289,7 @@ def load_tokenizer(config: Any) -> Any:
             )
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"Cannot load the tokenizer of base_model {name!r}: {first}. Check the name, or use a "
             "local folder (or llm-magic/tiny) when offline."
         ) from None

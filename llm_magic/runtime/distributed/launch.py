@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
@@ -154,7 +154,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
         resume_from = os.path.abspath(resume_from)
     data = data if data is not None else session.data
     if data is None:
-        raise LlmMagicError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
+        raise DataError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
     frame = _script._frame(data)
     bundle = session.load_model()
 
@@ -325,12 +325,12 @@ def _load_full_weights(model: Any, run_dir: Path) -> None:
 
     files = sorted(run_dir.glob("model*.safetensors"))
     if not files:
-        raise LlmMagicError(f"{run_dir}: rank 0 saved no model weights; see {run_dir.parent / OUTPUT_NAME}.")
+        raise CheckpointError(f"{run_dir}: rank 0 saved no model weights; see {run_dir.parent / OUTPUT_NAME}.")
     state: dict[str, Any] = {}
     for path in files:
         state.update(load_file(str(path)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.endswith("lm_head.weight")]:  # tied heads are not saved
-        raise LlmMagicError(f"{run_dir}: the saved weights do not fit the session's model "
+        raise CheckpointError(f"{run_dir}: the saved weights do not fit the session's model "
                             f"({len(missing)} missing, {len(unexpected)} unexpected tensors).")
 

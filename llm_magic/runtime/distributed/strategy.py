@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DeviceError, LlmMagicError
 
 __all__ = ["ScalePlan", "accelerate_config", "check_runnable", "deepspeed_config", "resolve_plan"]
 
@@ -147,24 +147,24 @@ def check_runnable(plan: ScalePlan, processes: int, *, machines: int = 1, cuda_d
         has_deepspeed = importlib.util.find_spec("deepspeed") is not None
     if plan.strategy == "deepspeed":
         if not cuda_devices:
-            raise LlmMagicError(
+            raise DeviceError(
                 f"backend.strategy: {plan.describe()} needs CUDA GPUs and this machine has none. Use "
                 "type: ddp to train on CPU processes here, or export the job (%llm_export_script DIR) "
                 "and launch it on a GPU machine."
             )
         if not has_deepspeed:
-            raise LlmMagicError(
+            raise DeviceError(
                 "backend.strategy: type deepspeed needs the deepspeed package, which is not installed. "
                 "Install it (pip install deepspeed) or use type: ddp or fsdp."
             )
     if plan.strategy == "fsdp" and not cuda_devices:
         # accelerate launch ignores FSDP on the CPU (it would start one plain process instead).
-        raise LlmMagicError(
+        raise DeviceError(
             "backend.strategy: type fsdp needs CUDA GPUs and this machine has none. Use type: ddp for "
             "CPU processes here, or export the job (%llm_export_script DIR) for a GPU machine."
         )
     if cuda_devices and machines == 1 and processes > cuda_devices:
-        raise LlmMagicError(
+        raise DeviceError(
             f"--processes {processes}: this machine has {cuda_devices} GPU(s); use at most one process "
             "per GPU, or export the job for several machines (%llm_export_script)."
         )

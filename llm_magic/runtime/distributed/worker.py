@@ -161,7 +161,7 @@ def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from llm_magic.errors import LlmMagicError
+    from llm_magic.errors import CheckpointError
 
     saved = load_file(str(path))
     params = _trainable(model)
@@ -169,7 +169,7 @@ def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
     wrong = sorted(n for n in set(saved) & set(params) if tuple(saved[n].shape) != tuple(params[n].shape))
     if missing or extra or wrong:
         example = (missing or extra or wrong)[0]
-        raise LlmMagicError(
+        raise CheckpointError(
             f"{path}: the weights do not fit this model ({len(missing)} missing, {len(extra)} unexpected, "
             f"{len(wrong)} of another shape; e.g. {example}). It was written for another config."
         )

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import LlmMagicError, ModelLoadError
 
 __all__ = [
     "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
@@ -185,7 +185,7 @@ class _peft_errors:
         if exc is None:
             return False
         if self.weights and isinstance(exc, (ValueError, RuntimeError, KeyError)):
-            raise LlmMagicError(
+            raise ModelLoadError(
                 f"adapter.pretrained_adapter_weights: {self.weights!r} does not fit this base "
                 f"model: {exc}. Use adapter weights trained on the same base_model."
             ) from None
@@ -236,12 +236,12 @@ def pretrained_adapter_folder(adapter: Any) -> Path:
     except (OSError, ValueError, AttributeError):
         saved = None
     if not isinstance(saved, str):
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"adapter.pretrained_adapter_weights: {weights!r} has an unreadable "
             "adapter_config.json (no peft_type); re-save the adapter with save_pretrained."
         )
     if saved.lower() != adapter.type:
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"adapter.type: {adapter.type}, but {weights!r} holds a {saved.lower()} adapter. Set "
             f"adapter.type: {saved.lower()} to use it."
         )
@@ -255,7 +255,7 @@ def _local_adapter_folder(weights: str) -> Path:
     folder = Path(os.path.expanduser(weights))
     if not folder.is_dir():
         if weights.startswith((".", "/", "~")) or weights.count("/") > 1:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 f"adapter.pretrained_adapter_weights: {weights!r} is not an existing folder (and not "
                 "a hub id of the form 'owner/name')."
             )
@@ -269,7 +269,7 @@ def _local_adapter_folder(weights: str) -> Path:
             error = explain_load_error(exc, ModelSource(weights, weights, is_local=False))
             if error is None:
                 raise
-            raise LlmMagicError(
+            raise type(error)(
                 str(error).replace("base_model:", "adapter.pretrained_adapter_weights:", 1)
             ) from None
     missing = [name for name in _ADAPTER_FILES if not (folder / name).is_file()]
@@ -280,7 +280,7 @@ def _local_adapter_folder(weights: str) -> Path:
             if (folder / "adapter_model.bin").is_file()
             else ""
         )
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"adapter.pretrained_adapter_weights: {weights!r} has no {', '.join(missing)}; it must "
             f"be a folder or repo written by a PEFT model's save_pretrained.{pickle_hint}"
         )

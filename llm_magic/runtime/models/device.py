@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DeviceError, LlmMagicError
 
 __all__ = ["Placement", "choose_placement", "parse_dtype"]
 
@@ -47,7 +47,7 @@ def choose_placement(quantization: Any = None) -> Placement:
                 "quantization.bnb_4bit_compute_dtype",
             )
             if dtype == torch.bfloat16 and not bf16:
-                raise LlmMagicError(
+                raise DeviceError(
                     "quantization.bnb_4bit_compute_dtype: bfloat16 is not supported by this GPU "
                     f"({torch.cuda.get_device_name(device)}). Use float16."
                 )

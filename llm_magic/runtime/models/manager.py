@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DeviceError, LlmMagicError
 
 __all__ = ["ModelManager", "ReloadPlan", "plan_reload"]
 
@@ -203,7 +203,7 @@ class ModelManager:
             if isinstance(exc, LlmMagicError):
                 raise LlmMagicError(f"{exc}\n(The previous adapter and its weights are kept.)") from None
             if _out_of_memory(exc):
-                raise LlmMagicError(
+                raise DeviceError(
                     f"The new adapter does not fit in memory ({type(exc).__name__}: {exc}). Lower "
                     "adapter.r (or the number of target_modules). The previous adapter and its "
                     "weights are kept."
@@ -240,7 +240,7 @@ class ModelManager:
             if isinstance(exc, LlmMagicError):
                 raise LlmMagicError(f"{exc}\n(The previous model and its adapter weights are kept.)") from None
             if _out_of_memory(exc):
-                raise LlmMagicError(
+                raise DeviceError(
                     f"The model for the new config does not fit in memory ({type(exc).__name__}: "
                     f"{exc}). The previous model and its adapter weights are kept."
                 ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DeviceError, LlmMagicError
 
 __all__ = ["bnb_config", "check_quantization", "compute_dtype_name", "describe_quantization"]
 
@@ -54,7 +54,7 @@ def check_quantization(quantization: Any, device: Any) -> None:
     try:
         import bitsandbytes
     except ImportError:
-        raise LlmMagicError(
+        raise DeviceError(
             "quantization needs the bitsandbytes package: pip install 'bitsandbytes>=0.45', then "
             "restart the kernel. Or remove the quantization section."
         ) from None
@@ -64,13 +64,13 @@ def check_quantization(quantization: Any, device: Any) -> None:
     if kind == "cpu":
         version = tuple(int(p) for p in bitsandbytes.__version__.split(".")[:2] if p.isdigit())
         if version < _MIN_BNB_FOR_CPU:
-            raise LlmMagicError(
+            raise DeviceError(
                 f"quantization on the CPU needs bitsandbytes>=0.45 (installed: "
                 f"{bitsandbytes.__version__}). Upgrade it, run on a CUDA GPU, or remove the "
                 "quantization section."
             )
         return
-    raise LlmMagicError(
+    raise DeviceError(
         f"quantization: bitsandbytes cannot quantize on this device ({kind}); it needs a CUDA GPU "
         "or the CPU. Remove the quantization section to load the model unquantized."
     )

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import HubError, LlmMagicError, ModelLoadError
 
 __all__ = ["ModelSource", "hub_token", "refuse_remote_code", "resolve_source", "explain_load_error"]
 
@@ -78,7 +78,7 @@ def resolve_source(base_model: str) -> ModelSource:
         try:
             folder = embedded_model_path()
         except FileNotFoundError as exc:
-            raise LlmMagicError(f"base_model: {base_model}: {exc}") from None
+            raise ModelLoadError(f"base_model: {base_model}: {exc}") from None
         return ModelSource(base_model, str(folder), is_local=True)
     expanded = Path(os.path.expanduser(base_model))
     if expanded.is_dir():
@@ -86,7 +86,7 @@ def resolve_source(base_model: str) -> ModelSource:
         return ModelSource(base_model, str(expanded.resolve()), is_local=True)
     # Hub ids are "name" or "owner/name"; anything else that looks like a path is a missing folder.
     if base_model.startswith((".", "/", "~")) or base_model.count("/") > 1:
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"base_model: {base_model!r} is not an existing folder (and not a hub id of the form "
             "'owner/name'). Check the path, or use a hub id such as 'Qwen/Qwen2.5-0.5B'."
         )
@@ -96,7 +96,7 @@ def resolve_source(base_model: str) -> ModelSource:
 def check_local_folder(folder: Path, requested: str) -> None:
     """A local model folder needs ``config.json`` and ``*.safetensors`` weights (no pickles)."""
     if not (folder / "config.json").is_file():
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"base_model: the folder {requested!r} has no config.json, so it is not a saved model. "
             "Point base_model at the folder written by model.save_pretrained(...)."
         )
@@ -104,7 +104,7 @@ def check_local_folder(folder: Path, requested: str) -> None:
     if any(n.endswith(".safetensors") or n.endswith(".safetensors.index.json") for n in names):
         return
     if any(n.startswith("pytorch_model") and n.endswith((".bin", ".bin.index.json")) for n in names):
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"base_model: the folder {requested!r} holds only pickle weights (pytorch_model.bin). "
             "llm_magic loads safetensors only, because loading a pickle can run arbitrary code. "
             "Convert it once, in a Python session you trust:\n"
@@ -112,7 +112,7 @@ def check_local_folder(folder: Path, requested: str) -> None:
             f"    AutoModelForCausalLM.from_pretrained({str(folder)!r}).save_pretrained("
             f"{str(folder)!r}, safe_serialization=True)"
         )
-    raise LlmMagicError(
+    raise ModelLoadError(
         f"base_model: the folder {requested!r} has no weights (*.safetensors). Save the model there "
         "with model.save_pretrained(folder) first."
     )
@@ -146,19 +146,19 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
     local_hint = " Or use a model folder on disk: base_model: /path/to/model (or llm-magic/tiny)."
     for err in _chain(exc):
         if type(err).__name__ == "SafetensorError":  # by name: safetensors' Rust extension type
-            return LlmMagicError(damaged_weights_message(source, err))
+            return ModelLoadError(damaged_weights_message(source, err))
         if isinstance(err, hub.GatedRepoError):
-            return LlmMagicError(
+            return HubError(
                 f"base_model: {name} is a gated repo and access was refused. Accept its licence on "
                 f"https://huggingface.co/{name} with your account. {token_hint}"
             )
         if isinstance(err, hub.RepositoryNotFoundError):
-            return LlmMagicError(
+            return HubError(
                 f"base_model: {name} was not found on the Hugging Face hub (404), or it is private. "
                 f"Check the spelling (owner/name). {token_hint}"
             )
         if isinstance(err, hub.RevisionNotFoundError):
-            return LlmMagicError(f"base_model: {name}: that revision does not exist on the hub.")
+            return HubError(f"base_model: {name}: that revision does not exist on the hub.")
         if isinstance(err, (hub.OfflineModeIsEnabled, hub.LocalEntryNotFoundError)) or _is_network(err):
             offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
             why = (
@@ -166,25 +166,25 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
                 if offline
                 else "the Hugging Face hub could not be reached (no network?)"
             )
-            return LlmMagicError(
+            return HubError(
                 f"base_model: cannot load {name}: {why}, and it is not in the local cache.{local_hint}"
             )
     text = str(exc)
     if isinstance(exc, ValueError) and "does not recognize this architecture" in text:
         import transformers
 
-        return LlmMagicError(
+        return ModelLoadError(
             f"base_model: {name} has an architecture that the installed transformers "
             f"{transformers.__version__} does not know. Upgrade transformers "
             "(pip install -U transformers) and restart the kernel, or pick another model."
         )
     if isinstance(exc, ValueError) and "trust_remote_code" in text:
-        return LlmMagicError(
+        return ModelLoadError(
             f"base_model: {name} needs custom Python code from its repo (trust_remote_code), which "
             "llm_magic does not run. Pick a model whose architecture transformers supports natively."
         )
     if isinstance(exc, OSError) and "safetensors" in text.lower():
-        return LlmMagicError(
+        return ModelLoadError(
             f"base_model: {name} has no safetensors weights. llm_magic loads safetensors only, "
             "because pickle weights (pytorch_model.bin) can run arbitrary code. Use a repo or folder "
             "with *.safetensors, or convert the weights once with "
@@ -192,12 +192,12 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
         )
     if type(exc).__name__ == "SafetensorError":
         # A damaged weights file (truncated copy, bytes overwritten): name the folder, no traceback.
-        return LlmMagicError(
+        return ModelLoadError(
             f"base_model: {name}: a *.safetensors weights file there is corrupted or truncated "
             f"({redact(text)}). Copy or download the model folder again."
         )
     if isinstance(exc, OSError):
-        return LlmMagicError(f"base_model: cannot load {name}: {redact(text)}")
+        return ModelLoadError(f"base_model: cannot load {name}: {redact(text)}")
     return None
 
 

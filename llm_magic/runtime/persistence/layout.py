@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import CheckpointError, LlmMagicError
 
 MANIFEST_NAME = "llm_magic.json"
 CONFIG_NAME = "config.yaml"
@@ -91,17 +91,17 @@ class Manifest:
             known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
             manifest = cls(**known)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{where} is not a valid llm_magic manifest ({exc}). The folder is damaged: "
                 "save the model again with %llm_save."
             ) from None
         if manifest.format > FORMAT_VERSION:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{where} was written by a newer llm_magic (format {manifest.format}, this one "
                 f"reads up to {FORMAT_VERSION}). Upgrade llm_magic to load it."
             )
         if manifest.kind not in KINDS:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{where}: unknown kind {manifest.kind!r} (expected one of {', '.join(KINDS)})."
             )
         return manifest
@@ -111,11 +111,11 @@ def run_folder(directory: str | os.PathLike) -> Path:
     """Resolve ``directory`` as an existing run folder, or raise a clear error."""
     path = Path(directory).expanduser()
     if not path.exists():
-        raise LlmMagicError(
+        raise CheckpointError(
             f"{path}: no such folder. Pass the folder written by %llm_save (or Session.save)."
         )
     if not path.is_dir():
-        raise LlmMagicError(f"{path} is a file; pass the folder written by %llm_save.")
+        raise CheckpointError(f"{path} is a file; pass the folder written by %llm_save.")
     if not (path / MANIFEST_NAME).is_file():
         hint = ""
         if (path / ADAPTER_CONFIG_NAME).is_file() or (path / MODEL_CONFIG_NAME).is_file():
@@ -123,7 +123,7 @@ def run_folder(directory: str | os.PathLike) -> Path:
                 " It looks like a plain Hugging Face/PEFT folder: use it as `base_model` (full "
                 "model) or `adapter.pretrained_adapter_weights` (adapter) in %%llm_config instead."
             )
-        raise LlmMagicError(
+        raise CheckpointError(
             f"{path} is not an llm_magic run folder (no {MANIFEST_NAME}).{hint}"
         )
     return path
@@ -140,13 +140,13 @@ def check_file_sizes(directory: Path, manifest: Manifest) -> None:
     for rel, size in manifest.files.items():
         path = directory / rel
         if not path.is_file():
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path} is missing: the run folder is incomplete. Copy the whole folder, or "
                 "save the model again with %llm_save."
             )
         actual = path.stat().st_size
         if actual != size:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path} is corrupted or truncated: {actual:,} bytes, but {size:,} were saved. "
                 "Copy the folder again from where it was saved, or save the model again."
             )
@@ -183,9 +183,9 @@ def check_hashes(directory: Path, manifest: Manifest) -> None:
     for rel, expected in manifest.sha256.items():
         path = directory / rel
         if not path.is_file():
-            raise LlmMagicError(f"{path} is missing: the run folder is incomplete.")
+            raise CheckpointError(f"{path} is missing: the run folder is incomplete.")
         if sha256_of(path) != expected:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path} is not the file that was saved: its sha256 differs from the one in "
                 f"{MANIFEST_NAME} (changed, damaged or replaced). Copy the folder again from where "
                 "it was saved, or save the model again with %llm_save."

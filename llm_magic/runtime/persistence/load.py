@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.errors import CheckpointError, ConfigError, LlmMagicError
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import (
     RestoredRun,
@@ -90,12 +90,12 @@ def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
                 bad = next((key for key in handle.keys() if _not_finite(handle.get_tensor(key), torch)),
                            None)
         except Exception as exc:  # safetensors raises its own error types and OSError
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path / rel} is corrupted or truncated and cannot be read ({exc}). Copy the "
                 "folder again from where it was saved, or save the model again with %llm_save."
             ) from None
         if bad is not None:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path / rel} holds NaN or infinite values (tensor {bad}): these weights would "
                 "generate nothing useful. Load an earlier save, or train again (lower "
                 "trainer.learning_rate if the loss went NaN)."
@@ -119,13 +119,13 @@ def read_run(directory: str | Path) -> SavedRun:
     layout.check_hashes(path, manifest)  # last: the checks above name the damage more precisely
     config_path = path / layout.CONFIG_NAME
     if not config_path.is_file():
-        raise LlmMagicError(f"{config_path} is missing: the run folder is incomplete.")
+        raise CheckpointError(f"{config_path} is missing: the run folder is incomplete.")
     try:
         config = safe_load(config_path.read_text(encoding="utf-8"))  # alias-capped
     except yaml.YAMLError as exc:
-        raise LlmMagicError(f"{config_path} is not valid YAML ({exc}).") from None
+        raise CheckpointError(f"{config_path} is not valid YAML ({exc}).") from None
     if not isinstance(config, dict):
-        raise LlmMagicError(f"{config_path} does not hold a config mapping.")
+        raise CheckpointError(f"{config_path} does not hold a config mapping.")
 
     history = None
     if (path / layout.HISTORY_NAME).is_file():
@@ -154,12 +154,12 @@ def _check_adapter_base(run: SavedRun) -> None:
         folder = run.path if name == "default" else run.path / name
         adapter_config = folder / layout.ADAPTER_CONFIG_NAME
         if not adapter_config.is_file():
-            raise LlmMagicError(f"{adapter_config} is missing: the run folder is incomplete.")
+            raise CheckpointError(f"{adapter_config} is missing: the run folder is incomplete.")
         trained_on = json.loads(adapter_config.read_text(encoding="utf-8")).get(
             "base_model_name_or_path"
         )
         if trained_on and trained_on != base:
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{adapter_config} was trained on base model {trained_on!r}, but "
                 f"{run.path / layout.CONFIG_NAME} names base_model {base!r}. An adapter only fits "
                 "the base it was trained on: fix base_model in config.yaml and config.user.yaml, "
@@ -184,7 +184,7 @@ def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> N
 
     for name in adapter_names or ["default"]:
         if name not in getattr(model, "peft_config", {}):
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{path}: the saved adapter {name!r} is not in the model built from config.yaml "
                 f"(adapters there: {', '.join(sorted(model.peft_config))})."
             )
@@ -208,7 +208,7 @@ def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> N
                 details.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
             if extra:
                 details.append(f"{len(extra)} unexpected tensors (e.g. {extra[0]})")
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"{weights_path} does not fit the model built from its config.yaml: "
                 f"{'; '.join(details)}. The adapter was saved for another base model or adapter "
                 "settings; load it with the config it was trained with."
@@ -227,7 +227,7 @@ def _config_for_loading(run: SavedRun) -> tuple[Any, str | None]:
     try:
         effective = load_config(for_folder(run.config, run.manifest.kind, run.path)[0])
     except ConfigError as exc:
-        raise LlmMagicError(f"{run.path / layout.CONFIG_NAME} is not a valid config:\n{exc}") from None
+        raise CheckpointError(f"{run.path / layout.CONFIG_NAME} is not a valid config:\n{exc}") from None
     if run.user_config is None:
         return effective, None
     fallback = f"loaded {layout.CONFIG_NAME} instead, so every key in it counts as set"

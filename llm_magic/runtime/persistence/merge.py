@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DeviceError, LlmMagicError
 from llm_magic.runtime.persistence.state import own_state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,7 +111,7 @@ def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
         manager.unload()
         if isinstance(exc, RuntimeError) and "out of memory" not in str(exc).lower():
             raise
-        raise LlmMagicError(
+        raise DeviceError(
             f"Out of memory while reloading {config.base_model} in full precision to merge the "
             f"adapter: that needs about {estimated / 1e9:.1f} GB besides the quantized model. "
             "Free memory (unload other models, restart and %llm_load the saved adapter) and retry."

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import HubError, LlmMagicError
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import own_state
 
@@ -56,14 +56,14 @@ def upload_folder(
 
     token = layout.env_token()
     if not token:
-        raise LlmMagicError(
+        raise HubError(
             "No Hugging Face token: set the HF_TOKEN environment variable (a write token from "
             "https://huggingface.co/settings/tokens) before starting the kernel, then retry."
         )
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise LlmMagicError(
+        raise HubError(
             f"{repo_id!r} is not a valid Hub repo id ({exc}). Use NAME or ORG/NAME."
         ) from None
     path = Path(directory).expanduser()
@@ -93,7 +93,7 @@ def upload_folder(
             token=token,
         )
     except Exception as exc:  # network and Hub errors come in many types; all are user-facing
-        raise LlmMagicError(
+        raise HubError(
             f"Upload to {repo_id} failed: {_scrub(str(exc), token)}. Check that the token may "
             "write to this repo and that the Hub is reachable."
         ) from None

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
@@ -36,7 +36,7 @@ def _config_dict(config: Any) -> dict[str, Any]:
 def _resolve_data(session: Any, data: Any) -> Any:
     data = data if data is not None else session.data
     if data is None:
-        raise LlmMagicError(
+        raise DataError(
             "No data: pass it with --data <DataFrame or file> (or session.train(data=df)). "
             "The data is remembered for later %llm_train / %llm_eval calls."
         )
@@ -74,7 +74,7 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
     if isinstance(resume, (str, os.PathLike)):
         path = os.path.abspath(os.fspath(resume))
         if not os.path.isfile(os.path.join(path, "trainer_state.json")):
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"resume={os.fspath(resume)!r}: not a trainer checkpoint (a checkpoint-N folder with "
                 "trainer_state.json). Pass resume=True to continue this session's last stopped run."
             )
@@ -87,7 +87,7 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
         if run.status in ("stopped", "failed") and run.checkpoint and os.path.isdir(run.checkpoint):
             return run, run.checkpoint
         if run.status in ("finished", "early_stopped"):
-            raise LlmMagicError(
+            raise CheckpointError(
                 f"Nothing to resume: the last run ({run.run_id}) {run.status.replace('_', ' ')}. "
                 "Start a new run with %llm_train (it continues from the current weights)."
             )
@@ -96,7 +96,7 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
     restored = find_checkpoint(session)
     if restored is not None:
         return None, str(restored)
-    raise LlmMagicError(
+    raise CheckpointError(
         "Nothing to resume: no run in this session left a checkpoint. Start a run with %llm_train "
         "(a stopped or interrupted run writes one), or %llm_load a saved run folder first."
     )
@@ -394,7 +394,7 @@ def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
     prepared = _prepare(config, bundle, data)
     part = prepared.split(split)
     if part is None:
-        raise LlmMagicError(
+        raise DataError(
             f"The {split} split is empty. Check preprocessing.split (probabilities or the split "
             "column), pass more data, or evaluate another split with --split."
         )

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.training.data import TrainingData
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.settings import TrainerSettings
@@ -241,7 +241,7 @@ def run_finetune(
     from llm_magic.runtime.training.trainer import LlmTrainer
 
     if not len(data.train):
-        raise LlmMagicError("No training rows: the train split is empty. Pass more data with --data.")
+        raise DataError("No training rows: the train split is empty. Pass more data with --data.")
     stop_event = stop_event or threading.Event()
     notes = list(data.notes)
     history = history if history is not None else []
