@@ -158,7 +158,7 @@ class ProfilerConfig(ConfigModel):
 class _TrainerCommon(ConfigModel):
     """Fields both trainer types share."""
 
-    learning_rate: LearningRate | Auto = F(0.0002, "Learning rate (or `auto`).")
+    learning_rate: LearningRate | Auto = F(0.0002, "Learning rate. Ludwig's `auto` (a range test) is refused at `%%llm_config` with a suggested value.")
     batch_size: PosInt | Auto = F(1, "Rows per step (or `auto` to tune).")
     eval_batch_size: NonNegInt | Auto | None = F(2, "Rows per evaluation batch; null/0 = batch_size.")
     base_learning_rate: float = F(0.0, "Base LR for multi-worker scaling.", ge=0)
@@ -190,7 +190,7 @@ class FinetuneTrainer(_TrainerCommon):
 
     type: Literal["finetune"] = F("finetune", "Supervised fine-tuning.")
     learning_rate: LearningRate | Auto = F(
-        0.0002, "Learning rate (or `auto`).",
+        0.0002, "Learning rate. Ludwig's `auto` (a range test) is refused at `%%llm_config` with a suggested value.",
         diverges="Ludwig inherits the ECD default 0.001, far too high for LLMs; we default to 0.0002.")
     epochs: int = F(3, "Passes over the training data (overridden by train_steps).", gt=0,
                     diverges="Ludwig inherits the ECD default 100; we default to 3.")
