@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 
 
 @rule("input_features")

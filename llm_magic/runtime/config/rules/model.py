@@ -1,7 +1,7 @@
 """Rules about the model: adapters, quantization, backend and security (spec 4, 5, 9)."""
 from __future__ import annotations
 
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 from llm_magic.runtime.config.schema.adapters import MERGEABLE_TYPES
 
 _TRAINING_KEYS = ("epochs", "learning_rate", "train_steps", "batch_size", "optimizer")

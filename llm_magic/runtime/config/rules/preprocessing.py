@@ -1,7 +1,7 @@
 """Rules about preprocessing keys that only make sense in some configs (spec 2.2-2.4)."""
 from __future__ import annotations
 
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 
 _BALANCE_KEYS = ("oversample_minority", "undersample_majority")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import string
 
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 
 SPECIAL = ("__sample__", "__task__", "__context__")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from llm_magic.runtime.config.effects import WITHOUT_EFFECT
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 from llm_magic.runtime.config.schema.trainer import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS, VALIDATION_METRICS
 
 

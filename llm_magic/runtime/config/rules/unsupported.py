@@ -4,7 +4,7 @@ See ``runtime/config/effects.py`` for the registry of what every key does.
 """
 from __future__ import annotations
 
-from llm_magic.runtime.config.rules import rule
+from llm_magic.runtime.config.rules.registry import rule
 from llm_magic.runtime.config.schema.trainer import VALIDATION_METRICS
 
 # AdaLoRA inherits these LoRA fields, but PEFT's AdaLoraConfig takes none of them.
