@@ -19,12 +19,16 @@ that is in none of them, so a new key cannot be added without deciding what it d
   display. ``docs/ludwig-compatibility.md`` lists them (checked by the same test).
 
 Fields whose type allows a single value (``type: Literal["lora"]`` in ``LoraAdapter``) carry no
-choice and need no entry. Nothing here imports torch.
+choice and need no entry. Nothing here imports torch, nor the schema: the functions that walk
+the schema take its root class (``LLMConfig``) or a config, so ``schema/root.py`` can use them.
 """
 from __future__ import annotations
 
 import typing
 from typing import Any, Iterator
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 _RAY = "Ray backend setting; llm_magic runs in this kernel (or in `%llm_train --processes` workers)"
 _HF_TOKENIZER = "unused by Hugging Face tokenizers (LLMs use the base model's own vocabulary)"
@@ -232,17 +236,14 @@ ADAPTER_COMMON = {"pretrained_adapter_weights": ("models/adapters.py",),
                   "loraplus_lr_ratio": ("training/api.py",)}
 
 
-def schema_classes() -> list[type]:
-    """Every config model class reachable from ``LLMConfig``, in a stable order."""
-    return list(schema_paths())
+def schema_classes(root: type[BaseModel]) -> list[type]:
+    """Every config model class reachable from ``root`` (``LLMConfig``), in a stable order."""
+    return list(schema_paths(root))
 
 
-def schema_paths() -> dict[type, str]:
-    """Every config model class reachable from ``LLMConfig`` -> the key path where it first occurs."""
-    from pydantic import BaseModel
-
-    from llm_magic.runtime.config.schema.root import LLMConfig
-
+def schema_paths(root: type[BaseModel]) -> dict[type, str]:
+    """Every config model class reachable from ``root`` (``LLMConfig``) -> the key path where it
+    first occurs."""
     seen: dict[type, str] = {}
 
     def models_in(annotation: Any) -> Iterator[type]:
@@ -265,13 +266,14 @@ def schema_paths() -> dict[type, str]:
             for sub in models_in(field.annotation):
                 visit(sub, sub_path)
 
-    visit(LLMConfig, "")
+    visit(root, "")
     return seen
 
 
-def without_effect_markdown() -> str:
-    """The "Keys accepted without effect" table of docs/ludwig-compatibility.md (kept in step by a test)."""
-    paths = schema_paths()
+def without_effect_markdown(root: type[BaseModel]) -> str:
+    """The "Keys accepted without effect" table of docs/ludwig-compatibility.md for the schema under
+    ``root`` (``LLMConfig``; kept in step by a test)."""
+    paths = schema_paths(root)
     rows = ["| key | in | why it has no effect |", "|---|---|---|"]
     for cls, path in paths.items():
         for name in cls.model_fields:
@@ -282,13 +284,11 @@ def without_effect_markdown() -> str:
     return "\n".join(rows)
 
 
-def without_effect(config: Any) -> list[tuple[str, Any, str]]:
+def without_effect(config: BaseModel) -> list[tuple[str, Any, str]]:
     """``(path, value, reason)`` for every key the user set to a non-default value that has no effect.
 
     ``path`` is the key as written in the config (``input_features[0].preprocessing.most_common``).
     """
-    from pydantic import BaseModel
-
     out: list[tuple[str, Any, str]] = []
 
     def walk(model: BaseModel, prefix: str) -> None:
@@ -317,6 +317,4 @@ def without_effect(config: Any) -> list[tuple[str, Any, str]]:
 
 
 def _plain(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
-
     return to_jsonable_python(value)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from llm_magic.errors import ConfigError
-from llm_magic.runtime.config import load_config
+from llm_magic.runtime.config import LLMConfig, load_config
 from llm_magic.runtime.config import effects
 from llm_magic.runtime.config.schema.adapters import ADAPTER_TYPES
 
@@ -64,7 +64,7 @@ def _single_valued(field) -> bool:
 
 
 def test_every_schema_field_has_a_checked_fate():
-    classes = effects.schema_classes()
+    classes = effects.schema_classes(LLMConfig)
     assert len(classes) > 50  # the walk reaches every adapter kind, split type, trainer block, ...
     problems = []
     for cls in classes:
@@ -88,10 +88,10 @@ def test_every_schema_field_has_a_checked_fate():
 
 
 def test_registries_name_real_fields():
-    fields = {f"{c.__name__}.{n}" for c in effects.schema_classes() for n in c.model_fields}
+    fields = {f"{c.__name__}.{n}" for c in effects.schema_classes(LLMConfig) for n in c.model_fields}
     for registry in (effects.WITHOUT_EFFECT, effects.REFUSED, effects.DERIVED):
         assert set(registry) <= fields, set(registry) - fields
-    names = {c.__name__ for c in effects.schema_classes()}
+    names = {c.__name__ for c in effects.schema_classes(LLMConfig)}
     assert set(effects.PASSED_THROUGH) <= names and set(effects.READ_BY) <= names
 
 
@@ -183,8 +183,8 @@ def test_config_cell_shows_keys_without_effect(ip, capsys):
 def test_docs_list_every_key_without_effect():
     text = DOCS.read_text()
     assert "## Keys accepted without effect" in text
-    assert effects.without_effect_markdown() in text, (
-        "docs/ludwig-compatibility.md is out of date: paste effects.without_effect_markdown() under "
+    assert effects.without_effect_markdown(LLMConfig) in text, (
+        "docs/ludwig-compatibility.md is out of date: paste effects.without_effect_markdown(LLMConfig) under "
         "'## Keys accepted without effect'")
 
 

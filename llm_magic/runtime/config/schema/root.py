@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, NonNegativeInt, PrivateAttr
 from pydantic_core import to_jsonable_python
 
+from llm_magic.runtime.config.effects import without_effect
 from llm_magic.runtime.config.schema.adapters import Adapter, MultiAdapterConfig
 from llm_magic.runtime.config.schema.backend import Backend, BackendConfig
 from llm_magic.runtime.config.schema.base import F, ConfigModel
@@ -102,8 +103,6 @@ class LLMConfig(ConfigModel):
     def without_effect(self) -> list[tuple[str, Any, str]]:
         """Keys set to a non-default value that llm_magic accepts but that change nothing:
         ``(path, value, reason)`` (the registry is ``runtime/config/effects.py``)."""
-        from llm_magic.runtime.config.effects import without_effect
-
         return without_effect(self)
 
     def line_of(self, path: str) -> int | None:
