@@ -5,7 +5,7 @@
 - :func:`load_config` turns a Ludwig ``model_type: llm`` YAML config (text or dict) into an
   :class:`LLMConfig`, or raises :class:`ConfigError` listing every problem at once.
 - :class:`Session` is the shared runtime (config, model, data, history); :func:`get_session`
-  returns the kernel's one.
+  returns the kernel's one, and :func:`load_session` restores a saved run folder into it.
 
 Importing this package is cheap: torch and transformers load lazily on first use, so that
 ``%load_ext llm_magic`` stays fast.
@@ -38,13 +38,14 @@ __all__ = [
     "Session",
     "get_session",
     "load_config",
+    "load_session",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig, load_config
-    from llm_magic.runtime.session import Session, get_session
+    from llm_magic.runtime.session import Session, get_session, load_session
 
 # Public names served lazily, so that importing llm_magic imports neither pydantic models
 # nor the runtime until they are used.
@@ -53,6 +54,7 @@ _LAZY = {
     "load_config": "llm_magic.runtime.config",
     "Session": "llm_magic.runtime.session",
     "get_session": "llm_magic.runtime.session",
+    "load_session": "llm_magic.runtime.session",
 }
 
 

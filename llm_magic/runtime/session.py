@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.persistence.load import restore_into
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
@@ -248,8 +249,6 @@ class Session:
         """
         if processes is not None and processes != 1:
             if seed is not None:
-                from llm_magic.errors import LlmMagicError
-
                 raise LlmMagicError("--seed with --processes: set `random_seed: N` in the config instead "
                                     "(every process reads it from the job's config).")
             from llm_magic.runtime.distributed.launch import train_distributed
@@ -341,8 +340,6 @@ class Session:
 
     def load(self, directory: Any, name: str | None = None) -> Any:
         """Restore a folder written by :meth:`save` into this session (all or nothing)."""
-        from llm_magic.runtime.persistence.load import restore_into
-
         return restore_into(self, directory, name=name)
 
     def merge(self) -> Any:
@@ -377,6 +374,13 @@ def get_session() -> Session:
         if _SESSION is None:
             _SESSION = Session()
         return _SESSION
+
+
+def load_session(directory: Any) -> Session:
+    """Restore a run folder into the kernel's session (:func:`get_session`) and return it."""
+    session = get_session()
+    restore_into(session, directory)
+    return session
 
 
 def reset_session() -> Session:

@@ -3,8 +3,9 @@
 - :func:`save_session` (``%llm_save DIR``) writes a *run folder*: the effective config and the
   config as written (:mod:`.user_config`), adapter (or full) weights, tokenizer, training
   history, final metrics and a model card.
-- :func:`load_session` / :func:`restore_into` (``%llm_load DIR``) bring a run folder back into a
-  session, validating everything before the session is touched.
+- :func:`restore_into` (``%llm_load DIR``) brings a run folder back into a session, validating
+  everything before the session is touched (``llm_magic.load_session(dir)`` does it for the
+  kernel's session).
 - :func:`merge_session` (``%llm_merge``) folds the adapter into full-precision base weights.
 - :func:`export_session` (``%llm_export DIR``) writes a plain Hugging Face model folder.
 - :func:`upload_folder` (``%llm_upload REPO_ID``) pushes a folder to the Hugging Face Hub.
@@ -19,7 +20,6 @@ from typing import Any
 
 __all__ = [
     "export_session",
-    "load_session",
     "merge_session",
     "restore_into",
     "save_session",
@@ -28,7 +28,6 @@ __all__ = [
 
 _LAZY = {
     "save_session": "save",
-    "load_session": "load",
     "restore_into": "load",
     "merge_session": "merge",
     "export_session": "export",

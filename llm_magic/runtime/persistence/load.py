@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LoadReport",
     "apply_adapter_weights",
-    "load_session",
     "read_run",
     "restore_into",
 ]
@@ -290,12 +289,3 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         checkpoint=checkpoint,
         notes=[config_note] if config_note else [],
     )
-
-
-def load_session(directory: str | Path) -> "Session":
-    """Restore a run folder into the kernel's session (``get_session()``) and return it."""
-    from llm_magic.runtime.session import get_session
-
-    session = get_session()
-    restore_into(session, directory)
-    return session

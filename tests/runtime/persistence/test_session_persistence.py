@@ -204,7 +204,7 @@ def test_a_saved_run_generates_the_same_and_resumes_in_another_process(llama_dir
         print(json.dumps({{"reference": losses(ref), "text": text, "steps": record.max_steps}}))
     """)
     second_kernel = common + textwrap.dedent(f"""
-        from llm_magic.runtime.persistence import load_session
+        from llm_magic import load_session
         s = load_session({str(run_dir)!r})
         text = greedy(s)
         record = s.train(df, resume=True, loggers=[])
