@@ -177,28 +177,30 @@ def cycle_edges(component: list[str], edges: dict[str, set[str]], imports: list[
     return [imp for imp in imports if imp.source in members and imp.target in members and imp.target != imp.source]
 
 
-def commented_lines(path: Path) -> set[int]:
-    """Line numbers that carry a ``#`` comment."""
-    lines = set()
+def _comments(path: Path) -> tuple[set[int], set[int]]:
+    """(lines that carry a ``#`` comment, lines that are only a comment)."""
+    anywhere, alone = set(), set()
     with io.StringIO(path.read_text(encoding="utf-8")) as handle:
         for token in tokenize.generate_tokens(handle.readline):
             if token.type == tokenize.COMMENT:
-                lines.add(token.start[0])
-    return lines
+                anywhere.add(token.start[0])
+                if not token.line[: token.start[1]].strip():
+                    alone.add(token.start[0])
+    return anywhere, alone
 
 
 def uncommented_lazy_imports(imports: list[Import]) -> list[Import]:
     """Function-level imports of anything outside the standard library with no comment giving a reason.
 
-    The comment may sit on the previous line or on any line of the statement.
+    The comment may be a line of its own just above the statement, or on any line of it.
     """
-    comments: dict[Path, set[int]] = {}
+    comments: dict[Path, tuple[set[int], set[int]]] = {}
     bare = []
     for imp in imports:
         if not imp.in_function or imp.target.split(".")[0] in sys.stdlib_module_names:
             continue
-        lines = comments.setdefault(imp.path, commented_lines(imp.path))
-        if not lines & set(range(imp.line - 1, imp.end_line + 1)):
+        anywhere, alone = comments.setdefault(imp.path, _comments(imp.path))
+        if imp.line - 1 not in alone and not anywhere & set(range(imp.line, imp.end_line + 1)):
             bare.append(imp)
     # One statement can name several targets; report it once.
     unique = {(imp.path, imp.line): imp for imp in bare}
