@@ -10,12 +10,21 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.persistence.export import export_model, needs_merge
 from llm_magic.runtime.persistence.load import restore_into
+from llm_magic.runtime.persistence.merge import merge_model
+from llm_magic.runtime.persistence.save import merges_on_save, save_model
+from llm_magic.runtime.persistence.state import training_results
+from llm_magic.runtime.persistence.upload import upload_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.generation.state import GenerationState
+    from llm_magic.runtime.models.loader import LoadedModel
     from llm_magic.runtime.models.manager import ModelManager
+    from llm_magic.runtime.persistence.export import ExportReport
+    from llm_magic.runtime.persistence.merge import MergeReport
+    from llm_magic.runtime.persistence.save import SaveReport
     from llm_magic.runtime.persistence.state import PersistenceState
     from llm_magic.runtime.training.runs import TrainingState
 
@@ -148,14 +157,13 @@ class Session:
             return bundle.kept_in
         import os
 
-        from llm_magic.runtime.persistence.save import save_session
-
         root = os.path.abspath(os.path.join(self.training.output_root, bundle.trained_by))
         number = 1
         while os.path.exists(os.path.join(root, f"kept-{number}")):
             number += 1
-        # save_session records the folder in bundle.kept_in: a retry does not save again.
-        report = save_session(self, os.path.join(root, f"kept-{number}"), checkpoint=False)
+        # _save records the folder in bundle.kept_in: a retry does not save again.
+        report = self._save(self.require_config(), bundle, os.path.join(root, f"kept-{number}"),
+                            checkpoint=False)
         return str(report.path)
 
     def swap_in(self, models: ModelManager, config: LLMConfig, name: str, action: str,
@@ -329,36 +337,62 @@ class Session:
         return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
     # ----------------------------------------------------------------------------- persistence
-    def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> Any:
+    def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> SaveReport:
         """Save config, weights, tokenizer, history, metrics and a model card to ``directory``.
 
         ``overwrite`` writes into a non-empty folder llm_magic did not write (keeping its files).
         """
-        from llm_magic.runtime.persistence.save import save_session
+        config = self.require_config()
+        self.check_idle("save the model")
+        return self._save(config, self.load_model(), directory, checkpoint=checkpoint, overwrite=overwrite)
 
-        return save_session(self, directory, checkpoint=checkpoint, overwrite=overwrite)
+    def _save(self, config: LLMConfig, bundle: LoadedModel, directory: Any, *, checkpoint: bool,
+              overwrite: bool = False) -> SaveReport:
+        """Write the loaded ``bundle`` (saving loads nothing) and record where it went."""
+        merged = self._merge(config, bundle) if merges_on_save(config) else None
+        report = save_model(directory, config=config, bundle=bundle, config_name=self.config_name,
+                            results=self._results(checkpoint=checkpoint), merged=merged,
+                            overwrite=overwrite)
+        self.persistence.last_folder = report.path
+        if report.kind != "config":
+            bundle.kept_in = str(report.path)  # these exact weights are now in a folder
+        return report
+
+    def _results(self, *, checkpoint: bool) -> Any:
+        """Training's results as a save or an export writes them (``persistence.state.TrainingResults``)."""
+        return training_results(self.training, self.persistence, self.data, checkpoint=checkpoint)
 
     def load(self, directory: Any, name: str | None = None) -> Any:
         """Restore a folder written by :meth:`save` into this session (all or nothing)."""
         return restore_into(self, directory, name=name)
 
-    def merge(self) -> Any:
+    def merge(self) -> MergeReport:
         """Merge the adapter into full-precision base weights (kept for :meth:`export`)."""
-        from llm_magic.runtime.persistence.merge import merge_session
+        config = self.require_config()
+        self.check_idle("merge the adapter")
+        return self._merge(config, self.load_model())
 
-        return merge_session(self)
+    def _merge(self, config: LLMConfig, bundle: LoadedModel) -> MergeReport:
+        """Merge ``bundle``'s adapter, reusing the kept merge while the adapter is unchanged; keep it
+        (a second model's worth of memory until the next merge or load replaces it)."""
+        report = merge_model(config, bundle, cached=self.persistence.merged)
+        self.persistence.merged = report
+        return report
 
-    def export(self, directory: Any) -> Any:
+    def export(self, directory: Any) -> ExportReport:
         """Write a standard Hugging Face model folder (adapter merged) to ``directory``."""
-        from llm_magic.runtime.persistence.export import export_session
-
-        return export_session(self, directory)
+        config = self.require_config()
+        self.check_idle("export the model")
+        bundle = self.load_model()
+        merged = self._merge(config, bundle) if needs_merge(config, bundle) else None
+        report = export_model(directory, config=config, bundle=bundle, merged=merged,
+                              results=self._results(checkpoint=False))
+        self.persistence.last_folder = report.path
+        return report
 
     def upload(self, repo_id: str, directory: Any = None, *, private: bool = False,
                commit_message: str | None = None) -> Any:
         """Upload ``directory`` (default: the last saved/exported folder) to the Hugging Face Hub."""
-        from llm_magic.runtime.persistence.upload import upload_session
-
         return upload_session(self, repo_id, directory, private=private,
                               commit_message=commit_message)
 

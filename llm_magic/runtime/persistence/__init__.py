@@ -1,13 +1,17 @@
 """Persistence: a fine-tuned model outlives the kernel.
 
-- :func:`save_session` (``%llm_save DIR``) writes a *run folder*: the effective config and the
+Each function takes the parts it needs (the config, the loaded model bundle, training's results)
+and returns a report; ``Session.save`` / ``load`` / ``merge`` / ``export`` / ``upload`` gather
+the parts, call them and keep what comes back. None of them loads a model for a save.
+
+- :func:`save_model` (``%llm_save DIR``) writes a *run folder*: the effective config and the
   config as written (:mod:`.user_config`), adapter (or full) weights, tokenizer, training
   history, final metrics and a model card.
 - :func:`restore_into` (``%llm_load DIR``) brings a run folder back into a session, validating
   everything before the session is touched (``llm_magic.load_session(dir)`` does it for the
   kernel's session).
-- :func:`merge_session` (``%llm_merge``) folds the adapter into full-precision base weights.
-- :func:`export_session` (``%llm_export DIR``) writes a plain Hugging Face model folder.
+- :func:`merge_model` (``%llm_merge``) folds the adapter into full-precision base weights.
+- :func:`export_model` (``%llm_export DIR``) writes a plain Hugging Face model folder.
 - :func:`upload_folder` (``%llm_upload REPO_ID``) pushes a folder to the Hugging Face Hub.
 
 The folder layout is described in ``docs/save-and-export.md`` and :mod:`.layout`. Importing this
@@ -15,28 +19,16 @@ package does not import torch: every heavy import happens inside the functions.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from llm_magic.runtime.persistence.export import export_model
+from llm_magic.runtime.persistence.load import restore_into
+from llm_magic.runtime.persistence.merge import merge_model
+from llm_magic.runtime.persistence.save import save_model
+from llm_magic.runtime.persistence.upload import upload_folder
 
 __all__ = [
-    "export_session",
-    "merge_session",
+    "export_model",
+    "merge_model",
     "restore_into",
-    "save_session",
+    "save_model",
     "upload_folder",
 ]
-
-_LAZY = {
-    "save_session": "save",
-    "restore_into": "load",
-    "merge_session": "merge",
-    "export_session": "export",
-    "upload_folder": "upload",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.model_card import render_model_card
-from llm_magic.runtime.persistence.state import data_rows, own_state, session_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.persistence.merge import MergeReport
+    from llm_magic.runtime.persistence.state import TrainingResults
 
-__all__ = ["ExportReport", "export_session", "write_hf_folder"]
+__all__ = ["ExportReport", "export_model", "needs_merge", "write_hf_folder"]
 
 #: Marks a folder as written by ``%llm_export``, so a later export may overwrite it.
 EXPORT_MARKER = ".llm_magic_export"
@@ -111,24 +113,25 @@ def generation_settings(config: Any, tokenizer: Any) -> dict[str, Any]:
     return hf_kwargs(config.generation, tokenizer) if getattr(config, "generation", None) else {}
 
 
-def export_session(session: "Session", directory: str | Path) -> ExportReport:
-    """Export the session's model (adapter merged in) as a standard Hugging Face folder."""
-    from llm_magic.runtime.persistence.merge import merge_session
+def needs_merge(config: "LLMConfig", bundle: "LoadedModel") -> bool:
+    """True when an export must merge an adapter first (the config names one, or the model has one)."""
+    return getattr(config, "adapter", None) is not None or hasattr(bundle.model, "peft_config")
 
-    config = session.require_config()
-    session.check_idle("export the model")
-    bundle = session.load_model()
-    merged = getattr(config, "adapter", None) is not None or hasattr(bundle.model, "peft_config")
-    model = merge_session(session).model if merged else bundle.model
+
+def export_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",
+                 merged: "MergeReport | None", results: "TrainingResults") -> ExportReport:
+    """Write the loaded model as a standard Hugging Face folder: ``merged``'s model when the
+    adapter was merged (see :func:`needs_merge`), else the bundle's own full weights."""
+    model = merged.model if merged is not None else bundle.model
     config_dict = config.to_dict()
     generation = generation_settings(config, bundle.tokenizer)
     card = render_model_card(
-        kind="export", config=config_dict, metrics=session_metrics(session),
-        data_rows=data_rows(session), merged=merged,
+        kind="export", config=config_dict, metrics=results.metrics,
+        data_rows=results.rows, merged=merged is not None,
     )
     files = write_hf_folder(
         directory, model=model, tokenizer=bundle.tokenizer, generation=generation, card=card
     )
     path = Path(directory).expanduser().resolve()
-    own_state(session).last_folder = path
-    return ExportReport(path=path, base_model=str(config.base_model), merged=merged, files=files)
+    return ExportReport(path=path, base_model=str(config.base_model), merged=merged is not None,
+                        files=files)

@@ -6,8 +6,10 @@ the base reloaded in full precision with the trained adapter weights applied, be
 into 4/8-bit weights would re-quantize (and lose) the update. Either way the copy needs memory
 for a whole model, which the report (and any out-of-memory error) states.
 
-The merged model is kept in ``Session.persistence.merged`` with a fingerprint of the
-adapter weights, so ``%llm_export`` reuses it until the adapter changes (e.g. more training).
+The session keeps the merged model (``Session.persistence.merged``) with a fingerprint of the
+adapter weights and hands it back as ``cached``, so ``%llm_export`` reuses it until the adapter
+changes (e.g. more training). Merging takes the loaded model; it never loads one itself, except
+the full-precision copy of a quantized base that the merge is made on.
 """
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DeviceError, LlmMagicError
-from llm_magic.runtime.persistence.state import own_state
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.models.loader import LoadedModel
 
-__all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_session", "merged_copy"]
+__all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model", "merged_copy"]
 
 
 @dataclass
@@ -138,15 +140,12 @@ def merged_copy(model: Any, config: Any, *, progressbar: bool = False) -> tuple[
     return merged, quantized
 
 
-def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
-    """Merge the session's adapter into full base weights; reuse the last merge if still fresh.
+def merge_model(config: "LLMConfig", bundle: "LoadedModel", cached: MergeReport | None = None) -> MergeReport:
+    """Merge the adapter of the loaded ``bundle`` into full base weights.
 
-    ``keep=True`` holds the merged model in the session for ``%llm_export`` (a second model's
-    worth of memory until the next merge or load replaces it).
+    ``cached`` is the last merge: returned as it is while the adapter weights are unchanged.
+    The bundle's own model is left as it was (the merge happens on a copy).
     """
-    config = session.require_config()
-    session.check_idle("merge the adapter")
-    bundle = session.load_model()
     model = bundle.model
     if not _is_peft(model):
         raise LlmMagicError(
@@ -154,8 +153,6 @@ def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
             "already complete. Use %llm_export DIR to write them as a Hugging Face folder."
         )
     fingerprint = adapter_fingerprint(model)
-    state = own_state(session)
-    cached = state.merged
     if cached is not None and cached.fingerprint == fingerprint and cached.model is not None:
         return cached
     postprocessor = getattr(config.adapter, "postprocessor", None)
@@ -163,7 +160,7 @@ def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
         model, config, progressbar=bool(getattr(postprocessor, "progressbar", False))
     )
     parameters = merged.num_parameters()
-    report = MergeReport(
+    return MergeReport(
         model=merged,
         tokenizer=bundle.tokenizer,
         parameters=parameters,
@@ -172,6 +169,3 @@ def merge_session(session: "Session", *, keep: bool = True) -> MergeReport:
         dequantized=dequantized,
         fingerprint=fingerprint,
     )
-    if keep:
-        state.merged = report
-    return report

@@ -16,21 +16,17 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.persistence import layout
+from llm_magic.runtime.persistence.export import generation_settings, write_hf_folder
 from llm_magic.runtime.persistence.model_card import render_model_card
-from llm_magic.runtime.persistence.state import (
-    data_rows,
-    find_checkpoint,
-    last_run_info,
-    own_state,
-    session_history,
-    session_metrics,
-)
 from llm_magic.runtime.persistence.user_config import user_config_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.persistence.merge import MergeReport
+    from llm_magic.runtime.persistence.state import TrainingResults
 
-__all__ = ["SaveReport", "save_session", "write_run_folder"]
+__all__ = ["SaveReport", "merges_on_save", "save_model", "write_run_folder"]
 
 
 def _human_bytes(size: int) -> str:
@@ -145,7 +141,7 @@ def write_run_folder(
     generation: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> SaveReport:
-    """Write a run folder from explicit parts (the session-free core of :func:`save_session`).
+    """Write a run folder from explicit parts (the core of :func:`save_model`).
 
     ``config`` is the effective config dict; ``user_config`` the YAML text of the config as the
     user wrote it (see :mod:`.user_config`; None writes ``config.yaml`` alone); ``model`` the
@@ -187,8 +183,6 @@ def write_run_folder(
         if merged_model is not None:
             # In a subfolder: transformers' PEFT integration would apply the root adapter a
             # second time on top of merged weights sitting next to it.
-            from llm_magic.runtime.persistence.export import write_hf_folder
-
             write_hf_folder(
                 folder / layout.MERGED_DIR, model=merged_model, tokenizer=tokenizer,
                 generation=generation, card=render_model_card(
@@ -253,45 +247,38 @@ def write_run_folder(
     )
 
 
-def save_session(session: "Session", directory: str | Path, *, checkpoint: bool = True,
-                 overwrite: bool = False) -> SaveReport:
-    """Save the session's config, model, tokenizer, history and metrics to ``directory``.
-
-    With ``adapter.postprocessor.merge_adapter_into_base_model: true`` the merged full weights
-    are written too, as a standalone HF folder in ``merged/`` (see :func:`.merge.merge_session`). ``checkpoint=False`` skips copying the
-    last trainer checkpoint (then ``%llm_train --resume`` cannot continue from this folder);
-    ``overwrite`` as for :func:`write_run_folder`.
-    """
-    from llm_magic.runtime.persistence.export import generation_settings
-
-    config = session.require_config()
-    session.check_idle("save the model")
-    bundle = session.load_model()
-    config_dict = config.to_dict()
-    merged = None
+def merges_on_save(config: "LLMConfig") -> bool:
+    """True when a save also writes merged weights
+    (``adapter.postprocessor.merge_adapter_into_base_model: true``)."""
     adapter = getattr(config, "adapter", None)
     postprocessor = getattr(adapter, "postprocessor", None)
-    if adapter is not None and getattr(postprocessor, "merge_adapter_into_base_model", False):
-        from llm_magic.runtime.persistence.merge import merge_session
+    return adapter is not None and bool(getattr(postprocessor, "merge_adapter_into_base_model", False))
 
-        merged = merge_session(session).model
-    report = write_run_folder(
+
+def save_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",
+               config_name: str | None, results: "TrainingResults", merged: "MergeReport | None" = None,
+               overwrite: bool = False) -> SaveReport:
+    """Save the loaded ``bundle`` (model and tokenizer), its ``config`` and training's ``results``
+    to ``directory``.
+
+    ``merged`` (when :func:`merges_on_save`) is written too, as a standalone HF folder in
+    ``merged/`` (see :func:`.merge.merge_model`); ``results.checkpoint`` is copied so that
+    ``%llm_train --resume`` continues from this folder; ``overwrite`` as for
+    :func:`write_run_folder`. Nothing is loaded: the caller hands in the model it has.
+    """
+    return write_run_folder(
         directory,
-        config=config_dict,
+        config=config.to_dict(),
         user_config=user_config_text(config),
         model=bundle.model,
         tokenizer=bundle.tokenizer,
-        config_name=session.config_name,
-        history=session_history(session),
-        metrics=session_metrics(session),
-        rows=data_rows(session),
-        checkpoint=find_checkpoint(session) if checkpoint else None,
-        merged_model=merged,
-        run_info=last_run_info(session),
+        config_name=config_name,
+        history=results.history,
+        metrics=results.metrics,
+        rows=results.rows,
+        checkpoint=results.checkpoint,
+        merged_model=merged.model if merged is not None else None,
+        run_info=results.run_info,
         generation=generation_settings(config, bundle.tokenizer) if merged is not None else None,
         overwrite=overwrite,
     )
-    own_state(session).last_folder = report.path
-    if report.kind != "config":
-        bundle.kept_in = str(report.path)  # these exact weights are now in a folder
-    return report

@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
+    from llm_magic.runtime.training.runs import TrainingState
 
 __all__ = [
     "PersistenceState",
     "RestoredRun",
-    "data_rows",
+    "TrainingResults",
     "find_checkpoint",
     "own_state",
     "build_training_restore",
-    "last_run_info",
     "restore_training_state",
-    "session_history",
-    "session_metrics",
+    "training_results",
 ]
 
 @dataclass
@@ -49,51 +48,77 @@ class PersistenceState:
     restored: RestoredRun | None = None
 
 
+@dataclass(frozen=True)
+class TrainingResults:
+    """What a save or an export writes beside the weights, read once from the session's parts."""
+
+    #: The training history (a DataFrame or list of row dicts), or None before any training.
+    history: Any = None
+    #: The final metrics of the last training run (name -> value), or None.
+    metrics: dict[str, Any] | None = None
+    #: Rows of training data behind the model, or None when unknown.
+    rows: int | None = None
+    #: The last trainer checkpoint folder (for ``--resume``), or None.
+    checkpoint: Path | None = None
+    #: The last fine-tune run's record as plain values (for the manifest), or None.
+    run_info: dict[str, Any] | None = None
+
+
+def training_results(training: "TrainingState", persistence: PersistenceState, data: Any = None, *,
+                     checkpoint: bool = True) -> TrainingResults:
+    """Training's results from its part and persistence's own (``restored`` fills what training
+    lacks); ``data`` is the session's bound data (its length counts rows when training recorded
+    none); ``checkpoint=False`` leaves the checkpoint out."""
+    return TrainingResults(
+        history=_history(training, persistence),
+        metrics=_metrics(training, persistence),
+        rows=_rows(training, persistence, data),
+        checkpoint=_checkpoint(training, persistence) if checkpoint else None,
+        run_info=_run_info(training),
+    )
+
+
 def own_state(session: "Session") -> PersistenceState:
     """Persistence's part of the session (last folders, merged model, restored run)."""
     return session.persistence
 
 
-def _training(session: "Session") -> Any:
-    return session.training
+def find_checkpoint(session: "Session") -> Path | None:
+    """The last trainer checkpoint folder of the session's run (for ``--resume``), or None."""
+    return _checkpoint(session.training, session.persistence)
 
 
-def session_history(session: "Session") -> Any:
-    """The training history (a DataFrame or list of row dicts), or None before any training."""
-    history = _training(session).history
+def _history(training: "TrainingState", persistence: PersistenceState) -> Any:
+    history = training.history
     if not history:
-        restored = own_state(session).restored
+        restored = persistence.restored
         history = restored.history if restored is not None else None
     return history
 
 
-def session_metrics(session: "Session") -> dict[str, Any] | None:
-    """The final metrics of the last training run (name -> value), or None."""
-    metrics = _training(session).final_metrics
-    restored = own_state(session).restored
+def _metrics(training: "TrainingState", persistence: PersistenceState) -> dict[str, Any] | None:
+    metrics = training.final_metrics
+    restored = persistence.restored
     if not metrics and restored is not None:
         metrics = restored.metrics
     return dict(metrics) if metrics else None
 
 
-def data_rows(session: "Session") -> int | None:
-    """Rows of training data behind the model: what training recorded, else the bound data."""
-    rows = _training(session).train_rows
-    restored = own_state(session).restored
+def _rows(training: "TrainingState", persistence: PersistenceState, data: Any) -> int | None:
+    rows = training.train_rows
+    restored = persistence.restored
     if rows is None and restored is not None:
         rows = restored.data_rows
     if isinstance(rows, int):
         return rows
-    data = session.data
     if data is not None and not isinstance(data, (str, Path)) and hasattr(data, "__len__"):
         return len(data)
     return None
 
 
-def find_checkpoint(session: "Session") -> Path | None:
-    """The last trainer checkpoint folder of the session's run (for ``--resume``), or None."""
-    restored = own_state(session).restored
-    for value in (_training(session).last_checkpoint, restored.checkpoint if restored else None):
+def _checkpoint(training: "TrainingState", persistence: PersistenceState) -> Path | None:
+    restored = persistence.restored
+    for value in (training.last_checkpoint, restored.checkpoint if restored else None):
         if value and Path(value).is_dir():
             return Path(value)
     return None
@@ -103,9 +128,8 @@ def find_checkpoint(session: "Session") -> Path | None:
 RUN_FIELDS = ("run_id", "status", "global_step", "max_steps", "best_step", "best_metric", "train_rows")
 
 
-def last_run_info(session: "Session") -> dict[str, Any] | None:
-    """The last fine-tune run's record as plain values (for the manifest), or None."""
-    for run in reversed(_training(session).runs):
+def _run_info(training: "TrainingState") -> dict[str, Any] | None:
+    for run in reversed(training.runs):
         if getattr(run, "kind", None) == "finetune":
             return {name: getattr(run, name, None) for name in RUN_FIELDS}
     return None
