@@ -192,15 +192,22 @@ def _comments(path: Path) -> tuple[set[int], set[int]]:
 def uncommented_lazy_imports(imports: list[Import]) -> list[Import]:
     """Function-level imports of anything outside the standard library with no comment giving a reason.
 
-    The comment may be a line of its own just above the statement, or on any line of it.
+    The comment may be a line of its own just above the statement, or on any line of it; a run
+    of import statements on consecutive lines shares the comment above its first one.
     """
     comments: dict[Path, tuple[set[int], set[int]]] = {}
+    covered_until: dict[Path, int] = {}  # last line of the latest covered import in each file
     bare = []
-    for imp in imports:
-        if not imp.in_function or imp.target.split(".")[0] in sys.stdlib_module_names:
-            continue
+    for imp in sorted((i for i in imports if i.in_function), key=lambda i: (str(i.path), i.line)):
         anywhere, alone = comments.setdefault(imp.path, _comments(imp.path))
-        if imp.line - 1 not in alone and not anywhere & set(range(imp.line, imp.end_line + 1)):
+        # A comment line above starts a block; the next import statement continues it. A
+        # comment at the end of a statement is about that statement only.
+        block = imp.line - 1 in alone or covered_until.get(imp.path) in (imp.line - 1, imp.end_line)
+        if block:
+            covered_until[imp.path] = imp.end_line
+        if block or anywhere & set(range(imp.line, imp.end_line + 1)):
+            continue
+        if imp.target.split(".")[0] not in sys.stdlib_module_names:
             bare.append(imp)
     # One statement can name several targets; report it once.
     unique = {(imp.path, imp.line): imp for imp in bare}
@@ -237,4 +244,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into head
+        sys.exit(1)

@@ -105,9 +105,17 @@ def test_the_analysis_reports_uncommented_lazy_imports(tmp_path):
                 import json
                 # torch is heavy: load it on first use
                 import torch
-                import numpy  # numpy too
+                import numpy  # in the same block as torch
+
                 import pandas
                 return json, torch, numpy, pandas
+
+            def g():
+                # both for the same reason
+                import torch
+                from transformers import AutoModel
+                import peft
+                return torch, AutoModel, peft
             """,
     })
     imports = graph.all_imports(tmp_path, "pkg")

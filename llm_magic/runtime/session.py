@@ -1,32 +1,45 @@
 """The shared runtime object: one per kernel, holding configs, the model, data and history.
 
 A :class:`Session` is a thin facade. Each method delegates to the module that owns the concept
-(``runtime.models``, ``runtime.data``, ``runtime.training``, ``runtime.generation``), importing it
-on first use so that creating a session never imports torch.
+(``runtime.models``, ``runtime.data``, ``runtime.training``, ``runtime.generation``,
+``runtime.persistence``, ``runtime.distributed``), handing it the parts it needs. Those modules
+import torch and transformers inside their functions, so importing this module (or creating a
+session) does not; ``tests/test_imports.py`` keeps the imports one way (nothing below imports this).
 """
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config import LLMConfig, load_config
+from llm_magic.runtime.data.preview import build_preview
+from llm_magic.runtime.distributed import export_script as write_job_folder
+from llm_magic.runtime.distributed.launch import train_distributed
+from llm_magic.runtime.generation.runner import generate as generate_text
+from llm_magic.runtime.generation.runner import predict as predict_rows
+from llm_magic.runtime.generation.state import GenerationState
+from llm_magic.runtime.interrupts import deferred_interrupts
+from llm_magic.runtime.models.manager import ModelManager
+from llm_magic.runtime.models.shape import check_model_shape
 from llm_magic.runtime.persistence.export import export_model, needs_merge
 from llm_magic.runtime.persistence.load import restore_into
 from llm_magic.runtime.persistence.merge import merge_model
 from llm_magic.runtime.persistence.save import merges_on_save, save_model
-from llm_magic.runtime.persistence.state import training_results
+from llm_magic.runtime.persistence.state import PersistenceState, training_results
 from llm_magic.runtime.persistence.upload import upload_session
+from llm_magic.runtime.training.api import evaluate as evaluate_split
+from llm_magic.runtime.training.api import stop_training as stop_run
+from llm_magic.runtime.training.api import train as train_here
+from llm_magic.runtime.training.runs import RunsTable, TrainingState, training_state
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.config import LLMConfig
-    from llm_magic.runtime.generation.state import GenerationState
     from llm_magic.runtime.models.loader import LoadedModel
-    from llm_magic.runtime.models.manager import ModelManager
     from llm_magic.runtime.persistence.export import ExportReport
     from llm_magic.runtime.persistence.merge import MergeReport
     from llm_magic.runtime.persistence.save import SaveReport
-    from llm_magic.runtime.persistence.state import PersistenceState
-    from llm_magic.runtime.training.runs import TrainingState
 
 DEFAULT_CONFIG_NAME = "default"
 
@@ -65,8 +78,6 @@ class Session:
     def training(self) -> TrainingState:
         """Training's part: runs, step history, the job in progress (``runtime.training.runs``)."""
         if self._training is None:
-            from llm_magic.runtime.training.runs import TrainingState
-
             self._training = TrainingState()
         return self._training
 
@@ -74,8 +85,6 @@ class Session:
     def generation(self) -> GenerationState:
         """Generation's part: the last results and the few-shot retriever cache."""
         if self._generation is None:
-            from llm_magic.runtime.generation.state import GenerationState
-
             self._generation = GenerationState()
         return self._generation
 
@@ -83,8 +92,6 @@ class Session:
     def persistence(self) -> PersistenceState:
         """Persistence's part: the last folder written, the merged model, the restored run."""
         if self._persistence is None:
-            from llm_magic.runtime.persistence.state import PersistenceState
-
             self._persistence = PersistenceState()
         return self._persistence
 
@@ -115,16 +122,9 @@ class Session:
         saved anywhere, they are saved first (``<output_root>/<run id>/kept-N``) and the returned
         plan says where (``plan.kept``), so ``%llm_load`` brings them back.
         """
-        from dataclasses import replace
-
-        from llm_magic.runtime.config import LLMConfig, load_config
-        from llm_magic.runtime.interrupts import deferred_interrupts
-
         if not isinstance(config, LLMConfig):
             config = load_config(config)
         self.check_idle("change the config")
-        from llm_magic.runtime.models.shape import check_model_shape
-
         check_model_shape(config)  # e.g. adapter.r larger than the layers: refused with its line
         name = name or self.config_name or DEFAULT_CONFIG_NAME
         change = None
@@ -155,8 +155,6 @@ class Session:
             return bundle.kept_in if bundle is not None else None
         if bundle.kept_in:
             return bundle.kept_in
-        import os
-
         root = os.path.abspath(os.path.join(self.training.output_root, bundle.trained_by))
         number = 1
         while os.path.exists(os.path.join(root, f"kept-{number}")):
@@ -174,8 +172,6 @@ class Session:
         ``also`` is a function that updates the other parts and cannot fail. The session must
         be idle for ``action`` (checked under the lock); the swap itself is shielded from Ctrl-C.
         """
-        from llm_magic.runtime.interrupts import deferred_interrupts
-
         with self.lock:
             self.check_idle(action)
             with deferred_interrupts():
@@ -220,8 +216,6 @@ class Session:
     def models(self) -> Any:
         """The model manager (created lazily; importing it does not import torch)."""
         if self._models is None:
-            from llm_magic.runtime.models.manager import ModelManager
-
             self._models = ModelManager()
         return self._models
 
@@ -259,46 +253,32 @@ class Session:
             if seed is not None:
                 raise LlmMagicError("--seed with --processes: set `random_seed: N` in the config instead "
                                     "(every process reads it from the job's config).")
-            from llm_magic.runtime.distributed.launch import train_distributed
-
             return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
                                      background=background, loggers=loggers, report_to=report_to)
-        from llm_magic.runtime.training.api import train
-
-        return train(self, data, resume=resume, background=background, sample_every=sample_every,
+        return train_here(self, data, resume=resume, background=background, sample_every=sample_every,
                      loggers=loggers, report_to=report_to, seed=seed)
 
     def export_script(self, directory: Any, **options: Any) -> Any:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""
-        from llm_magic.runtime.distributed import export_script
-
         self.check_idle("write a training script (it copies the current weights)")
-        return export_script(self, directory, **options)
+        return write_job_folder(self, directory, **options)
 
     def evaluate(self, data: Any = None, split: str = "test") -> Any:
         """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged."""
-        from llm_magic.runtime.training.api import evaluate
-
-        return evaluate(self, data, split=split)
+        return evaluate_split(self, data, split=split)
 
     def stop_training(self, wait: float | None = None) -> bool:
         """Stop the run in progress after its current step (checkpointed for ``resume``)."""
-        from llm_magic.runtime.training.api import stop_training
-
-        return stop_training(self, wait=wait)
+        return stop_run(self, wait=wait)
 
     @property
     def history(self) -> Any:
         """Every logged training step of this session, as a pandas DataFrame."""
-        from llm_magic.runtime.training.runs import training_state
-
         return training_state(self).history_frame()
 
     @property
     def runs(self) -> Any:
         """The training/evaluation runs of this session side by side (a ``RunsTable``)."""
-        from llm_magic.runtime.training.runs import RunsTable, training_state
-
         return RunsTable(training_state(self).runs)
 
     # ----------------------------------------------------------------------------- data
@@ -308,8 +288,6 @@ class Session:
 
     def preview(self, data: Any = None, row: int = 0, split: str | None = None) -> Any:
         """A ``runtime.data.PromptPreview`` of ``data`` (default: the bound data) under the current config."""
-        from llm_magic.runtime.data.preview import build_preview
-
         return build_preview(self, data=data, row=row, split=split)
 
     # ----------------------------------------------------------------------------- generation
@@ -320,9 +298,7 @@ class Session:
         ``overrides`` are ``generation`` keys for this call only (``temperature=0.7``, ...);
         ``on_text(text_so_far)`` sees the answer grow. Returns a ``GenerationResult``.
         """
-        from llm_magic.runtime.generation.runner import generate
-
-        return generate(self, text, raw=raw, seed=seed, on_text=on_text, **overrides)
+        return generate_text(self, text, raw=raw, seed=seed, on_text=on_text, **overrides)
 
     def predict(self, data: Any, batch_size: int | None = None, **overrides: Any) -> Any:
         """Generate for every row of ``data`` in batches; a DataFrame of inputs, prompts, outputs.
@@ -331,10 +307,8 @@ class Session:
         already finished: the frame holds only those, ``frame.attrs["interrupted"]`` is True, and
         a ``UserWarning`` says how many of how many rows were done.
         """
-        from llm_magic.runtime.generation.runner import predict
-
         seed = overrides.pop("seed", None)
-        return predict(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
+        return predict_rows(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> SaveReport:
