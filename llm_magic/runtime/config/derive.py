@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_magic.runtime.config.presets import resolve_preset
-from llm_magic.runtime.config.schema.features import sanitise_name
+from llm_magic.runtime.config.schema.features import MatchRule, sanitise_name
 from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
 from llm_magic.runtime.embedded import is_embedded_model
@@ -118,8 +118,6 @@ def _category(cfg: LLMConfig, out: Derived) -> None:
                             "a copy of preprocessing.fallback_label (set it there)"))
             _set(dec, "fallback_label", prep.fallback_label)
         if dec.match is None and prep.vocab is not None:
-            from llm_magic.runtime.config.schema.features import MatchRule
-
             match = {label: MatchRule(type="contains", value=label.lower()) for label in prep.vocab}
             out.append((f"{base}.decoder.match", {k: v.model_dump() for k, v in match.items()},
                         "no match rules given: each label matches when the lower-cased output contains it"))

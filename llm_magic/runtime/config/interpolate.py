@@ -60,6 +60,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     A name the template reads that is missing, or that holds anything but plain data, is an
     :class:`LlmMagicError` naming it; so is anything the sandbox refuses. No user code runs.
     """
+    # lazy: jinja2 loads only for a cell that interpolates
     from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -100,6 +101,7 @@ MAX_REPEAT = 100_000
 
 def _environment(base: type, undefined: type) -> Any:
     """The sandbox, also refusing ``*`` / ``**`` results that would exhaust memory or time."""
+    # lazy: jinja2 loads only for a cell that interpolates
     from jinja2.exceptions import SecurityError
 
     class ConfigSandbox(base):  # type: ignore[misc, valid-type]
@@ -120,6 +122,7 @@ def _environment(base: type, undefined: type) -> Any:
 
 
 def _template_error(exc: Exception) -> LlmMagicError:
+    # lazy: jinja2 loads only for a cell that interpolates
     from jinja2.exceptions import SecurityError
 
     where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""

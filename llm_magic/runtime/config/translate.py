@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from llm_magic.errors import ConfigErrorItem
+from llm_magic.runtime.config.schema.trainer import FinetuneTrainer
 
 # Names from PEFT / transformers / other tools that users paste by habit, and ours for them.
 KNOWN_ALIASES: dict[str, str] = {
@@ -192,7 +193,6 @@ def _unknown_key(path: str, key: str, section: str, raw: Any, annotation: Any) -
             hint = f" Valid keys here: {', '.join(allowed)}."
     extra = ""
     if model is not None and model.__name__ == "NoneTrainer":
-        from llm_magic.runtime.config.schema.trainer import FinetuneTrainer
         if key in FinetuneTrainer.model_fields:
             extra = (" It is a fine-tuning setting: add `type: finetune` to the trainer block (without a "
                      "type the trainer is `none`, inference only).")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.generation.settings import hf_kwargs
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.model_card import render_model_card
 
@@ -53,6 +54,7 @@ class ExportReport:
 
 def _generation_config(model: Any, tokenizer: Any, overrides: Mapping[str, Any]) -> Any:
     """The model's generation config with the llm config's settings and the tokenizer's ids."""
+    # lazy: transformers loads on first use (importing llm_magic stays cheap)
     from transformers import GenerationConfig
 
     base = getattr(model, "generation_config", None)
@@ -108,8 +110,6 @@ def write_hf_folder(
 def generation_settings(config: Any, tokenizer: Any) -> dict[str, Any]:
     """The config's generation settings as the session generates with them (``sequence_bias``
     texts as token ids, which is what ``generation_config.json`` must hold)."""
-    from llm_magic.runtime.generation.settings import hf_kwargs
-
     return hf_kwargs(config.generation, tokenizer) if getattr(config, "generation", None) else {}
 
 

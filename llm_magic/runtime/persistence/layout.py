@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from llm_magic.errors import CheckpointError, LlmMagicError
+from llm_magic.runtime.interrupts import deferred_interrupts
+from llm_magic.runtime.secrets import check_folder, hub_token
 
 MANIFEST_NAME = "llm_magic.json"
 CONFIG_NAME = "config.yaml"
@@ -194,16 +196,12 @@ def check_hashes(directory: Path, manifest: Manifest) -> None:
 
 def env_token() -> str | None:
     """The Hugging Face token (``runtime.secrets.hub_token``; never printed, logged or saved)."""
-    from llm_magic.runtime.secrets import hub_token
-
     return hub_token()
 
 
 def assert_no_secret(directory: Path, secret: str | None = None) -> None:
     """Refuse a folder whose files hold any known token or a token-shaped string
     (``runtime.secrets.check_folder``); ``secret`` is one more value to look for."""
-    from llm_magic.runtime.secrets import check_folder
-
     check_folder(directory, secret, label=None)
 
 
@@ -279,8 +277,6 @@ class AtomicFolder:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from llm_magic.runtime.interrupts import deferred_interrupts
-
         if exc_type is not None:
             with deferred_interrupts():
                 shutil.rmtree(self.path, ignore_errors=True)

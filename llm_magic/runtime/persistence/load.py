@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from llm_magic.errors import CheckpointError, ConfigError, LlmMagicError
+from llm_magic.runtime.config import load_config
+from llm_magic.runtime.config.yaml_lines import safe_load
+from llm_magic.runtime.models.manager import ModelManager
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import (
     RestoredRun,
@@ -80,6 +85,7 @@ def _check_safetensors(path: Path, manifest: layout.Manifest) -> None:
 
     Tensors are read one at a time, so checking costs one tensor's memory at most.
     """
+    # lazy: torch loads on first use (importing llm_magic stays cheap)
     import torch
     from safetensors import safe_open
 
@@ -107,10 +113,6 @@ def _not_finite(tensor: Any, torch: Any) -> bool:
 
 def read_run(directory: str | Path) -> SavedRun:
     """Read and check a run folder: manifest, weights files, config, history and metrics."""
-    import yaml
-
-    from llm_magic.runtime.config.yaml_lines import safe_load
-
     path = layout.run_folder(directory).resolve()
     manifest = layout.read_manifest(path)
     layout.check_file_sizes(path, manifest)
@@ -128,6 +130,7 @@ def read_run(directory: str | Path) -> SavedRun:
 
     history = None
     if (path / layout.HISTORY_NAME).is_file():
+        # lazy: pandas loads on first use (importing llm_magic stays cheap)
         import pandas as pd
 
         history = pd.read_csv(path / layout.HISTORY_NAME)
@@ -178,6 +181,7 @@ def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> N
     The check (same tensor names, same shapes) is what catches an adapter saved for another
     base model or another rank: PEFT alone would skip or partly load mismatched tensors.
     """
+    # lazy: torch loads on first use (importing llm_magic stays cheap)
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -221,8 +225,6 @@ def _config_for_loading(run: SavedRun) -> tuple[Any, str | None]:
     Built from ``config.user.yaml`` when the folder has one and it still describes the effective
     ``config.yaml`` (so keys the user left unset stay unset); otherwise from ``config.yaml``.
     """
-    from llm_magic.runtime.config import load_config
-
     try:
         effective = load_config(for_folder(run.config, run.manifest.kind, run.path)[0])
     except ConfigError as exc:
@@ -250,8 +252,6 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
     run = read_run(directory)
     config, config_note = _config_for_loading(run)
     config_name = name or run.manifest.config_name or "default"
-
-    from llm_magic.runtime.models.manager import ModelManager
 
     manager = ModelManager()
     try:

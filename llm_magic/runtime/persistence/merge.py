@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DeviceError, LlmMagicError
+from llm_magic.runtime.config import load_config
+from llm_magic.runtime.models.manager import ModelManager
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
@@ -68,6 +70,7 @@ def _logical_parameters(model: Any) -> int:
 
 def estimate_bytes(parameters: int, dtype: Any) -> int:
     """Bytes to hold ``parameters`` weights in ``dtype`` (4 bytes when the dtype is unknown)."""
+    # lazy: torch loads on first use (importing llm_magic stays cheap)
     import torch
 
     try:
@@ -79,6 +82,7 @@ def estimate_bytes(parameters: int, dtype: Any) -> int:
 
 def adapter_fingerprint(model: Any) -> str:
     """A hash of every adapter tensor: changes whenever training updates the adapter."""
+    # lazy: torch loads on first use (importing llm_magic stays cheap)
     import torch
     from peft import get_peft_model_state_dict
 
@@ -94,10 +98,8 @@ def adapter_fingerprint(model: Any) -> str:
 
 def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
     """The base reloaded without quantization, with ``model``'s adapter weights applied."""
+    # lazy: torch loads on first use (importing llm_magic stays cheap)
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
-
-    from llm_magic.runtime.config import load_config
-    from llm_magic.runtime.models.manager import ModelManager
 
     data = config.to_dict()
     data["quantization"] = None

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+import yaml
+
+import llm_magic
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.export import generation_settings, write_hf_folder
@@ -90,6 +93,7 @@ def _relabel_adapter_base(folder: Path, base_model: str) -> None:
 def _write_history(folder: Path, history: Any) -> bool:
     if history is None:
         return False
+    # lazy: pandas loads on first use (importing llm_magic stays cheap)
     import pandas as pd
 
     frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
@@ -152,10 +156,6 @@ def write_run_folder(
     settings written with the merged model; ``overwrite`` writes into a non-empty folder that
     llm_magic did not write (its other files are kept, see ``layout.AtomicFolder``).
     """
-    import yaml
-
-    import llm_magic
-
     base_model = str(config.get("base_model"))
     if _is_peft(model):
         kind = "adapter"
@@ -198,6 +198,7 @@ def write_run_folder(
             (folder / layout.USER_CONFIG_NAME).write_text(user_config, encoding="utf-8")
         steps = None
         if _write_history(folder, history):
+            # lazy: pandas loads on first use (importing llm_magic stays cheap)
             import pandas as pd
 
             steps = len(pd.read_csv(folder / layout.HISTORY_NAME))

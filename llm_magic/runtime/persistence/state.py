@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llm_magic.runtime.training.runs import RunRecord, TrainingState
+
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.session import Session
-    from llm_magic.runtime.training.runs import TrainingState
 
 __all__ = [
     "PersistenceState",
@@ -147,12 +148,8 @@ def build_training_restore(
 
     The record (with the saved status; ``loaded`` when none was saved) carries the saved checkpoint, metrics and row count, so
     ``%llm_runs`` lists the loaded run, ``%llm_train --resume`` continues it and a new save
-    keeps its metrics. Returns ``([], None)`` when training is not installed.
+    keeps its metrics.
     """
-    try:
-        from llm_magic.runtime.training.runs import RunRecord
-    except ImportError:  # pragma: no cover - training is part of llm_magic; kept for partial installs
-        return [], None
     history = restored.history
     rows = [] if history is None else [
         {key: _clean(value) for key, value in row.items()} for row in history.to_dict("records")

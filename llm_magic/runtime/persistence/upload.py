@@ -50,6 +50,7 @@ def upload_folder(
     commit_message: str | None = None,
 ) -> UploadReport:
     """Create ``repo_id`` on the Hub (if needed) and upload ``directory`` to it."""
+    # lazy: huggingface_hub loads only for an upload
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id

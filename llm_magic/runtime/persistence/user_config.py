@@ -16,16 +16,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+from pydantic_core import to_jsonable_python
+
 from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.runtime.config import load_config
+from llm_magic.runtime.config.yaml_lines import safe_load
 from llm_magic.runtime.persistence import layout
 
 __all__ = ["for_folder", "load_user_config", "read_user_config", "user_config_text"]
 
 
 def _yaml_text(source: Any) -> str | None:
-    import yaml
-    from pydantic_core import to_jsonable_python
-
     if isinstance(source, str):
         return source if source.endswith("\n") else source + "\n"
     if isinstance(source, Mapping):
@@ -41,8 +43,6 @@ def user_config_text(config: Any) -> str | None:
     source no longer describes it (changed in place after loading): then ``config.yaml`` alone
     is saved, and loading it back marks every key as set (the behaviour of older folders).
     """
-    from llm_magic.runtime.config import load_config
-
     text = _yaml_text(getattr(config, "source", None))
     if text is None:
         return None
@@ -82,11 +82,6 @@ def load_user_config(text: str, kind: str, path: Path) -> Any:
     Kept as the text when the folder needs no rewrite (so ``config.source`` and the YAML line
     numbers are what the user wrote); otherwise from the rewritten mapping.
     """
-    import yaml
-
-    from llm_magic.runtime.config import load_config
-    from llm_magic.runtime.config.yaml_lines import safe_load
-
     where = path / layout.USER_CONFIG_NAME
     try:
         data = safe_load(text)  # alias-capped: a folder may come from someone else

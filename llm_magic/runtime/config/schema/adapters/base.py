@@ -67,6 +67,7 @@ class AdapterBase(ConfigModel):
         resolved for the loaded architecture). Raises :class:`LlmMagicError` when the installed
         PEFT lacks this adapter kind.
         """
+        # lazy: peft (and torch) load on first use (importing llm_magic stays cheap)
         import peft
 
         cls = getattr(peft, self.peft_class, None)

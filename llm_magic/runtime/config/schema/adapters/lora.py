@@ -71,6 +71,7 @@ class LoraAdapter(AdapterBase):
 
     def peft_kwargs(self, target_modules: list[str] | None) -> dict[str, Any]:
         """LoRA fields mapped to ``peft.LoraConfig`` (sub-configs become PEFT objects)."""
+        # lazy: peft (and torch) load on first use (importing llm_magic stays cheap)
         import peft
 
         kwargs = super().peft_kwargs(target_modules)
