@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.model_card import render_model_card
 from llm_magic.runtime.persistence.state import (
@@ -163,7 +164,7 @@ def write_run_folder(
     base_model = str(config.get("base_model"))
     if _is_peft(model):
         kind = "adapter"
-    elif (config.get("trainer") or {}).get("type") == "finetune":
+    elif (config.get("trainer") or {}).get("type") in TRAINING_TRAINERS:
         kind = "full"
     else:
         kind = "config"
