@@ -62,6 +62,10 @@ def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any])
     kwargs = dict(kwargs)
     kwargs.pop("label_names", None)  # TRL's batches have no `labels` column
     kwargs.update(beta=preference.beta, max_length=None)  # our templates and limits bound the rows
+    # TRL's configs turn on bf16 autocast and activation checkpointing by default; here they stay
+    # what trainer.use_mixed_precision and enable_gradient_checkpointing say, as for finetune.
+    kwargs.setdefault("bf16", False)
+    kwargs["gradient_checkpointing"] = False  # TRL's old name; the setting travels as activation_checkpointing
     # Length grouping reads `input_ids`, which TRL's tokenized rows do not have; KTO pairs each row
     # with its batch neighbours for its KL estimate and needs them in a fixed order (the rows are
     # shuffled once, by the run's seed, in preference_dataset instead).

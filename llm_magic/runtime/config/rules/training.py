@@ -74,6 +74,16 @@ def validation_metric_known(c):
 
 
 @rule("trainer")
+def kto_batches_of_two(c):
+    """TRL's KTO estimates its KL term by pairing each row with another row of its batch."""
+    t = c.trainer
+    if t.type == "kto" and isinstance(t.batch_size, int) and t.batch_size < 2:
+        yield ("trainer.batch_size",
+               f"{t.batch_size}: a kto run needs at least 2 rows per step (its KL estimate pairs each row with "
+               "another of its batch); set batch_size: 4, for example.")
+
+
+@rule("trainer")
 def freeze_regex_compiles(c):
     pattern = getattr(c.trainer, "layers_to_freeze_regex", None)
     if pattern is not None:
