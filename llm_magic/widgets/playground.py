@@ -32,7 +32,7 @@ __all__ = ["SLIDERS", "Playground"]
 
 #: Slider knobs: name -> (kind, min, max, step, fallback value). ``log`` sliders are integers on
 #: a base-2 scale (step in powers of two). Ranges cover the useful part of each setting's valid
-#: range (spec section 8); a config value outside widens the slider.
+#: range (the ``generation:`` schema); a config value outside widens the slider.
 SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
     "temperature": ("float", 0.0, 2.0, 0.05, 0.1),
     "top_p": ("float", 0.0, 1.0, 0.01, 1.0),

@@ -2,7 +2,7 @@
 
 Text outputs: a teacher-forced pass gives loss, perplexity and token accuracy on the target
 tokens; greedy generation gives exact match, BLEU and ROUGE. Category outputs: the generated text
-is mapped to a label (spec 2.3) and scored with accuracy, per-class P/R/F1 and a confusion matrix.
+is mapped to a label (``decoder.match``) and scored with accuracy, per-class P/R/F1 and a confusion matrix.
 
 Decoding is greedy (``do_sample: false``) whatever ``generation:`` says, so metrics are
 reproducible; the other generation settings apply. A text answer is generated for at most twice

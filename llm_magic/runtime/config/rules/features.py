@@ -1,4 +1,4 @@
-"""Rules about the input and output features (section 2.2/2.3 of the spec)."""
+"""Rules about the input and output features (``input_features`` / ``output_features``)."""
 from __future__ import annotations
 
 import re

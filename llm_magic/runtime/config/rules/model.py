@@ -1,4 +1,5 @@
-"""Rules about the model: adapters, quantization, backend and security (spec 4, 5, 9)."""
+"""Rules about the model: adapters, quantization, backend and security (``adapter``, ``quantization``,
+``backend``, ``trust_remote_code``)."""
 from __future__ import annotations
 
 from llm_magic.runtime.config.rules import rule
