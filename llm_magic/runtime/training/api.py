@@ -394,8 +394,12 @@ def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) 
                 record.notes.append("Reported to " + "; ".join(f"{k}: {v}" for k, v in record.tracking.items()) + ".")
 
 
-def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
-    """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training."""
+def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool = False) -> Any:
+    """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training.
+
+    ``compare`` also evaluates the base model (the adapter switched off) and returns an
+    :class:`~llm_magic.runtime.evaluation.report.EvalComparison` of the two.
+    """
     from llm_magic.runtime.evaluation.evaluate import evaluate_split
 
     session.check_idle("evaluate")
@@ -412,9 +416,26 @@ def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
             "column), pass more data, or evaluate another split with --split."
         )
     settings = settings_from_config(getattr(config, "trainer", None))
-    report = evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
-                            collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
-                            add_special_tokens=prepared.add_special_tokens)
+    model = bundle.model
+    if compare and not getattr(model, "peft_config", None):
+        raise LlmMagicError(
+            "--compare evaluates the base model (adapter off) beside the tuned one, but this config has no "
+            "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') and train "
+            "it, or drop --compare.")
+
+    def run() -> Any:
+        return evaluate_split(model, bundle.tokenizer, config, part, name=split,
+                              collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
+                              add_special_tokens=prepared.add_special_tokens)
+
+    report = run()
+    if compare:
+        from llm_magic.runtime.evaluation.report import EvalComparison
+
+        with model.disable_adapter():
+            base = run()
+        base.metrics = {k: v for k, v in base.metrics.items() if k not in ("reward_accuracy", "reward_margin")}
+        report = EvalComparison(base=base, tuned=report)
     _bind(session, data)
     return report
 
