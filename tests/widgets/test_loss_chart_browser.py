@@ -61,3 +61,42 @@ def test_epoch_labels_do_not_overlap(browser, epochs, width):
         assert after["left"] >= before["right"] + 4, (before, after)
     if width >= 980 and epochs <= 10:
         assert len(labels) == epochs - 1  # room for all: none is left out
+
+
+VISIBLE = """(selector) => {
+  const el = document.querySelector(selector);
+  return Boolean(el) && el.offsetParent !== null && getComputedStyle(el).display !== 'none';
+}"""
+
+
+@pytest.mark.parametrize("status", ["running", "finished"])
+def test_a_foreground_run_shows_how_to_stop_it_instead_of_a_button_that_cannot_act(browser, status):
+    # In the foreground the kernel is busy running the cell: a click's message would be read only
+    # after the run, so there is no Stop button, but a hint while the run lasts.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_chart(browser, _run(60, 3), {"max_steps": 120, "status": status, "foreground": True,
+                                             "status_line": "step 60/120"}, width=720)
+    try:
+        page.locator(".llm-chart").screenshot(path=str(ARTIFACTS / f"chart-foreground-{status}.png"))
+        assert not page.evaluate(VISIBLE, ".llm-chart-stop")
+        hint = page.evaluate(VISIBLE, ".llm-chart-stop-hint")
+        text = page.locator(".llm-chart-stop-hint").inner_text()
+    finally:
+        page.close()
+    if status == "running":
+        assert hint and "interrupt the kernel" in text and "checkpoint" in text
+    else:
+        assert not hint  # nothing left to stop
+
+
+def test_a_background_run_has_a_stop_button_that_messages_the_kernel(browser):
+    page = open_chart(browser, _run(60, 3), {"max_steps": 120, "status": "running", "foreground": False}, width=720)
+    try:
+        assert page.evaluate(VISIBLE, ".llm-chart-stop") and not page.evaluate(VISIBLE, ".llm-chart-stop-hint")
+        page.locator(".llm-chart-stop").click()
+        sent = page.evaluate("() => window.__sent")
+        label = page.locator(".llm-chart-stop").inner_text()
+        disabled = page.locator(".llm-chart-stop").is_disabled()
+    finally:
+        page.close()
+    assert {"k": "stop"} in sent and disabled and label.startswith("Stopping")

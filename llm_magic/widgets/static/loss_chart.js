@@ -168,7 +168,8 @@ class ChartView {
     // A run in the foreground holds the kernel, which reads the button's message only after the
     // cell: there, interrupting the kernel is what stops it (after the current step, checkpointed).
     this.stopHint = html("div", "llm-chart-stop-hint", null,
-      "to stop: interrupt the kernel (\u25a0), it stops after the current step with a checkpoint");
+      "To stop: interrupt the kernel (\u25a0 in the toolbar, or I, I); the run stops after its current step " +
+      "and keeps a checkpoint to resume from.");
     this.plot = html("div", "llm-chart-plot", el);
     this.svg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "training loss chart" }, this.plot);
     this.tooltip = html("div", "llm-chart-tooltip", this.plot);
