@@ -174,7 +174,8 @@ class ChartView {
     // A run in the foreground holds the kernel, which reads the button's message only after the
     // cell: there, interrupting the kernel is what stops it (after the current step, checkpointed).
     this.stopHint = html("div", "llm-chart-stop-hint", null,
-      "to stop: interrupt the kernel (\u25a0), it stops after the current step with a checkpoint");
+      "To stop: interrupt the kernel (\u25a0 in the toolbar, or I, I); the run stops after its current step " +
+      "and keeps a checkpoint to resume from.");
     this.plot = html("div", "llm-chart-plot", el);
     this.svg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "training loss chart" }, this.plot);
     this.tooltip = html("div", "llm-chart-tooltip", this.plot);
@@ -306,6 +307,9 @@ class ChartView {
     node("rect", { x: plotLeft, y: top, width: plotWidth, height: lrTop + LR_HEIGHT - top }, clip);
     const curves = node("g", { "clip-path": `url(#${clipId})` }, svg);
 
+    // Every boundary gets its line; a label that would overlap the previous one is left out
+    // (many epochs in a narrow output: "epoch 9" over "epoch 10"), as in the final picture.
+    let labelledUntil = -Infinity;
     for (const [step, epoch] of epochBoundaries(s.epoch)) {
       if (step < x0 || step > x1) continue;
       node("line", { x1: x(step), x2: x(step), y1: top, y2: lrTop + LR_HEIGHT, class: "llm-chart-epoch" }, curves);
@@ -314,6 +318,14 @@ class ChartView {
       const label = node("text", { x: x(step) + (right ? -3 : 3), y: top + 11, "text-anchor": right ? "end" : "start",
                                    class: "llm-chart-epoch-label" }, curves);
       label.textContent = `epoch ${epoch + 1}`;
+      // Measured where the page lays it out; 6 px a character where it does not (a hidden tab).
+      const width = label.getComputedTextLength() || 6 * label.textContent.length;
+      const start = right ? x(step) - 3 - width : x(step) + 3;
+      if (start < labelledUntil + 6) {
+        label.remove();
+        continue;
+      }
+      labelledUntil = start + width;
     }
     if (best !== null && best !== undefined && best >= 0 && best >= x0 && best <= x1) {
       node("line", { x1: x(best), x2: x(best), y1: top, y2: lrTop + LR_HEIGHT, class: "llm-chart-best" }, curves);
