@@ -89,7 +89,8 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     lr_top = top + _LOSS_H + _GAP
     preference = _has_preference(points)
     pref_top = lr_top + _LR_H + _AXIS
-    height = pref_top + (_PREF_BLOCK if preference else 0) + _FOOT
+    foot = _wrap(summary)
+    height = pref_top + (_PREF_BLOCK if preference else 0) + _FOOT + 16 * (len(foot) - 1)
     plot_w = WIDTH - _LEFT - _RIGHT
     last = max([s for s, _ in loss + evals + lrs] or [1])  # the x axis the preference panels share
     x1 = max(last, 1)  # the steps run: a stopped run fills the width, as the live chart does
@@ -166,9 +167,22 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
         out.append(f'<path d="{_path(lrs, x, lr_y)}" fill="none" stroke="{COLORS["lr"]}" stroke-width="1.5"/>')
     if preference:
         out += _preference_panels(points, pref_top, x, x1, smoothing)
-    out.append(f'<text x="{_LEFT}" y="{height - 8}" font-size="12" fill="#333">{escape(summary)}</text>')
+    for number, line in enumerate(foot):
+        y_line = height - 8 - 16 * (len(foot) - 1 - number)
+        out.append(f'<text x="{_LEFT}" y="{y_line}" font-size="12" fill="#333">{escape(line)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _wrap(summary: str, width: int = 110) -> list[str]:
+    """The summary in lines of at most ~``width`` characters (~6.5 px each at 12 px), broken at " · "."""
+    lines: list[str] = []
+    for part in summary.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return lines or [""]
 
 
 _REWARDS = {"chosen": ("#2ca02c", "reward of chosen"), "rejected": ("#d62728", "reward of rejected"),

@@ -100,3 +100,37 @@ def test_a_background_run_has_a_stop_button_that_messages_the_kernel(browser):
     finally:
         page.close()
     assert {"k": "stop"} in sent and disabled and label.startswith("Stopping")
+
+
+def test_a_preference_run_draws_its_rewards_and_accuracy_under_the_loss(browser):
+    steps = 30
+    points = _run(steps, 3)
+    for split, every in (("", 1), ("eval_", 10)):
+        for s in range(every, steps + 1, every):
+            points.setdefault(f"{split}rewards/chosen", []).append([s, 0.05 * s])
+            points.setdefault(f"{split}rewards/rejected", []).append([s, -0.03 * s])
+            points.setdefault(f"{split}rewards/margins", []).append([s, 0.08 * s])
+            points.setdefault(f"{split}rewards/accuracies", []).append([s, min(1.0, s / 10)])
+    page = open_chart(browser, points, {"max_steps": steps})
+    try:
+        panel = page.locator(".llm-chart-preference")
+        assert panel.is_visible()
+        drawn = panel.locator("svg").get_attribute("data-points")
+        assert int(drawn) == 4 * steps + 4 * 3  # every reward point reached the page
+        assert "margin (chosen - rejected)" in panel.inner_text()
+        # Four curves (chosen, rejected, margin, accuracy), each a real line across the steps.
+        lengths = page.evaluate("""() => [...document.querySelectorAll('.llm-chart-preference path')]
+            .map((p) => p.getTotalLength())""")
+        assert len(lengths) == 4 and all(length > 100 for length in lengths)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chart-preference.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_a_fine_tuning_run_has_no_preference_panel(browser):
+    page = open_chart(browser, _run(20, 2), {"max_steps": 20})
+    try:
+        assert not page.locator(".llm-chart-preference").is_visible()
+    finally:
+        page.close()
