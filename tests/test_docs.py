@@ -48,3 +48,33 @@ def test_magics_reference_summaries_are_sentences():
     assert rows and firsts
     for line in rows + firsts:
         assert "::" not in line.rstrip(" |"), line
+
+
+def _section(page: str, heading: str) -> str:
+    """The text of one ``## heading`` section of a Markdown page."""
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    start = text.index(f"## {heading}")
+    end = text.find("\n## ", start + 3)
+    return text[start:] if end == -1 else text[start:end]
+
+
+def test_troubleshooting_documents_every_error_class():
+    import inspect
+
+    import llm_magic.errors as errors
+
+    classes = {name for name, obj in vars(errors).items()
+               if inspect.isclass(obj) and issubclass(obj, errors.LlmMagicError)}
+    section = _section("troubleshooting.md", "Error classes")
+    rows = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    assert rows == classes
+
+
+def test_troubleshooting_error_example_runs_and_prints_what_it_shows(session, capsys):
+    section = _section("troubleshooting.md", "Error classes")
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "troubleshooting.md", "exec"), {})
+    out = capsys.readouterr().out
+    # The comments in the example quote these outputs.
+    assert "line 4: adapter.lora_alpha: unknown key `lora_alpha`. Did you mean `alpha`?" in out
+    assert "fix the data: The data has no column 'answer'" in out

@@ -40,7 +40,7 @@ class ConfigMagics(Magics):
     @argument("--load", action="store_true", help="Also load the model now (otherwise on first use).")
     @user_errors
     def llm_config(self, line: str = "", cell: str | None = None):
-        """Validate and store a Ludwig ``model_type: llm`` config, then show what it changes.
+        """Validate and store a Ludwig ``model_type: llm`` config, then show what it sets and derives.
 
         As a cell magic the body is YAML; every problem is reported at once with its key and line,
         and a bad cell leaves the previous config in place. Several named configs can coexist; the

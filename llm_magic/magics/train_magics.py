@@ -99,19 +99,23 @@ class TrainMagics(Magics):
               help="A DataFrame / datasets.Dataset variable or a data file; default: the bound data.")
     @argument("--split", default="test", choices=["train", "validation", "test"],
               help="Which split of preprocessing.split to evaluate (default: test).")
+    @argument("--compare", action="store_true",
+              help="Also evaluate the base model (adapter off) and show both, metric by metric and answer by answer.")
     @user_errors
     def llm_eval(self, line: str):
         """Evaluate the current model on a split of --data, without changing its weights.
 
-        Text outputs: loss, perplexity, token accuracy, exact match, BLEU, ROUGE. Category
+        Text outputs: loss, perplexity, token accuracy, exact match, BLEU, ROUGE; after a
+        preference run (dpo/kto/orpo) also preference accuracy and the reward margin. Category
         outputs: accuracy, per-class precision/recall/F1 and a confusion matrix. Example::
 
-            %llm_eval --data df --split test
+            %llm_eval --data df --split test --compare
         """
         from llm_magic.runtime.session import get_session
 
         args = parse_argstring(self.llm_eval, line)
-        return get_session().evaluate(resolve_data_arg(self.shell, args.data), split=args.split)
+        return get_session().evaluate(resolve_data_arg(self.shell, args.data), split=args.split,
+                                      compare=args.compare)
 
     @line_magic
     @user_errors

@@ -4,3 +4,9 @@ Sub-modules own one concept each: ``config`` (the Ludwig LLM config language), `
 (loading, quantization, adapters, the embedded model), ``data`` (data sources, splits, prompts,
 retrieval, tokenisation), ``training``, ``generation``, and ``session`` which ties them together.
 """
+
+from llm_magic.runtime.library_logs import absorb as _absorb_library_logs
+
+# Before any runtime module imports peft or bitsandbytes: their import-time warnings must not
+# reach the cell's output (see library_logs).
+_absorb_library_logs()

@@ -263,9 +263,12 @@ class Session:
         self.check_idle("write a training script (it copies the current weights)")
         return write_job_folder(self, directory, **options)
 
-    def evaluate(self, data: Any = None, split: str = "test") -> Any:
-        """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged."""
-        return evaluate_split(self, data, split=split)
+    def evaluate(self, data: Any = None, split: str = "test", compare: bool = False) -> Any:
+        """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged.
+
+        ``compare``: the base model (adapter off) beside the tuned one (an ``EvalComparison``).
+        """
+        return evaluate_split(self, data, split=split, compare=compare)
 
     def stop_training(self, wait: float | None = None) -> bool:
         """Stop the run in progress after its current step (checkpointed for ``resume``)."""

@@ -1,14 +1,19 @@
-"""The effective-config display of ``%%llm_config``: what the user changed and what was derived.
+"""The display of ``%%llm_config``: what the user wrote, then what llm_magic derived.
 
 ``ConfigView`` renders as an HTML table in Jupyter (``_repr_html_``) and as plain text in terminal
-IPython (``__repr__``). It shows only the interesting part of the config: keys whose values differ
-from the defaults, and every value llm_magic filled in or rewrote (with the reason).
+IPython (``__repr__``). It shows every key the user wrote, as written (even a value that equals
+the default, such as ``quantization: {bits: 4}`` or ``epochs: 3``), then, under its own "Derived"
+header, every value llm_magic filled in or rewrote (with the reason). Untouched defaults are not
+listed.
 """
 from __future__ import annotations
 
 import html
 import json
 from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from llm_magic.runtime.secrets import redact
 
@@ -28,11 +33,53 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+#: Section headers, the same in text and HTML.
+WRITTEN = "Written in this config"
+DERIVED = "Derived by llm_magic (values it filled in or rewrote, with the reason)"
+
+
 def _show(value: Any) -> str:
     # A token pasted into the config is shown as *** (runtime/secrets.py), never echoed.
     if isinstance(value, str):
         return redact(value if value and "\n" not in value else json.dumps(value))
     return redact(json.dumps(value, default=str))
+
+
+def written(config: Any) -> dict[str, Any]:
+    """The keys the user wrote, with the values as written (nested dict).
+
+    Read from the config's source (the cell's YAML or the dict given to ``load_config``), so a value
+    llm_magic rewrote later still shows as the user wrote it; the rewrite is listed as derived.
+    A config built without the loader falls back to the fields pydantic saw set.
+    """
+    source = getattr(config, "source", None)
+    if isinstance(source, str):
+        from llm_magic.runtime.config.yaml_lines import parse_yaml
+
+        data = parse_yaml(source)[0]
+        if isinstance(data, dict):
+            return data
+    if isinstance(source, dict):
+        return source
+    return _fields_set(config)
+
+
+def _fields_set(model: BaseModel) -> dict[str, Any]:
+    # Unlike diff_from_defaults, a set field equal to its default is kept: the user wrote it.
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        if name not in model.model_fields_set:
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out[name] = _fields_set(value)
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            out[name] = [_fields_set(v) for v in value]
+        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            out[name] = {k: _fields_set(v) for k, v in value.items()}
+        else:
+            out[name] = to_jsonable_python(value)
+    return out
 
 
 class ConfigView:
@@ -56,9 +103,9 @@ class ConfigView:
         state = " (current)" if self.current else ""
         return f"{label}{state}: {redact(c.base_model)} | trainer {c.trainer.type} | {adapter}{quant}"
 
-    def changed(self) -> list[tuple[str, Any]]:
-        """``(path, value)`` for every key set to a non-default value."""
-        return flatten(self.config.diff_from_defaults())
+    def written(self) -> list[tuple[str, Any]]:
+        """``(path, value)`` for every key the user wrote, as written (defaults included)."""
+        return flatten(written(self.config))
 
     def derived(self) -> list[tuple[str, Any, str]]:
         """``(path, value, reason)`` for every derived or rewritten value."""
@@ -69,11 +116,11 @@ class ConfigView:
         return self.config.without_effect()
 
     def __repr__(self) -> str:
-        lines = [self.summary, "Set in this config (differs from the defaults):"]
-        lines += [f"  {path}: {_show(value)}" for path, value in self.changed()] or ["  (nothing)"]
+        lines = [self.summary, f"{WRITTEN}:"]
+        lines += [f"  {path}: {_show(value)}" for path, value in self.written()] or ["  (nothing)"]
         derived = self.derived()
         if derived:
-            lines.append("Derived or rewritten by llm_magic:")
+            lines.append(f"{DERIVED}:")
             lines += [f"  {path} = {_show(value)}   ({reason})" for path, value, reason in derived]
         inert = self.without_effect()
         if inert:
@@ -88,14 +135,14 @@ class ConfigView:
                 for item in items)
 
         esc = html.escape
-        changed = [(f"<code>{esc(p)}</code>", f"<code>{esc(_show(v))}</code>") for p, v in self.changed()]
+        changed = [(f"<code>{esc(p)}</code>", f"<code>{esc(_show(v))}</code>") for p, v in self.written()]
         derived = [(f"<code>{esc(p)}</code>", f"<code>{esc(_show(v))}</code>", esc(r))
                    for p, v, r in self.derived()]
         parts = [f"<div class='llm-config'><b>{esc(self.summary)}</b>",
-                 "<details open><summary>Set in this config (differs from the defaults)</summary>",
+                 f"<details open><summary>{WRITTEN}</summary>",
                  f"<table>{rows(changed) or '<tr><td>(nothing)</td></tr>'}</table></details>"]
         if derived:
-            parts += ["<details open><summary>Derived or rewritten by llm_magic</summary>",
+            parts += [f"<details open><summary>{esc(DERIVED)}</summary>",
                       "<table><tr><th>key</th><th>value</th><th>why</th></tr>", rows(derived), "</table></details>"]
         inert = [(f"<code>{esc(p)}</code>", f"<code>{esc(_show(v))}</code>", esc(r))
                  for p, v, r in self.without_effect()]

@@ -87,9 +87,12 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
     legend, rows = _legend(best_step, bool(evals), bool(epoch_boundaries(epochs)), smoothing, _TITLE + 14)
     top = _TITLE + _LEGEND * rows + 6
     lr_top = top + _LOSS_H + _GAP
-    height = lr_top + _LR_H + _AXIS + _FOOT
+    preference = _has_preference(points)
+    pref_top = lr_top + _LR_H + _AXIS
+    foot = _wrap(summary)
+    height = pref_top + (_PREF_BLOCK if preference else 0) + _FOOT + 16 * (len(foot) - 1)
     plot_w = WIDTH - _LEFT - _RIGHT
-    last = max([s for s, _ in loss + evals + lrs] or [1])
+    last = max([s for s, _ in loss + evals + lrs] or [1])  # the x axis the preference panels share
     x1 = max(last, 1)  # the steps run: a stopped run fills the width, as the live chart does
     values = [v for _, v in loss + evals] or [0.0, 1.0]
     lo, hi = min(values), max(values)
@@ -162,9 +165,91 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
                    f'fill="{COLORS["best" if best else "eval_loss"]}"' + (' stroke="#fff" stroke-width="1.5"/>' if best else "/>"))
     if lrs:
         out.append(f'<path d="{_path(lrs, x, lr_y)}" fill="none" stroke="{COLORS["lr"]}" stroke-width="1.5"/>')
-    out.append(f'<text x="{_LEFT}" y="{height - 8}" font-size="12" fill="#333">{escape(summary)}</text>')
+    if preference:
+        out += _preference_panels(points, pref_top, x, x1, smoothing)
+    for number, line in enumerate(foot):
+        y_line = height - 8 - 16 * (len(foot) - 1 - number)
+        out.append(f'<text x="{_LEFT}" y="{y_line}" font-size="12" fill="#333">{escape(line)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _wrap(summary: str, width: int = 110) -> list[str]:
+    """The summary in lines of at most ~``width`` characters (~6.5 px each at 12 px), broken at " · "."""
+    lines: list[str] = []
+    for part in summary.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return lines or [""]
+
+
+_REWARDS = {"chosen": ("#2ca02c", "reward of chosen"), "rejected": ("#d62728", "reward of rejected"),
+            "margins": ("#9467bd", "margin (chosen - rejected)"),
+            "accuracies": ("#8c564b", "accuracy (chosen > rejected)")}
+_PREF_TITLE, _REWARD_H, _ACC_H = 40, 150, 64
+_PREF_BLOCK = _PREF_TITLE + _REWARD_H + _GAP + _ACC_H + _AXIS
+
+
+def _has_preference(points: Mapping[str, Points]) -> bool:
+    return any(points.get(f"{prefix}rewards/{name}") for name in _REWARDS for prefix in ("", "eval_"))
+
+
+def _preference_panels(points: Mapping[str, Points], top: float, x, x1: float, smoothing: float) -> list[str]:
+    """A preference run's rewards (chosen, rejected, margin) and reward accuracy, as the live chart draws them."""
+    def series(name: str) -> list[tuple[int, float]]:
+        return [(s, v) for s, v in points.get(name, ()) if math.isfinite(v)]
+
+    plot_w = WIDTH - _LEFT - _RIGHT
+    tick = 'font-size="10" fill="#666"'
+    out = [f'<text x="{_LEFT}" y="{top + 14}" font-size="14" font-weight="600">Preference</text>']
+    left = _LEFT + 90
+    for name, (color, label) in _REWARDS.items():
+        out.append(f'<rect x="{left}" y="{top + 9}" width="14" height="3" fill="{color}"/>')
+        out.append(f'<text x="{left + 18}" y="{top + 14}" font-size="11">{escape(label)}</text>')
+        left += 18 + 6.0 * len(label) + 14
+    out.append(f'<text x="{_LEFT}" y="{top + 32}" font-size="10" fill="#666">lines: training (smoothed) · '
+               'dots: validation</text>')
+    r_top = top + _PREF_TITLE
+    a_top = r_top + _REWARD_H + _GAP
+    values = [v for name in ("chosen", "rejected", "margins") for prefix in ("", "eval_")
+              for _, v in series(f"{prefix}rewards/{name}")]
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = (hi - lo) * 0.06
+    lo, hi = lo - pad, hi + pad
+
+    def y(value: float) -> float:
+        return r_top + (1 - (value - lo) / (hi - lo)) * _REWARD_H
+
+    def acc_y(value: float) -> float:
+        return a_top + _ACC_H - value * _ACC_H
+
+    for panel_top, panel_h in ((r_top, _REWARD_H), (a_top, _ACC_H)):
+        out.append(f'<rect x="{_LEFT}" y="{panel_top}" width="{plot_w}" height="{panel_h}" fill="none" stroke="#ccc"/>')
+    for value in nice_ticks(lo, hi, 4):
+        opacity = "0.3" if value == 0 else "0.07"
+        out.append(f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+                   f'stroke="#000" stroke-opacity="{opacity}"/>')
+        out.append(f'<text x="{_LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" {tick}>{_fmt(value)}</text>')
+    for value in (0, 0.5, 1):
+        out.append(f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{acc_y(value):.1f}" y2="{acc_y(value):.1f}" '
+                   'stroke="#000" stroke-opacity="0.07"/>')
+        out.append(f'<text x="{_LEFT - 6}" y="{acc_y(value) + 4:.1f}" text-anchor="end" {tick}>{value:g}</text>')
+    for step in nice_ticks(0, x1, 8):
+        out.append(f'<text x="{x(step):.1f}" y="{a_top + _ACC_H + 15}" text-anchor="middle" {tick}>{step:g}</text>')
+    for label, mid in (("reward", r_top + _REWARD_H / 2), ("accuracy", a_top + _ACC_H / 2)):
+        out.append(f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" text-anchor="middle" {tick}>{label}</text>')
+    for name, (color, _) in _REWARDS.items():
+        scale = acc_y if name == "accuracies" else y
+        train = smooth(series(f"rewards/{name}"), smoothing)
+        if train:
+            out.append(f'<path d="{_path(train, x, scale)}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for step, value in series(f"eval_rewards/{name}"):
+            out.append(f'<circle cx="{x(step):.1f}" cy="{scale(value):.1f}" r="3" fill="{color}"/>')
+    return out
 
 
 def _legend(best_step: int | None, has_evals: bool, has_epochs: bool, smoothing: float,

@@ -23,7 +23,10 @@ from llm_magic.widgets.frontend import is_notebook
 __all__ = ["LossPlot"]
 
 # Series kept for the chart and the summary; anything else logged is kept in `latest` only.
-_SERIES = ("loss", "eval_loss", "learning_rate", "tokens_per_second", "epoch")
+#: TRL's rewards, logged by preference runs (``trainer.type: dpo | kto | orpo``), drawn in a second chart.
+PREFERENCE_SERIES = tuple(f"{prefix}rewards/{name}" for name in ("chosen", "rejected", "margins", "accuracies")
+                          for prefix in ("", "eval_"))
+_SERIES = ("loss", "eval_loss", "learning_rate", "tokens_per_second", "epoch", *PREFERENCE_SERIES)
 _RUNNING = ("starting", "running")
 _FALLBACK = ("Live training chart (it needs Jupyter widgets); the final picture and summary "
              "replace it when the run ends.")
@@ -36,7 +39,7 @@ class LossPlot:
     #: the 2 s lag target, and a fast run (100 steps a second) still sends 4 messages, not 100.
     min_interval: float = 0.25
     #: The series the page draws (tokens/s is in the status line only).
-    widget_series = ("loss", "eval_loss", "learning_rate", "epoch")
+    widget_series = ("loss", "eval_loss", "learning_rate", "epoch", *PREFERENCE_SERIES)
 
     def __init__(self, run_id: str, on_stop: Callable[[], Any] | None = None,
                  notebook: bool | None = None, outcome: Callable[[], str | None] | None = None,
@@ -166,6 +169,7 @@ class LossPlot:
             parts.append(f"validation loss {self.points['eval_loss'][-1][1]:.4f}")
         if self.best_step is not None and self.best_step not in evals:
             parts.append(f"best checkpoint at step {self.best_step}")
+        parts += self._preference_parts()
         speeds = [v for _, v in self.points["tokens_per_second"]]
         if speeds:
             parts.append(f"{sum(speeds) / len(speeds):,.0f} tokens/s")
@@ -181,9 +185,21 @@ class LossPlot:
                                 ("tokens_per_second", "tokens/s", "{:,.0f}")):
             if key in self.latest:
                 parts.append(f"{label} {fmt.format(self.latest[key])}")
+        parts += self._preference_parts()
         if self.eta is not None:
             parts.append(f"ETA {format_duration(self.eta)}")
         return " · ".join(parts)
+
+    def _preference_parts(self) -> list[str]:
+        """A preference run's latest reward margin and accuracy (validation's when there is one)."""
+        parts = []
+        for split, prefix in (("", ""), ("validation ", "eval_")):
+            margin = self.points[f"{prefix}rewards/margins"]
+            accuracy = self.points[f"{prefix}rewards/accuracies"]
+            if margin:
+                parts.append(f"{split}reward margin {margin[-1][1]:.3f}"
+                             + (f", accuracy {accuracy[-1][1]:.2f}" if accuracy else ""))
+        return parts
 
     # ------------------------------------------------------------------------- display
     def show(self) -> None:

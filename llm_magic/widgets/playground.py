@@ -13,8 +13,12 @@ browser: set ``slider.value``, then ``button.click()`` and :meth:`Playground.wai
 IPython it prints the current settings and how to pass them as flags instead.
 
 In a notebook the playground is displayed with a static HTML fallback in the same output (the
-prompt, the last answer and the settings), refreshed after every answer, for nbconvert, GitHub
-and frontends without the widget's model.
+prompt, the settings and the last answer), for nbconvert, GitHub and frontends without the
+widget's model. It is refreshed after every answer and by Done, not on every slider move or
+keystroke: a display update makes JupyterLab draw the live view again, which would take the
+focus from the control in use. JupyterLab itself draws the widget view of a trusted notebook in
+preference to any fallback, so a notebook saved while the playground is live shows "Error
+displaying widget" there once the kernel is gone; Done (or the widget-state setting) avoids it.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ __all__ = ["SLIDERS", "Playground"]
 
 #: Slider knobs: name -> (kind, min, max, step, fallback value). ``log`` sliders are integers on
 #: a base-2 scale (step in powers of two). Ranges cover the useful part of each setting's valid
-#: range (spec section 8); a config value outside widens the slider.
+#: range (the ``generation:`` schema); a config value outside widens the slider.
 SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
     "temperature": ("float", 0.0, 2.0, 0.05, 0.1),
     "top_p": ("float", 0.0, 1.0, 0.01, 1.0),
@@ -239,18 +243,33 @@ class Playground:
             "or paste this into your %%llm_config cell:",
             *("  " + line for line in self.to_yaml().splitlines()),
         ]
+        if self.prompt.value and (self.last_result is None or self.prompt.value != self.last_prompt):
+            lines += ["Prompt:", *("  " + line for line in self.prompt.value.splitlines())]
         if self.last_result is not None:
             lines += ["Last answer:", f"  {self.last_prompt}{self.last_result.text}"]
         return "\n".join(lines)
 
     def render_html(self) -> str:
-        """The static fallback: the settings as YAML and the last prompt with its answer."""
-        state = "closed with Done" if self.retired else "interactive while its kernel runs"
+        """The static fallback: the prompt, the settings as YAML, and the last prompt with its answer.
+
+        It is what nbconvert, GitHub and a frontend without the widget's model show, so it names
+        everything needed to redo the answer without the kernel that made it.
+        """
+        state = "closed with Done" if self.retired else "interactive while its kernel runs; rerun the cell to use it"
         parts = ["<div class='llm-magic-playground'><b>Prompt playground</b> "
-                 f"<span style='color:#888'>({state})</span>",
-                 "<pre style='margin:4px 0'>" + html.escape(self.to_yaml()) + "</pre>"]
+                 f"<span style='color:#888'>({html.escape(state)})</span>"]
+        if self.last_result is None or self.prompt.value != self.last_prompt:
+            # The prompt box, unless the last answer below already shows it.
+            prompt = self.prompt.value
+            shown = html.escape(prompt) if prompt else "<i style='color:#888'>(empty)</i>"
+            parts.append("<div style='margin-top:4px'>Prompt</div><pre class='llm-magic-prompt' "
+                         "style='white-space:pre-wrap;overflow-wrap:break-word;margin:0;border:1px solid #ddd;"
+                         f"padding:4px'>{shown}</pre>")
+        parts.append("<div style='margin-top:4px'>Generation settings</div>"
+                     "<pre class='llm-magic-settings' style='margin:0'>" + html.escape(self.to_yaml()) + "</pre>")
         if self.last_result is not None:
             footer = self.last_result.summary() if hasattr(self.last_result, "summary") else ""
+            parts.append("<div style='margin-top:4px'>Last answer</div>")
             parts.append(_transcript(self.last_prompt, self.last_result.text, footer))
         parts.append("</div>")
         return "".join(parts)

@@ -31,6 +31,26 @@ def test_cell_stores_config_and_shows_changes_and_derived(ip, session, capsys):
     assert "temperature" not in out  # unchanged defaults are not listed
 
 
+def test_display_shows_what_was_written_even_when_it_equals_a_default(ip, session, capsys):
+    # bits 4 and epochs 3 are the defaults; the user wrote them, so the display must show them.
+    ip.cell("llm_config", "", CONFIG + "quantization: {bits: 4}\ntrainer: {type: none, epochs: 3}\n")
+    out = capsys.readouterr().out
+    written = out.partition("Written in this config:")[2].partition("Derived by llm_magic")[0]
+    assert "quantization.bits: 4" in written and "quantization: {}" not in out
+    assert "trainer.epochs: 3" in written and "trainer.type: none" in written
+    assert "temperature" not in out  # defaults the user did not write stay hidden
+
+
+def test_display_shows_a_rewritten_value_as_written_and_the_rewrite_as_derived(ip, session, capsys):
+    ip.cell("llm_config", "", CONFIG.replace("llm-magic/tiny", "mistral-7b") + "adapter: {type: lora, r: 4}\ntrainer: {type: finetune}\n")
+    out = capsys.readouterr().out
+    written, header, derived = out.partition("Written in this config:")[2].partition(
+        "Derived by llm_magic (values it filled in or rewrote, with the reason):")
+    assert header and "base_model: mistral-7b" in written and "adapter.r: 4" in written
+    assert "adapter.alpha" not in written
+    assert "base_model = mistralai/Mistral-7B-v0.1" in derived and "adapter.alpha = 8" in derived
+
+
 def test_bad_cell_is_a_usage_error_and_keeps_previous_config(ip, session):
     ip.cell("llm_config", "", CONFIG)
     before = session.config

@@ -120,3 +120,46 @@ def test_user_mistakes_are_usage_errors(shell, tiny_dir):
         shell.line("llm_train", "--data df --sample-every 0")
     assert "No training run" in repr(shell.line("llm_status"))
     assert len(shell.line("llm_runs")) == 0
+
+
+def test_the_chart_of_a_foreground_run_offers_no_stop_button_and_a_background_one_does(
+        shell, tiny_dir, monkeypatch):
+    # The page hides its Stop button when the widget says `foreground` (the kernel, busy with the
+    # cell, would read the click only after the run) and shows how to interrupt instead;
+    # tests/widgets/test_loss_chart_browser.py checks that page side.
+    import comm
+    import ipywidgets.comm
+
+    from llm_magic.runtime.session import get_session
+    from llm_magic.runtime.training.api import training_state
+    from tests.display_recorder import RecordingPublisher
+    from tests.widgets.test_loss_plot import Wire
+
+    wire = Wire()
+
+    class RecordingComm(comm.base_comm.BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            wire.messages.append((msg_type, data or {}))
+
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    monkeypatch.setenv("LLM_MAGIC_FRONTEND", "notebook")
+    monkeypatch.setattr(shell.shell, "display_pub", RecordingPublisher())
+
+    def chart_foreground() -> list[bool]:
+        """The `foreground` value each chart widget had once its state was sent."""
+        values = []
+        for msg_type, data in wire.messages:
+            state = data.get("state", {})
+            if msg_type == "comm_open" and "max_steps" in state and "foreground" in state:
+                values.append(state["foreground"])
+            elif msg_type == "comm_msg" and data.get("method") == "update" and "foreground" in state and values:
+                values[-1] = state["foreground"]
+        return values
+
+    shell.cell("llm_config", "", config(tiny_dir))
+    shell.line("llm_train", "--data df")
+    assert chart_foreground() == [True]
+    wire.messages.clear()
+    shell.line("llm_train", "--data df --background")
+    training_state(get_session()).thread.join(120)
+    assert chart_foreground() == [False]

@@ -255,3 +255,25 @@ def test_terminal_fallback_of_the_plot_prints_the_line(capsys):
     assert len(screen) == 1 and screen[0].startswith("step 4/4") and "eval_loss 0.7000" in screen[0]
     assert screen[0].rstrip().endswith("ended in 0:00")
     assert plot.points["loss"][-1] == (4, 0.5) and plot.widget is None
+
+
+def test_a_preference_run_streams_its_rewards_and_pictures_them(notebook, wire):
+    from llm_magic.widgets.loss_plot import LossPlot
+
+    plot = LossPlot("r")
+    plot.show()
+    plot.log("status", "running", 0)
+    for step in range(1, 5):
+        plot.log_dict({"loss": 0.7 - 0.1 * step, "rewards/margins": 0.2 * step, "rewards/accuracies": 0.25 * step,
+                       "rewards/chosen": 0.1 * step, "rewards/rejected": -0.1 * step}, step)
+    plot.log_dict({"eval_loss": 0.4, "eval_rewards/margins": 0.7, "eval_rewards/accuracies": 1.0}, 4)
+    plot.log("status", "finished", 4)
+    plot.close()
+    received = wire.received()
+    assert [v for _, v in received["rewards/margins"]] == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert received["eval_rewards/accuracies"] == [[4, 1.0]]
+    final = notebook.events[-1]["data"]
+    assert "reward margin 0.800, accuracy 1.00" in final["text/plain"]
+    assert "validation reward margin 0.700, accuracy 1.00" in final["text/plain"]
+    svg = final["image/svg+xml"]
+    assert "Preference" in svg and "margin (chosen - rejected)" in svg

@@ -185,3 +185,34 @@ def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
     assert WIDGET_VIEW_MIME not in last["data"] and "one two three" in last["data"]["text/html"]
     assert "closed with Done" in last["data"]["text/html"]
     assert pg.widget.comm is None and pg.generate_button.comm is None  # closed: no model left to miss
+
+
+def test_the_fallback_recorded_through_a_shell_shows_the_prompt_and_the_settings(monkeypatch):
+    import html
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    story = "Once upon a time, <a dog> & a cat"
+    pg = Playground(Recorder(), {"temperature": 0.3, "max_new_tokens": 48, "do_sample": False},
+                    text=story, notebook=True)
+    display(pg)
+    shown = recorder.events[-1]["data"]
+    # Before any Generate: the prompt box (escaped) and every setting the sliders hold.
+    assert html.escape(story) in shown["text/html"]
+    for name, value in pg.settings().items():
+        assert f"{name}: {str(value).lower() if isinstance(value, bool) else value}" in shown["text/html"], name
+    assert story in shown["text/plain"] and "temperature: 0.3" in shown["text/plain"]
+    # After moving a slider and generating: the settings of that answer, and the answer.
+    pg.sliders["temperature"].value = 0.75
+    pg.generate_button.click()
+    pg.wait(30)
+    updated = recorder.events[-1]["data"]["text/html"]
+    assert "temperature: 0.75" in updated and "temperature: 0.3" not in updated
+    assert "one two three" in updated and html.escape(story) in updated
+    assert updated.count(html.escape(story)) == 1  # shown once, with its answer

@@ -53,7 +53,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, model_max_length: int
         eos_token=EOS,
         pad_token=PAD,
         model_max_length=model_max_length,
-        padding_side="left",  # generation-friendly, as the Ludwig spec forces for LLM inputs
+        padding_side="left",  # generation-friendly, as Ludwig forces for LLM inputs
         clean_up_tokenization_spaces=False,  # keep decode(encode(text)) == text exactly
         chat_template=CHAT_TEMPLATE,
     )

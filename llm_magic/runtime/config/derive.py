@@ -12,6 +12,7 @@ from llm_magic.runtime.config.presets import resolve_preset
 from llm_magic.runtime.config.schema.features import MatchRule, sanitise_name
 from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
+from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS, TRAINING_TRAINERS
 from llm_magic.runtime.embedded import is_embedded_model
 from llm_magic.runtime.embedded.recipe import TINY_RECIPE, recipe_reason
 
@@ -177,10 +178,11 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
         out.append(("trainer.type", "none",
                     "no type given: the trainer is `none` (inference only, as in Ludwig); add "
                     "`type: finetune` to train"))
-    if t.type == "finetune":
+    if t.type in TRAINING_TRAINERS:
         feature = cfg.output_features[0]
         default = type(feature).model_fields["default_validation_metric"].default
-        if t.validation_metric is None and feature.default_validation_metric != default:
+        if (t.validation_metric is None and feature.default_validation_metric != default
+                and t.type not in PREFERENCE_TRAINERS):  # a preference run has its own loss only
             # Ludwig watches the output feature's default metric when trainer.validation_metric is null.
             out.append(("trainer.validation_metric", feature.default_validation_metric,
                         "output feature's default_validation_metric"))

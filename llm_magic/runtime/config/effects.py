@@ -230,6 +230,16 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "StrategyConfig": ("distributed/strategy.py",),
 }
 
+# The preference trainers inherit every fine-tune key, with the same fate; their own keys are read
+# where the run builds TRL's config and datasets.
+_PREFERENCE_CLASSES = ("DPOTrainerConfig", "KTOTrainerConfig", "ORPOTrainerConfig")
+for _registry in (WITHOUT_EFFECT, REFUSED, DERIVED):
+    for _key, _why in [(k, v) for k, v in _registry.items() if k.startswith("FinetuneTrainer.")]:
+        for _cls in _PREFERENCE_CLASSES:
+            _registry[_cls + _key[len("FinetuneTrainer"):]] = _why
+for _cls in _PREFERENCE_CLASSES:
+    READ_BY[_cls] = READ_BY["FinetuneTrainer"] + ("data/preference.py", "evaluation/evaluate.py")
+
 #: Fields read by llm_magic for every adapter kind (the rest of an adapter goes to PEFT).
 ADAPTER_COMMON = {"pretrained_adapter_weights": ("models/adapters.py",),
                   "postprocessor": ("persistence/merge.py",),
@@ -276,6 +286,8 @@ def without_effect_markdown(root: type[BaseModel]) -> str:
     paths = schema_paths(root)
     rows = ["| key | in | why it has no effect |", "|---|---|---|"]
     for cls, path in paths.items():
+        if cls.__name__ in _PREFERENCE_CLASSES:
+            continue  # the FinetuneTrainer rows hold for them too (the table's note says so)
         for name in cls.model_fields:
             reason = WITHOUT_EFFECT.get(f"{cls.__name__}.{name}")
             if reason is not None:

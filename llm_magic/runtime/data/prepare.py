@@ -13,6 +13,7 @@ from typing import Any
 from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.retrieval import Retriever, build_retriever
+from llm_magic.runtime.data.preference import check_preference_columns, preference_columns
 from llm_magic.runtime.data.sources import CleaningReport, clean_data, feature_setting, load_data, require_columns
 from llm_magic.runtime.data.splits import DEFAULT_SEED, SPLIT_NAMES, sample_data, split_data
 from llm_magic.runtime.data.tokenize import (
@@ -81,10 +82,18 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     target = feature_column(config.output_feature)
     if need_target:
         needed[target] = f"the output feature {config.output_feature.name!r}: the target"
+        trainer = getattr(config, "trainer", None)
+        check_preference_columns(trainer, df)
+        # Like the target, a row without its rejected answer (or KTO label) is dropped.
+        preference = preference_columns(trainer, df.columns)
+    else:
+        preference = {}
     require_columns(df, needed)
     columns: dict[str, Any] = {}
     if target in df.columns:
         columns[target] = config.output_feature
+    for col in preference:
+        columns[col] = config.output_feature
     for col in needed:
         columns.setdefault(col, config.input_feature)
     return clean_data(df, columns)

@@ -1,4 +1,4 @@
-"""Prompt templates (spec section 3): render a data row into the text the model reads.
+"""Prompt templates (``prompt:``): render a data row into the text the model reads.
 
 A template is Python ``str.format`` text. ``{column}`` inserts a column's raw value (a format spec is
 allowed when it contains ``f``: the value is cast to float first, e.g. ``{price:.2f}``),
@@ -29,7 +29,8 @@ __all__ = [
     "feature_column",
 ]
 
-# Our own wording of Ludwig's default templates (spec 3.3): same placeholders, same `ASSISTANT:` cue.
+# Our own wording of Ludwig's default templates (used when ``prompt.template`` is null): same
+# placeholders, same `ASSISTANT:` cue.
 DEFAULT_ZERO_SHOT_TEMPLATE = (
     "SAMPLE INPUT: {__sample__}\n"
     "\n"
@@ -177,7 +178,7 @@ class PromptRenderer:
         return [name for name in self.placeholders if name not in _SPECIAL]
 
     def _check_template(self, user_template: str | None) -> None:
-        # load_config already enforces spec 3.2 (task needs {__task__}, retrieval {__context__}, no
+        # load_config already enforces the prompt rules (task needs {__task__}, retrieval {__context__}, no
         # output column...); this adds the one rule it cannot see: some placeholder must vary per row.
         if user_template is None:
             return

@@ -1,4 +1,4 @@
-"""Few-shot retrieval (spec section 3.5): pick ``k`` training rows as ``{__context__}`` for a row.
+"""Few-shot retrieval (``prompt.retrieval``): pick ``k`` training rows as ``{__context__}`` for a row.
 
 ``prompt.retrieval.type: random`` picks ``k`` training rows per query (seeded by the query text, so
 a row always gets the same examples); ``semantic`` picks the ``k`` training rows whose input is

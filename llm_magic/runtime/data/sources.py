@@ -2,7 +2,7 @@
 
 :func:`load_data` accepts a DataFrame, a Hugging Face ``datasets.Dataset`` or a path to a CSV, TSV,
 JSON, JSONL or Parquet file, and sanitises column names the way Ludwig sanitises feature names
-(spec section 1, step 2), so a template refers to a column ``a.b`` as ``{a_b}``.
+(``name``/``column``: ``( ) { } . : " ' [ ]`` become ``_``), so a template refers to a column ``a.b`` as ``{a_b}``.
 
 :func:`clean_data` applies the configured missing-value strategies (see ``docs/data-and-prompts.md``)
 and reports what it changed; :func:`require_columns` gives the one error message for a missing column.

@@ -1,4 +1,5 @@
-"""Sampling and train/validation/test splits, following ``preprocessing`` (spec section 2.4).
+"""Sampling and train/validation/test splits, following ``preprocessing`` (``split``, ``sample_ratio``,
+``sample_size``, ...).
 
 :func:`sample_data` applies ``sample_ratio`` / ``sample_size``; :func:`split_data` applies
 ``preprocessing.split`` (``random``, ``fixed``, ``stratify``, ``hash``, ``datetime``). Everything is

@@ -1,6 +1,7 @@
 """Tokenisation for fine-tuning: prompt + target + EOS, the prompt masked out of the loss.
 
-Per row (spec section 2.5, with deliberate differences documented in ``docs/data-and-prompts.md``):
+Per row (as Ludwig merges prompt and target; the deliberate differences are in
+``docs/data-and-prompts.md``):
 
 - ``input_ids`` = prompt tokens (with the tokenizer's BOS, if it adds one) + target tokens + EOS;
 - ``labels`` = -100 on every prompt position, the target ids (and EOS) elsewhere;

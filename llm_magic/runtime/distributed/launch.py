@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
@@ -136,7 +137,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     session.check_idle("start training")
     trackers = parse_report_to(report_to)
     config = session.require_config()
-    if settings_from_config(getattr(config, "trainer", None)).type != "finetune":
+    if settings_from_config(getattr(config, "trainer", None)).type not in TRAINING_TRAINERS:
         raise LlmMagicError("--processes needs trainer.type: finetune (there is nothing to train with type none).")
     plan = _strategy.resolve_plan(config)
     if sample_every and (plan.shards_parameters or plan.deepspeed_file):
@@ -312,7 +313,7 @@ def _evaluate_test(config: Any, bundle: Any, frame: Any) -> Any:
 
     prepared = from_prepared(prepare_data(config, bundle.tokenizer, frame,
                                           context_length=model_context_length(bundle.tokenizer, bundle.model)),
-                             bundle.tokenizer)
+                             bundle.tokenizer, config)
     settings = settings_from_config(getattr(config, "trainer", None))
     return evaluate_split(bundle.model, bundle.tokenizer, config, prepared.split("test"), name="test",
                           collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),

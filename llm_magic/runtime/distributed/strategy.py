@@ -1,6 +1,6 @@
 """The config's ``backend.strategy`` resolved into a plan, checked, and written as accelerate's config.
 
-Ludwig's strategy names (``accelerate``, ``ddp``, ``fsdp``, ``deepspeed``; spec section 9) all
+Ludwig's strategy names (``accelerate``, ``ddp``, ``fsdp``, ``deepspeed``, under ``backend.trainer.strategy``) all
 mean one Hugging Face Accelerate launch; we map them onto accelerate's own config file (the YAML
 ``accelerate config`` writes) so that the notebook launch and an exported cluster job read the
 same file. Whether a strategy can run here (CUDA, the ``deepspeed`` package) is checked before

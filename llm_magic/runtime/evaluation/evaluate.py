@@ -2,7 +2,7 @@
 
 Text outputs: a teacher-forced pass gives loss, perplexity and token accuracy on the target
 tokens; greedy generation gives exact match, BLEU and ROUGE. Category outputs: the generated text
-is mapped to a label (spec 2.3) and scored with accuracy, per-class P/R/F1 and a confusion matrix.
+is mapped to a label (``decoder.match``) and scored with accuracy, per-class P/R/F1 and a confusion matrix.
 
 Decoding is greedy (``do_sample: false``) whatever ``generation:`` says, so metrics are
 reproducible; the other generation settings apply. A text answer is generated for at most twice
@@ -209,4 +209,16 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         report.notes.append(note)
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
+    rejected = getattr(split, "rejected", None)
+    trainer = getattr(config, "trainer", None)
+    if rejected is not None:
+        from llm_magic.runtime.evaluation.preference import preference_metrics
+
+        # The run's beta scales the implicit rewards as in its training logs.
+        beta = float(getattr(trainer, f"{getattr(trainer, 'type', '')}_beta", 0.1))
+        with task(f"Evaluating the {name} split: scoring chosen against rejected answers",
+                  total=4 * len(prompts)) as step:
+            report.metrics.update(preference_metrics(
+                model, tokenizer, prompts, targets, rejected, beta=beta, batch_size=max(1, batch_size),
+                add_special_tokens=add_special_tokens, progress=step.advance))
     return report

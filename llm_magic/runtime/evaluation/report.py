@@ -9,7 +9,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EvalReport"]
+__all__ = ["EvalComparison", "EvalReport"]
 
 # How many example rows the report shows: in HTML inside a collapsed block, in text fewer, after
 # the metrics, so the metrics stay on the first screen.
@@ -88,6 +88,63 @@ class EvalReport:
                          f"all in <code>report.examples</code>)</summary>"
                          f"{_examples_html(self.examples.head(shown))}</details>")
         return "<div class='llm-magic-eval'>" + "<br>".join(parts) + "</div>"
+
+
+@dataclass
+class EvalComparison:
+    """``%llm_eval --compare``: the base model (adapter switched off) and the tuned one on one split."""
+
+    base: EvalReport
+    tuned: EvalReport
+
+    @property
+    def metrics(self) -> dict[str, tuple[float, float]]:
+        """``name -> (base, tuned)`` for every metric both reports have."""
+        return {k: (self.base.metrics[k], v) for k, v in self.tuned.metrics.items() if k in self.base.metrics}
+
+    @property
+    def examples(self) -> Any:
+        """prompt, target, the base model's answer and the tuned one's, side by side."""
+        if self.tuned.examples is None or self.base.examples is None:
+            return None
+        column = "prediction" if "prediction" in self.tuned.examples else "generated"
+        out = self.tuned.examples[["prompt", "target"]].copy()
+        out["base"] = list(self.base.examples[column])
+        out["tuned"] = list(self.tuned.examples[column])
+        return out
+
+    def __repr__(self) -> str:
+        tuned = self.tuned
+        lines = [f"Base (adapter off) against tuned on the {tuned.split} split ({tuned.rows} rows)"]
+        width = max((len(k) for k in self.metrics), default=0)
+        lines.append(f"  {'metric'.ljust(width)}  {'base':>8}  {'tuned':>8}  {'change':>8}")
+        for name, (before, after) in self.metrics.items():
+            lines.append(f"  {name.ljust(width)}  {_fmt(before):>8}  {_fmt(after):>8}  {_change(before, after):>8}")
+        examples = self.examples
+        if examples is not None and len(examples):
+            shown = min(_SHOWN_EXAMPLES_TEXT, len(examples))
+            lines += ["", f"Examples ({shown} of {len(examples)}; all in report.examples):",
+                      *_examples_text(examples.head(shown))]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        tuned = self.tuned
+        rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{_fmt(a)}</td><td>{_fmt(b)}</td>"
+                       f"<td>{_change(a, b)}</td></tr>" for name, (a, b) in self.metrics.items())
+        parts = [f"<b>Base (adapter off) against tuned on the {html.escape(tuned.split)} split</b> ({tuned.rows} rows)",
+                 f"<table><tr><th>metric</th><th>base</th><th>tuned</th><th>change</th></tr>{rows}</table>"]
+        examples = self.examples
+        if examples is not None and len(examples):
+            shown = min(_SHOWN_EXAMPLES, len(examples))
+            parts.append(f"<details open><summary><b>Examples</b> ({shown} of {len(examples)}; all in "
+                         f"<code>report.examples</code>)</summary>{_examples_html(examples.head(shown))}</details>")
+        return "<div class='llm-magic-eval'>" + "<br>".join(parts) + "</div>"
+
+
+def _change(before: Any, after: Any) -> str:
+    if isinstance(before, (int, float)) and isinstance(after, (int, float)):
+        return f"{after - before:+.4f}"
+    return ""
 
 
 def _fmt(value: Any) -> str:

@@ -4,7 +4,8 @@
 - :mod:`.streaming` — one answer, streamed from a worker thread, stoppable (``generate_one``).
 - :mod:`.batch` — many prompts, left-padded batches (``generate_batch``).
 - :mod:`.inputs` — prompt token ids, cut by the config's sequence limits as in training.
-- :mod:`.labels` — category outputs: ``map_to_label`` (spec 2.3) and vocabulary constraints.
+- :mod:`.labels` — category outputs: ``map_to_label`` (Ludwig's ``category_extractor`` decoder) and
+  vocabulary constraints.
 - :mod:`.runner` — the session-level API behind ``Session.generate`` / ``Session.predict``.
 - :mod:`.result` — ``GenerationResult`` / ``GenerationResults``.
 

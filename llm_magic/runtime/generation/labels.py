@@ -1,4 +1,5 @@
-"""Category outputs: map generated text to a label (spec section 2.3), optionally constrained.
+"""Category outputs: map generated text to a label (Ludwig's ``category_extractor``
+decoder: ``match`` rules, ``fallback_label``), optionally constrained.
 
 Matching follows Ludwig's ``category_extractor``: the generated text is lower-cased, the
 ``match`` rules are tried in insertion order, the first hit wins, and no hit gives the
@@ -78,7 +79,7 @@ def _fallback(output_feature: Any) -> str:
 
 
 def map_to_label(text: str, output_feature: Any) -> str:
-    """The label for generated ``text`` under a category output's match rules (spec 2.3).
+    """The label for generated ``text`` under a category output's match rules (``decoder.match``).
 
     ``output_feature`` is the config's output feature (pydantic object or dict). Rules are tried
     in insertion order, case-insensitively on both sides; no hit returns the fallback label

@@ -148,7 +148,7 @@ def prompt_limits(config: Any) -> Any:
 
 
 def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
-    """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's margin, spec 2.5)."""
+    """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's truncation margin)."""
     context = getattr(bundle, "context_length", None)
     if not context:
         return None

@@ -1,6 +1,6 @@
 """Per-call generation settings: the config's ``generation`` block with overrides merged over it.
 
-The override names are the fields of the config's own generation model (spec section 8), so
+The override names are the fields of the config's own generation model (Ludwig's ``generation:`` keys), so
 every key a config accepts can be overridden and nothing else can; the merged values are
 validated by that same pydantic model, so ranges and types are checked exactly as in a config.
 """
@@ -87,9 +87,9 @@ def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
     """``model.generate`` keyword arguments for validated generation settings.
 
     Starts from ``settings.to_hf_kwargs()`` (the config's own translation), fills the pad token
-    from the tokenizer (spec 8: it is always the tokenizer's), turns ``sequence_bias`` text into
-    token ids, lets ``max_new_tokens`` win over ``max_length``, and drops sampling-only knobs from
-    greedy runs so HF does not warn about them.
+    from the tokenizer (Ludwig too always overwrites ``generation.pad_token_id`` with it), turns
+    ``sequence_bias`` text into token ids, lets ``max_new_tokens`` win over ``max_length``, and
+    drops sampling-only knobs from greedy runs so HF does not warn about them.
     """
     kwargs = dict(settings.to_hf_kwargs())
     if tokenizer is not None and tokenizer.pad_token_id is not None:

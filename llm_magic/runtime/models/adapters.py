@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_magic.errors import LlmMagicError, ModelLoadError
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 
 __all__ = [
     "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
@@ -25,9 +26,9 @@ _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def is_training_config(config: Any) -> bool:
-    """Whether ``config`` fine-tunes (``trainer.type: finetune``), so adapters must be trainable."""
+    """Whether ``config`` trains (``trainer.type: finetune`` or a preference trainer), so adapters must be trainable."""
     trainer = getattr(config, "trainer", None)
-    return getattr(trainer, "type", "none") == "finetune"
+    return getattr(trainer, "type", "none") in TRAINING_TRAINERS
 
 
 def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:

@@ -63,7 +63,7 @@ def apply_rope_scaling(hf_config: Any, model_parameters: Any, model_id: str) -> 
 
 
 def context_length(hf_config: Any) -> int:
-    """The model's context length in tokens (spec 2.1), times the RoPE scaling factor if any.
+    """The model's context length in tokens (read from the model config), times the RoPE scaling factor if any.
 
     First present of ``max_sequence_length``, ``max_position_embeddings``, ``n_positions``;
     2048 when none is. Unlike Ludwig, a RoPE scaling factor counts: stretching the context is

@@ -96,7 +96,7 @@ def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]
 
 
 def bnb_config(quantization: Any, device: Any):
-    """The ``BitsAndBytesConfig`` for ``quantization`` (every bitsandbytes field of the spec)."""
+    """The ``BitsAndBytesConfig`` for ``quantization`` (every bitsandbytes field of ``quantization``)."""
     import torch
     from transformers import BitsAndBytesConfig
 

@@ -18,6 +18,7 @@ import yaml
 
 import llm_magic
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.export import generation_settings, write_hf_folder
 from llm_magic.runtime.persistence.model_card import render_model_card
@@ -159,7 +160,7 @@ def write_run_folder(
     base_model = str(config.get("base_model"))
     if _is_peft(model):
         kind = "adapter"
-    elif (config.get("trainer") or {}).get("type") == "finetune":
+    elif (config.get("trainer") or {}).get("type") in TRAINING_TRAINERS:
         kind = "full"
     else:
         kind = "config"

@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
@@ -52,7 +53,7 @@ def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None) -> An
     context = model_context_length(bundle.tokenizer, bundle.model)
     seed = config_seed(config) if seed is None else seed
     prepared = prepare_data(config, bundle.tokenizer, data, context_length=context, seed=seed)
-    return from_prepared(prepared, bundle.tokenizer)
+    return from_prepared(prepared, bundle.tokenizer, config)
 
 
 def _bind(session: Any, data: Any) -> None:
@@ -125,7 +126,7 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
         return _evaluate_run(session, config, data, loggers, trackers=trackers)
-    if settings.type != "finetune":
+    if settings.type not in TRAINING_TRAINERS:
         raise LlmMagicError(
             f"trainer.type: {settings.type!r} is not supported yet. Use finetune (supervised fine-tuning) "
             "or none (evaluation only)."
@@ -133,6 +134,8 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     state = training_state(session)
     previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
     data = _resolve_data(session, data)
+    if settings.preference is not None:
+        _check_preference_data(settings.preference.kind, config, data)
     bundle = session.load_model()
     seed = _seed_run(bundle, config, seed)
     prepared = _prepare(config, bundle, data, seed)
@@ -158,6 +161,16 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
 
     return dispatch(session, state, record, execute, data=data, background=background,
                     busy=f"training run {record.run_id} is in progress")
+
+
+def _check_preference_data(kind: str, config: Any, data: Any) -> None:
+    """Before any model loads: TRL is installed and the preference columns are there."""
+    from llm_magic.runtime.data import load_data
+    from llm_magic.runtime.data.preference import check_preference_columns
+    from llm_magic.runtime.training.preference import require_trl
+
+    require_trl(kind)
+    check_preference_columns(config.trainer, load_data(data))
 
 
 def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
@@ -381,8 +394,12 @@ def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) 
                 record.notes.append("Reported to " + "; ".join(f"{k}: {v}" for k, v in record.tracking.items()) + ".")
 
 
-def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
-    """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training."""
+def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool = False) -> Any:
+    """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training.
+
+    ``compare`` also evaluates the base model (the adapter switched off) and returns an
+    :class:`~llm_magic.runtime.evaluation.report.EvalComparison` of the two.
+    """
     from llm_magic.runtime.evaluation.evaluate import evaluate_split
 
     session.check_idle("evaluate")
@@ -399,9 +416,26 @@ def evaluate(session: Any, data: Any = None, split: str = "test") -> Any:
             "column), pass more data, or evaluate another split with --split."
         )
     settings = settings_from_config(getattr(config, "trainer", None))
-    report = evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
-                            collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
-                            add_special_tokens=prepared.add_special_tokens)
+    model = bundle.model
+    if compare and not getattr(model, "peft_config", None):
+        raise LlmMagicError(
+            "--compare evaluates the base model (adapter off) beside the tuned one, but this config has no "
+            "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') and train "
+            "it, or drop --compare.")
+
+    def run() -> Any:
+        return evaluate_split(model, bundle.tokenizer, config, part, name=split,
+                              collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
+                              add_special_tokens=prepared.add_special_tokens)
+
+    report = run()
+    if compare:
+        from llm_magic.runtime.evaluation.report import EvalComparison
+
+        with model.disable_adapter():
+            base = run()
+        base.metrics = {k: v for k, v in base.metrics.items() if k not in ("reward_accuracy", "reward_margin")}
+        report = EvalComparison(base=base, tuned=report)
     _bind(session, data)
     return report
 

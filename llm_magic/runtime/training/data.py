@@ -23,6 +23,10 @@ class SplitData:
     targets: list[str] = field(default_factory=list)
     #: The split's original rows (a DataFrame) when known: category evaluation reads labels from it.
     frame: Any = None
+    #: Preference runs: the rejected answer of each row (``targets`` holds the chosen one) ...
+    rejected: list[str] | None = None
+    #: ... or, for KTO's unpaired form, whether each row's target is desirable.
+    desirable: list[bool] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -63,8 +67,15 @@ def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[st
     return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer))
 
 
-def from_prepared(prepared: Any, tokenizer: Any) -> TrainingData:
-    """Adapt ``runtime.data.prepare_data``'s :class:`PreparedData` to :class:`TrainingData`."""
+def from_prepared(prepared: Any, tokenizer: Any, config: Any = None) -> TrainingData:
+    """Adapt ``runtime.data.prepare_data``'s :class:`PreparedData` to :class:`TrainingData`.
+
+    ``config`` (the validated config the data was prepared for) adds a preference run's rejected
+    answers or KTO labels to each split.
+    """
+    trainer = getattr(config, "trainer", None)
+    from llm_magic.runtime.data.prepare import target_texts
+    from llm_magic.runtime.data.preference import desirable_flags, preference_columns
     from llm_magic.runtime.data.tokenize import make_data_collator
 
     parts: dict[str, SplitData | None] = {}
@@ -75,6 +86,12 @@ def from_prepared(prepared: Any, tokenizer: Any) -> TrainingData:
             parts[name] = None
             continue
         parts[name] = SplitData(rows, [str(p) for p in frame["prompt"]], [str(t) for t in frame["target"]], frame)
+        source = (_get(prepared, "rows", {}) or {}).get(name)
+        for column in preference_columns(trainer, source.columns if source is not None else ()):
+            if column == getattr(trainer, "rejected_column", None):
+                parts[name].rejected = target_texts(source[column], config.output_feature)
+            else:
+                parts[name].desirable = desirable_flags(source[column], column)
     if parts["train"] is None:  # evaluation needs no train rows; run_finetune refuses an empty split
         parts["train"] = SplitData([], [], [])
     renderer = _get(prepared, "renderer", None)

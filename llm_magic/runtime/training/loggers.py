@@ -127,6 +127,10 @@ class TextLogger:
             ("loss", "loss", "{:.4f}"),
             ("eval_loss", "eval_loss", "{:.4f}"),
             ("learning_rate", "lr", "{:.2e}"),
+            # Preference runs (dpo/kto/orpo): TRL's reward margin and accuracy.
+            ("rewards/margins", "margin", "{:.3f}"),
+            ("rewards/accuracies", "acc", "{:.2f}"),
+            ("eval_rewards/margins", "eval_margin", "{:.3f}"),
             ("tokens_per_second", "tok/s", "{:.0f}"),
         ):
             if key in self._latest:

@@ -12,7 +12,7 @@ the variable-length kernel computes only the rows' own blocks, so no padding is 
 With SDPA or eager attention (the CPU), the block-diagonal mask is ``total x total``: measured on
 the CPU it was 1.09-1.12x slower than the length-grouped padded batches it would replace
 (docs/benchmarks.md), so there length grouping stays. Ludwig has no packing key for fine-tuning
-(``trainer.packing`` exists only on ``type: none``, where nothing trains; the spec's section 7).
+(``trainer.packing`` exists only on ``type: none``, where nothing trains).
 """
 from __future__ import annotations
 

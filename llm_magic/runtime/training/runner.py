@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
-from llm_magic.runtime.training.data import TrainingData
+from llm_magic.runtime.training.data import SplitData, TrainingData
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.settings import TrainerSettings
 
@@ -139,6 +139,10 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
     if settings.gradient_checkpointing:
         kwargs[checkpointing] = True
         kwargs[f"{checkpointing}_kwargs"] = {"use_reentrant": False}
+    if settings.preference is not None:
+        from llm_magic.runtime.training.preference import preference_arguments
+
+        return preference_arguments(settings.preference, kwargs)
     return TrainingArguments(**kwargs)
 
 
@@ -253,7 +257,13 @@ def run_finetune(
     steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
     from llm_magic.runtime.training.packing import padding_free_applies, padding_free_collator
 
-    padding_free = padding_free_applies(model)
+    preference = settings.preference
+    if preference is not None:
+        from llm_magic.runtime.training.preference import require_trl
+
+        require_trl(preference.kind)
+    # Padding-free batches are ours; TRL's preference trainers collate their own.
+    padding_free = preference is None and padding_free_applies(model)
     args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed,
                            padding_free=padding_free)
     args.run_name = run_id  # the trackers' run name
@@ -276,21 +286,34 @@ def run_finetune(
 
     frozen = _freeze(model, settings.layers_to_freeze_regex)
     snapshot = _snapshot(model)
-    trainer = LlmTrainer(
-        model=model,
-        args=args,
-        train_dataset=data.train.rows,
-        eval_dataset=eval_rows,
-        data_collator=data.collator,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        compute_metrics=compute_token_metrics if evaluating else None,
-        preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
-        settings=settings,
-        loraplus_lr_ratio=loraplus_lr_ratio,
-        eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch,
-        train_collator=padding_free_collator() if padding_free else None,
-    )
+    ludwig = dict(settings=settings, loraplus_lr_ratio=loraplus_lr_ratio,
+                  eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch)
+    if preference is not None:
+        from llm_magic.runtime.training.preference import build_preference_trainer
+
+        trimmed = validation
+        if validation is not None and settings.eval_steps:
+            keep = settings.eval_steps * settings.eval_batch_size
+            trimmed = SplitData(validation.rows[:keep], validation.prompts[:keep], validation.targets[:keep],
+                                rejected=validation.rejected and validation.rejected[:keep],
+                                desirable=validation.desirable and validation.desirable[:keep])
+        trainer = build_preference_trainer(
+            preference, model=model, args=args, train=data.train, validation=trimmed if evaluating else None,
+            tokenizer=tokenizer, callbacks=callbacks, seed=seed, **ludwig)
+    else:
+        trainer = LlmTrainer(
+            model=model,
+            args=args,
+            train_dataset=data.train.rows,
+            eval_dataset=eval_rows,
+            data_collator=data.collator,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            compute_metrics=compute_token_metrics if evaluating else None,
+            preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
+            train_collator=padding_free_collator() if padding_free else None,
+            **ludwig,
+        )
     # Our loggers replace HF's console printer (it would print every log dict).
     trainer.remove_callback(PrinterCallback)
     # A stopped run keeps the weights it reached instead of reloading the best checkpoint.

@@ -1,4 +1,4 @@
-"""``trainer.learning_rate_scheduler`` (spec 7.4) mapped to Hugging Face / torch LR schedules.
+"""``trainer.learning_rate_scheduler`` (Ludwig's keys) mapped to Hugging Face / torch LR schedules.
 
 Every ``decay`` type but ``exponential`` has a ready-made schedule in ``transformers`` or torch;
 ``exponential`` (Ludwig's ``decay_rate ** (step / decay_steps)``) is a one-line ``LambdaLR``.

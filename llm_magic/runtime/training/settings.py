@@ -19,10 +19,10 @@ from pydantic import TypeAdapter, ValidationError
 from llm_magic.errors import ConfigError, ConfigErrorItem
 from llm_magic.runtime.config.rules import check_rules
 from llm_magic.runtime.config.schema.trainer import (
-    VALIDATION_METRICS, FinetuneTrainer, NoneTrainer, Trainer,
+    VALIDATION_METRICS, DPOTrainerConfig, FinetuneTrainer, KTOTrainerConfig, NoneTrainer, ORPOTrainerConfig, Trainer,
 )
 
-__all__ = ["INERT_KEYS", "LEARNING_RATE_SCALING", "TrainerSettings", "scale_for_processes", "settings_from_config",
+__all__ = ["INERT_KEYS", "LEARNING_RATE_SCALING", "PreferenceSettings", "TrainerSettings", "scale_for_processes", "settings_from_config",
            "validate_trainer"]
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,23 @@ INERT_KEYS = ("max_batch_size", "learning_rate_scaling", "base_learning_rate", "
 # When batch_size is `auto` we start here and let HF halve it on out-of-memory errors.
 AUTO_START_BATCH_SIZE = 8
 
-AnyTrainer = Union[FinetuneTrainer, NoneTrainer]
+AnyTrainer = Union[FinetuneTrainer, NoneTrainer]  # the preference configs are FinetuneTrainers
 _TRAINER = TypeAdapter(Trainer)
+
+
+@dataclass
+class PreferenceSettings:
+    """What a preference run (``dpo``, ``kto``, ``orpo``) reads beyond the fine-tune settings."""
+
+    kind: str
+    #: TRL's ``beta`` (``dpo_beta``, ``kto_beta`` or ``orpo_beta``).
+    beta: float
+    rejected_column: str
+    #: DPO only: ``sigmoid`` or ``ipo``; and the conservative-DPO label smoothing.
+    loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0
+    #: KTO only: the desirable/undesirable column of unpaired data.
+    label_column: str | None = None
 
 
 @dataclass
@@ -73,6 +88,8 @@ class TrainerSettings:
     learning_rate_scaling: str
     #: Keys of :data:`INERT_KEYS` the user set to a non-default value (reported, not applied).
     inert_set: list[str]
+    #: Set for the preference trainers; None for ``finetune``.
+    preference: PreferenceSettings | None = None
 
     @property
     def greater_is_better(self) -> bool:
@@ -146,7 +163,18 @@ def settings_from_config(trainer: AnyTrainer | Mapping[str, Any] | None) -> Trai
         learning_rate_scaling=t.learning_rate_scaling,
         inert_set=[key for key in INERT_KEYS if key in type(t).model_fields
                    and getattr(t, key) != type(t).model_fields[key].get_default(call_default_factory=True)],
+        preference=_preference(t),
     )
+
+
+def _preference(t: FinetuneTrainer) -> PreferenceSettings | None:
+    if isinstance(t, DPOTrainerConfig):
+        return PreferenceSettings("dpo", t.dpo_beta, t.rejected_column, t.dpo_loss_type, t.dpo_label_smoothing)
+    if isinstance(t, KTOTrainerConfig):
+        return PreferenceSettings("kto", t.kto_beta, t.rejected_column, label_column=t.label_column)
+    if isinstance(t, ORPOTrainerConfig):
+        return PreferenceSettings("orpo", t.orpo_beta, t.rejected_column)
+    return None
 
 
 def _as_finetune(trainer: NoneTrainer) -> FinetuneTrainer:

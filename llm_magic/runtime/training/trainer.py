@@ -14,26 +14,20 @@ from llm_magic.runtime.training.optimizers import build_optimizer
 from llm_magic.runtime.training.schedulers import build_scheduler
 from llm_magic.runtime.training.settings import TrainerSettings
 
-__all__ = ["LlmTrainer"]
+__all__ = ["LlmTrainer", "LudwigTrainerMixin"]
 
 
-class LlmTrainer(Trainer):
-    """``Trainer`` using the ``trainer:`` optimizer/scheduler, L1/L2 regularization and perplexity.
+class LudwigTrainerMixin:
+    """What ``trainer:`` changes in any HF ``Trainer`` (ours and TRL's preference trainers).
 
-    ``keep_current_weights()`` (true once the user stopped the run) makes the end of training keep
+    The ``trainer.optimizer`` optimizer and ``trainer.learning_rate_scheduler`` schedule, and
+    ``keep_current_weights()`` (true once the user stopped the run): the end of training then keeps
     the weights reached so far instead of reloading the best checkpoint.
     """
 
-    #: Compute the LM head and loss only at label positions (``training.loss``); False runs the
-    #: model's own forward (all logits), e.g. to compare the two.
-    label_only_loss: bool = True
-
     def __init__(self, *args: Any, settings: TrainerSettings, loraplus_lr_ratio: float | None = None,
-                 eval_interval: int | None = None, train_collator: Any = None, **kwargs: Any) -> None:
+                 eval_interval: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: Collates training batches when set (padding-free batches, ``training.packing``);
-        #: evaluation keeps ``data_collator``, whose padded batches its metrics expect.
-        self.train_collator = train_collator
         self.settings = settings
         self.loraplus_lr_ratio = loraplus_lr_ratio
         self.eval_interval = eval_interval
@@ -58,6 +52,26 @@ class LlmTrainer(Trainer):
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
+
+    def _load_best_model(self) -> None:
+        # A stopped run keeps the weights it reached (the user asked to stop, not to roll back).
+        if not self.keep_current_weights():
+            super()._load_best_model()
+
+
+class LlmTrainer(LudwigTrainerMixin, Trainer):
+    """``Trainer`` for ``finetune``: Ludwig's optimizer and schedule (:class:`LudwigTrainerMixin`),
+    L1/L2 regularization, perplexity, the loss at label positions only and padding-free batches."""
+
+    #: Compute the LM head and loss only at label positions (``training.loss``); False runs the
+    #: model's own forward (all logits), e.g. to compare the two.
+    label_only_loss: bool = True
+
+    def __init__(self, *args: Any, train_collator: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Collates training batches when set (padding-free batches, ``training.packing``);
+        #: evaluation keeps ``data_collator``, whose padded batches its metrics expect.
+        self.train_collator = train_collator
 
     def get_train_dataloader(self):
         """HF's training DataLoader, collated by ``train_collator`` when one is set."""
@@ -120,8 +134,3 @@ class LlmTrainer(Trainer):
             output.metrics[f"{prefix}_perplexity"] = ppl
             output.metrics[f"{prefix}_next_token_perplexity"] = ppl
         return output
-
-    def _load_best_model(self) -> None:
-        # A stopped run keeps the weights it reached (the user asked to stop, not to roll back).
-        if not self.keep_current_weights():
-            super()._load_best_model()

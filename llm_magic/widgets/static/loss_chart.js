@@ -8,7 +8,13 @@
 // and need no library.
 
 const SVG = "http://www.w3.org/2000/svg";
-const SERIES = ["loss", "eval_loss", "learning_rate", "epoch"];
+// Preference runs (trainer.type dpo/kto/orpo) also log TRL's rewards, drawn in a second chart.
+const REWARDS = ["chosen", "rejected", "margins", "accuracies"];
+const PREFERENCE = REWARDS.flatMap((name) => [`rewards/${name}`, `eval_rewards/${name}`]);
+const SERIES = ["loss", "eval_loss", "learning_rate", "epoch", ...PREFERENCE];
+const REWARD_COLORS = { chosen: "#2ca02c", rejected: "#d62728", margins: "#9467bd", accuracies: "#8c564b" };
+const REWARD_HEIGHT = 150;
+const ACCURACY_HEIGHT = 64;
 const COLORS = { raw: "rgba(31, 119, 180, 0.3)", loss: "#1f77b4", eval_loss: "#ff7f0e", lr: "#7f7f7f", best: "#2ca02c", epoch: "#bbbbbb" };
 const MARGIN = { left: 56, right: 16, top: 8, bottom: 22 };
 const LOSS_HEIGHT = 240;
@@ -168,10 +174,15 @@ class ChartView {
     // A run in the foreground holds the kernel, which reads the button's message only after the
     // cell: there, interrupting the kernel is what stops it (after the current step, checkpointed).
     this.stopHint = html("div", "llm-chart-stop-hint", null,
-      "to stop: interrupt the kernel (\u25a0), it stops after the current step with a checkpoint");
+      "To stop: interrupt the kernel (\u25a0 in the toolbar, or I, I); the run stops after its current step " +
+      "and keeps a checkpoint to resume from.");
     this.plot = html("div", "llm-chart-plot", el);
     this.svg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "training loss chart" }, this.plot);
     this.tooltip = html("div", "llm-chart-tooltip", this.plot);
+    this.preference = html("div", "llm-chart-plot llm-chart-preference", el);
+    this.preference.style.display = "none";
+    this.prefLegend = html("div", "llm-chart-legend", this.preference);
+    this.prefSvg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "preference rewards chart" }, this.preference);
     this.status = html("div", "llm-chart-status", el);
     el.appendChild(this.stopHint);
     this.samples = html("div", "llm-chart-samples", el);
@@ -296,6 +307,9 @@ class ChartView {
     node("rect", { x: plotLeft, y: top, width: plotWidth, height: lrTop + LR_HEIGHT - top }, clip);
     const curves = node("g", { "clip-path": `url(#${clipId})` }, svg);
 
+    // Every boundary gets its line; a label that would overlap the previous one is left out
+    // (many epochs in a narrow output: "epoch 9" over "epoch 10"), as in the final picture.
+    let labelledUntil = -Infinity;
     for (const [step, epoch] of epochBoundaries(s.epoch)) {
       if (step < x0 || step > x1) continue;
       node("line", { x1: x(step), x2: x(step), y1: top, y2: lrTop + LR_HEIGHT, class: "llm-chart-epoch" }, curves);
@@ -304,6 +318,14 @@ class ChartView {
       const label = node("text", { x: x(step) + (right ? -3 : 3), y: top + 11, "text-anchor": right ? "end" : "start",
                                    class: "llm-chart-epoch-label" }, curves);
       label.textContent = `epoch ${epoch + 1}`;
+      // Measured where the page lays it out; 6 px a character where it does not (a hidden tab).
+      const width = label.getComputedTextLength() || 6 * label.textContent.length;
+      const start = right ? x(step) - 3 - width : x(step) + 3;
+      if (start < labelledUntil + 6) {
+        label.remove();
+        continue;
+      }
+      labelledUntil = start + width;
     }
     if (best !== null && best !== undefined && best >= 0 && best >= x0 && best <= x1) {
       node("line", { x1: x(best), x2: x(best), y1: top, y2: lrTop + LR_HEIGHT, class: "llm-chart-best" }, curves);
@@ -325,7 +347,78 @@ class ChartView {
     svg.dataset.lastStep = String(lastStep);
     svg.dataset.xRange = `${x0}-${x1}`;
     this.drawLegend(best, s);
+    this.drawPreference(width, x, x0, x1);
     this.drawStatus();
+  }
+
+  // TRL's rewards of the chosen and rejected answers and their margin (lines: training; dots:
+  // validation), and the share of rows whose chosen answer has the higher reward, below.
+  drawPreference(width, x, x0, x1) {
+    const s = this.store.series;
+    const any = PREFERENCE.some((name) => s[name].length);
+    this.preference.style.display = any ? "" : "none";
+    if (!any) return;
+    const svg = this.prefSvg;
+    const top = MARGIN.top;
+    const accTop = top + REWARD_HEIGHT + GAP;
+    const height = accTop + ACCURACY_HEIGHT + MARGIN.bottom;
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    const plotLeft = MARGIN.left;
+    const plotWidth = width - MARGIN.left - MARGIN.right;
+    const names = ["chosen", "rejected", "margins"];
+    const values = names.flatMap((n) => [...this.visible(s[`rewards/${n}`]), ...this.visible(s[`eval_rewards/${n}`])])
+      .map(([, v]) => v).filter((v) => isFinite(v));
+    let lo = Math.min(0, ...values);
+    let hi = Math.max(0, ...values);
+    if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+    const pad = (hi - lo) * 0.06;
+    lo -= pad; hi += pad;
+    const y = (v) => top + (1 - (v - lo) / (hi - lo)) * REWARD_HEIGHT;
+    const accY = (v) => accTop + ACCURACY_HEIGHT - v * ACCURACY_HEIGHT;
+    node("rect", { x: plotLeft, y: top, width: plotWidth, height: REWARD_HEIGHT, class: "llm-chart-frame" }, svg);
+    node("rect", { x: plotLeft, y: accTop, width: plotWidth, height: ACCURACY_HEIGHT, class: "llm-chart-frame" }, svg);
+    for (const tick of niceTicks(lo, hi, 4)) {
+      node("line", { x1: plotLeft, x2: plotLeft + plotWidth, y1: y(tick), y2: y(tick), class: tick === 0 ? "llm-chart-zero" : "llm-chart-grid" }, svg);
+      node("text", { x: plotLeft - 6, y: y(tick) + 4, "text-anchor": "end", class: "llm-chart-tick" }, svg).textContent = tickLabel(tick);
+    }
+    for (const tick of [0, 0.5, 1]) {
+      node("line", { x1: plotLeft, x2: plotLeft + plotWidth, y1: accY(tick), y2: accY(tick), class: "llm-chart-grid" }, svg);
+      node("text", { x: plotLeft - 6, y: accY(tick) + 4, "text-anchor": "end", class: "llm-chart-tick" }, svg).textContent = String(tick);
+    }
+    for (const tick of niceTicks(x0, x1, 8)) {
+      node("text", { x: x(tick), y: accTop + ACCURACY_HEIGHT + 15, "text-anchor": "middle", class: "llm-chart-tick" }, svg).textContent = String(tick);
+    }
+    const side = (label, mid) => {
+      node("text", { x: 12, y: mid, transform: `rotate(-90 12 ${mid})`, "text-anchor": "middle", class: "llm-chart-tick" }, svg).textContent = label;
+    };
+    side("reward", top + REWARD_HEIGHT / 2);
+    side("accuracy", accTop + ACCURACY_HEIGHT / 2);
+    const draw = (name, scale, color) => {
+      const train = this.visible(smooth(s[`rewards/${name}`], this.smoothing));
+      node("path", { d: pathOf(train, x, scale), fill: "none", stroke: color, "stroke-width": 2 }, svg);
+      for (const [step, value] of this.visible(s[`eval_rewards/${name}`])) {
+        node("circle", { cx: x(step), cy: scale(value), r: 3, fill: color }, svg);
+      }
+    };
+    for (const name of names) draw(name, y, REWARD_COLORS[name]);
+    draw("accuracies", accY, REWARD_COLORS.accuracies);
+    const key = "preference";
+    if (this.prefLegendKey !== key) {
+      this.prefLegendKey = key;
+      this.prefLegend.textContent = "";
+      html("span", "llm-chart-title", this.prefLegend, "Preference ");
+      const labels = { chosen: "reward of chosen", rejected: "reward of rejected", margins: "margin (chosen - rejected)", accuracies: "accuracy (chosen > rejected)" };
+      for (const name of REWARDS) {
+        const item = html("span", "llm-chart-legend-item", this.prefLegend);
+        html("span", "llm-chart-swatch", item).style.background = REWARD_COLORS[name];
+        item.appendChild(document.createTextNode(labels[name]));
+      }
+      html("span", "llm-chart-legend-item", this.prefLegend, "lines: training (smoothed) · dots: validation");
+    }
+    svg.dataset.points = String(PREFERENCE.reduce((n, name) => n + s[name].length, 0));
   }
 
   drawLegend(best, s) {
@@ -397,6 +490,9 @@ class ChartView {
       `loss ${fmt(point[1])} (smoothed ${fmt(smoothed)})`];
     if (lastEval) lines.push(`validation loss ${fmt(lastEval[1])}` + (lastEval[0] !== step ? ` (step ${lastEval[0]})` : ""));
     if (at(s.learning_rate) !== undefined) lines.push(`lr ${fmt(at(s.learning_rate))}`);
+    if (at(s["rewards/margins"]) !== undefined) {
+      lines.push(`reward margin ${fmt(at(s["rewards/margins"]))}, accuracy ${fmt(at(s["rewards/accuracies"]), 2)}`);
+    }
     this.tooltip.textContent = lines.join("\n");
     this.tooltip.style.display = "block";
     const rect = this.svg.getBoundingClientRect();

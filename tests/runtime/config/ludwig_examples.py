@@ -1,4 +1,4 @@
-"""The example configs of spec section 11 (E1-E15), verbatim: every one must load."""
+"""Fifteen example Ludwig LLM configs (E1-E15), verbatim: every one must load."""
 
 EXAMPLES = {
     # zero-shot generation (defaults: trainer none)

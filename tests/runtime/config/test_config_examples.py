@@ -1,4 +1,4 @@
-"""Every example config of spec section 11 loads, means what it says, and round-trips."""
+"""Every example Ludwig config (ludwig_examples.py) loads, means what it says, and round-trips."""
 from __future__ import annotations
 
 import pytest

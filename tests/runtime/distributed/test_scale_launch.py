@@ -245,3 +245,21 @@ def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, fra
     resumed = session.train(resume=True, processes=2, loggers=[])
     assert resumed is stopped and resumed.status == "finished"
     assert resumed.global_step > stopped_step and resumed.checkpoint != checkpoint
+
+
+def test_a_dpo_run_trains_on_two_processes(session, llama_dir, frame, workdir):
+    pytest.importorskip("trl")
+    prefs = frame.assign(rejected=" no idea")
+    config = scale_config(llama_dir, batch_size=2)
+    config["trainer"] = {**config["trainer"], "type": "dpo", "learning_rate": 0.01, "epochs": 2}
+    session.set_config(config)
+    start = _trainable(session.load_model().model)
+    log = RecordingLogger()
+    record = session.train(prefs, processes=2, loggers=[log])
+    # 12 train rows, 2 per process per step, 2 processes, 2 epochs: 6 optimizer steps.
+    assert record.status == "finished" and record.global_step == 6
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert len(margins) == 6 and margins[-1] > margins[0]  # TRL's metrics came back from rank 0
+    after = _trainable(session.load_model().model)
+    assert any(not torch.equal(after[n], start[n]) for n in start)
+    assert record.metrics["test_reward_margin"] > 0

@@ -1,4 +1,4 @@
-"""map_to_label (spec 2.3, both sides lower-cased) and the constrain_to_vocabulary prefix function."""
+"""map_to_label (Ludwig's matching, both sides lower-cased) and the constrain_to_vocabulary prefix function."""
 from __future__ import annotations
 
 import pytest

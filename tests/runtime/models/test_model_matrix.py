@@ -150,7 +150,7 @@ def test_configured_target_modules_are_respected(managers, tiny_dirs):
 
 
 def test_four_bit_compute_dtype_float16_runs_on_this_device(managers, tiny_dirs):
-    """The spec's default compute dtype (float16), set explicitly (the CPU would otherwise pick
+    """Ludwig's default compute dtype (float16), set explicitly (the CPU would otherwise pick
     float32), also works where we run (CPU or CUDA)."""
     loaded = _load(managers, tiny_dirs, "llama", adapter={"type": "lora"},
                    quantization={"bits": 4, "bnb_4bit_compute_dtype": "float16"})

@@ -1,4 +1,4 @@
-"""trainer: settings, optimizer and LR-schedule mapping (spec 7.3/7.4), and TrainingArguments."""
+"""trainer: settings, optimizer and LR-schedule mapping (Ludwig's trainer keys), and TrainingArguments."""
 from __future__ import annotations
 
 import inspect

@@ -1,9 +1,10 @@
-"""Rules about the input and output features (section 2.2/2.3 of the spec)."""
+"""Rules about the input and output features (``input_features`` / ``output_features``)."""
 from __future__ import annotations
 
 import re
 
 from llm_magic.runtime.config.rules.registry import rule
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 
 
 @rule("input_features")
@@ -43,12 +44,12 @@ def distinct_feature_names(c):
 @rule("output_features", "trainer")
 def finetune_needs_text_output(c):
     """Fine-tuning trains next-token prediction on the target text (Ludwig issue 3430)."""
-    if c.trainer.type != "finetune":
+    if c.trainer.type not in TRAINING_TRAINERS:
         return
     for index, feature in enumerate(c.output_features):
         if feature.type != "text":
             yield (f"output_features[{index}].type",
-                   f"trainer.type finetune needs a text output feature (got `{feature.type}`). Use "
+                   f"trainer.type {c.trainer.type} needs a text output feature (got `{feature.type}`). Use "
                    "`type: text` to fine-tune on the label text, or `trainer: {type: none}` for "
                    "zero-/few-shot classification.")
 

@@ -1,8 +1,10 @@
-"""Rules about the model: adapters, quantization, backend and security (spec 4, 5, 9)."""
+"""Rules about the model: adapters, quantization, backend and security (``adapter``, ``quantization``,
+``backend``, ``trust_remote_code``)."""
 from __future__ import annotations
 
 from llm_magic.runtime.config.rules.registry import rule
 from llm_magic.runtime.config.schema.adapters import MERGEABLE_TYPES
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 
 _TRAINING_KEYS = ("epochs", "learning_rate", "train_steps", "batch_size", "optimizer")
 
@@ -73,7 +75,7 @@ def multi_adapter_names(c):
 @rule("adapter", "adapters", "trainer")
 def adapter_needs_finetune(c):
     """An adapter is trained by the finetune trainer, or loaded from pretrained weights for inference."""
-    if c.trainer.type == "finetune":
+    if c.trainer.type in TRAINING_TRAINERS:
         return
     raw_trainer = c.raw.get("trainer")
     untyped = isinstance(raw_trainer, dict) and "type" not in raw_trainer and \
@@ -171,6 +173,6 @@ def backend_fields(c):
         for key in ("processor", "trainer", "loader", "preprocessor_kwargs"):
             if getattr(b, key) is not None:
                 yield (f"backend.{key}", f"`{key}` only applies to `backend: {{type: ray}}`.")
-    if b.type == "ray" and c.trainer.type == "finetune":
+    if b.type == "ray" and c.trainer.type in TRAINING_TRAINERS:
         yield ("backend.type", "fine-tuning runs on the local backend only (Ludwig has no Ray LLM fine-tune "
                                "trainer); remove `backend` or use trainer type none.")

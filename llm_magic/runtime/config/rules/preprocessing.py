@@ -1,4 +1,5 @@
-"""Rules about preprocessing keys that only make sense in some configs (spec 2.2-2.4)."""
+"""Rules about preprocessing keys that only make sense in some configs (feature and global
+``preprocessing``)."""
 from __future__ import annotations
 
 from llm_magic.runtime.config.rules.registry import rule

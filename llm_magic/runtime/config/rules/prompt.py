@@ -1,4 +1,5 @@
-"""Rules about ``prompt`` (spec 3.2), checked up front instead of at preprocessing time."""
+"""Rules about ``prompt`` (Ludwig's template, task and retrieval checks), checked up front
+instead of at preprocessing time."""
 from __future__ import annotations
 
 import difflib

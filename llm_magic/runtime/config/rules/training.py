@@ -10,14 +10,16 @@ import re
 
 from llm_magic.runtime.config.effects import WITHOUT_EFFECT
 from llm_magic.runtime.config.rules.registry import rule
-from llm_magic.runtime.config.schema.trainer import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS, VALIDATION_METRICS
+from llm_magic.runtime.config.schema.trainer import (
+    MOMENTUM_REQUIRED, OPTIMIZER_FIELDS, PREFERENCE_TRAINERS, TRAINING_TRAINERS, VALIDATION_METRICS,
+)
 
 
 @rule("trainer")
 def batch_sizes_divide(c):
     """Ludwig's trainer post-init: the effective batch is made of whole batches and accumulations."""
     t = c.trainer
-    if t.type != "finetune":
+    if t.type not in TRAINING_TRAINERS:
         return
     eff, bs, ga = t.effective_batch_size, t.batch_size, t.gradient_accumulation_steps
     if isinstance(eff, int):
@@ -65,6 +67,20 @@ def validation_metric_known(c):
     if t.type == "finetune" and t.validation_metric is not None and t.validation_metric not in VALIDATION_METRICS:
         yield ("trainer.validation_metric",
                f"{t.validation_metric!r} is not a text-output metric; use one of {', '.join(VALIDATION_METRICS)}.")
+    if t.type in PREFERENCE_TRAINERS and t.validation_metric not in (None, "loss"):
+        yield ("trainer.validation_metric",
+               f"{t.validation_metric!r}: a {t.type} run selects checkpoints by its preference loss only; "
+               "remove validation_metric or set it to loss.")
+
+
+@rule("trainer")
+def kto_batches_of_two(c):
+    """TRL's KTO estimates its KL term by pairing each row with another row of its batch."""
+    t = c.trainer
+    if t.type == "kto" and isinstance(t.batch_size, int) and t.batch_size < 2:
+        yield ("trainer.batch_size",
+               f"{t.batch_size}: a kto run needs at least 2 rows per step (its KL estimate pairs each row with "
+               "another of its batch); set batch_size: 4, for example.")
 
 
 @rule("trainer")

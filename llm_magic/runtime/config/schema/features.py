@@ -78,7 +78,7 @@ class InputFeature(ConfigModel):
     tied: str | None = F(None, "Ludwig feature tying; unused for LLMs.")
     encoder: PassthroughEncoder = F(default_factory=PassthroughEncoder, help="Encoder block; always passthrough.")
     preprocessing: TextInputPreprocessing = F(
-        default_factory=TextInputPreprocessing, help="Input preprocessing (section 2.2 of the spec).")
+        default_factory=TextInputPreprocessing, help="Input preprocessing (Ludwig's text input `preprocessing`).")
 
 
     @field_validator("type", mode="before")

@@ -20,7 +20,7 @@ from llm_magic.runtime.config.schema.model_parameters import ModelParameters
 from llm_magic.runtime.config.schema.preprocessing import PreprocessingConfig
 from llm_magic.runtime.config.schema.prompt import PromptConfig
 from llm_magic.runtime.config.schema.quantization import QuantizationConfig
-from llm_magic.runtime.config.schema.trainer import NoneTrainer, Trainer
+from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS, NoneTrainer, Trainer
 
 
 def _lower(value: Any) -> Any:
@@ -123,7 +123,7 @@ class LLMConfig(ConfigModel):
     @property
     def is_finetune(self) -> bool:
         """True when the trainer updates weights."""
-        return self.trainer.type == "finetune"
+        return self.trainer.type in TRAINING_TRAINERS
 
 
 def _diff(model: BaseModel) -> dict[str, Any]:

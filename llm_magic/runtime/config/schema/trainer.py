@@ -1,4 +1,5 @@
-"""``trainer``: ``none`` (zero-/few-shot, the default as in Ludwig) or ``finetune``.
+"""``trainer``: ``none`` (zero-/few-shot, the default as in Ludwig), ``finetune``, or the preference
+trainers ``dpo``, ``kto`` and ``orpo`` (run by TRL; ``runtime/training/preference.py``).
 
 Ludwig's fine-tune trainer inherits ECD defaults (learning rate 0.001, 100 epochs) that are poor for
 LLMs; we use LLM defaults instead (listed in docs/ludwig-compatibility.md, and shown by
@@ -17,7 +18,11 @@ Auto = Literal["auto"]
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 LearningRate = Annotated[float, Field(ge=0, le=1)]
-UNSUPPORTED_TRAINERS = ("dpo", "kto", "orpo", "grpo")
+UNSUPPORTED_TRAINERS = ("grpo",)
+#: Trainer types that learn from (prompt, chosen, rejected) preferences instead of one target.
+PREFERENCE_TRAINERS = ("dpo", "kto", "orpo")
+#: Trainer types that update weights (an adapter is trained, a run writes checkpoints).
+TRAINING_TRAINERS = ("finetune", *PREFERENCE_TRAINERS)
 
 OPTIMIZERS = (
     "sgd", "lbfgs", "adam", "adamw", "adadelta", "adagrad", "adamax", "nadam", "rmsprop", "radam",
@@ -218,8 +223,45 @@ class FinetuneTrainer(_TrainerCommon):
     model_soup_top_k: int = F(5, "Checkpoints averaged by model_soup.", gt=0)
 
 
+class _PreferenceTrainer(FinetuneTrainer):
+    """Fields every preference trainer adds to the fine-tune ones (Ludwig 0.17's preference configs)."""
+
+    rejected_column: str = F("rejected", "Dataset column holding the rejected answer of each row (the output "
+                             "feature's column holds the chosen one).")
+
+
+class DPOTrainerConfig(_PreferenceTrainer):
+    """Direct Preference Optimization (TRL's ``DPOTrainer``)."""
+
+    type: Literal["dpo"] = F("dpo", "Direct Preference Optimization.")
+    dpo_beta: float = F(0.1, "Strength of the pull towards the reference model (TRL's `beta`).", gt=0)
+    dpo_loss_type: Literal["sigmoid", "ipo"] = F("sigmoid", "The DPO loss (sigmoid) or IPO's.")
+    dpo_label_smoothing: float = F(0.0, "Conservative DPO: assumed probability that a label is flipped.",
+                                   ge=0, le=0.5)
+
+
+class KTOTrainerConfig(_PreferenceTrainer):
+    """Kahneman-Tversky Optimization (TRL's ``KTOTrainer``), from paired or unpaired feedback."""
+
+    type: Literal["kto"] = F("kto", "Kahneman-Tversky Optimization.")
+    kto_beta: float = F(0.1, "Strength of the pull towards the reference model (TRL's `beta`).", gt=0)
+    label_column: str = F("label", "Unpaired data (no rejected column): a true/false column saying whether "
+                          "the row's answer is desirable.",
+                          diverges="llm_magic addition: Ludwig's KTO reads paired data only.")
+
+
+class ORPOTrainerConfig(_PreferenceTrainer):
+    """Odds Ratio Preference Optimization (TRL's ``ORPOTrainer``): no reference model."""
+
+    type: Literal["orpo"] = F("orpo", "Odds Ratio Preference Optimization.")
+    orpo_beta: float = F(0.1, "Weight of the odds-ratio term beside the fine-tuning loss (TRL's `beta`).", gt=0)
+
+
+PreferenceTrainer = Union[DPOTrainerConfig, KTOTrainerConfig, ORPOTrainerConfig]
+
+
 def _trainer_before(value: Any) -> Any:
-    """Default the type to ``none`` (as Ludwig does) and reject the preference trainers clearly."""
+    """Default the type to ``none`` (as Ludwig does) and reject ``grpo`` clearly."""
     if value is None:
         return {"type": "none"}
     value = lower_type(value)
@@ -229,12 +271,14 @@ def _trainer_before(value: Any) -> Any:
         if value["type"] in UNSUPPORTED_TRAINERS:
             raise PydanticCustomError(
                 "unsupported_trainer",
-                "trainer type '{t}' is not supported by llm_magic (Ludwig marks the preference trainers "
-                "experimental). Use `type: finetune` (supervised) or `type: none` (inference only).",
+                "trainer type '{t}' is not supported by llm_magic: GRPO scores generated answers with reward "
+                "functions, which a config cannot hold. Use `type: dpo`, `kto` or `orpo` to learn from "
+                "preference data, `type: finetune` (supervised) or `type: none` (inference only).",
                 {"t": value["type"]})
     return value
 
 
 Trainer = Annotated[
-    Union[NoneTrainer, FinetuneTrainer], Field(discriminator="type"), BeforeValidator(_trainer_before)]
-TRAINER_TYPES = ("none", "finetune")
+    Union[NoneTrainer, FinetuneTrainer, DPOTrainerConfig, KTOTrainerConfig, ORPOTrainerConfig],
+    Field(discriminator="type"), BeforeValidator(_trainer_before)]
+TRAINER_TYPES = ("none", *TRAINING_TRAINERS)

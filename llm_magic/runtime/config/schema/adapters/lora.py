@@ -45,7 +45,9 @@ class LoraAdapter(AdapterBase):
     bias_type: Literal["none", "all", "lora_only"] = F(
         "none", "Which biases to train (PEFT's `bias`).")
     target_modules: list[str] | None = F(
-        None, "Module names to adapt; null = PEFT's default for the architecture.")
+        None, "Module names to adapt; null = every attention and MLP projection in the loaded model's "
+              "decoder blocks.",
+        diverges="Ludwig/PEFT default to a per-architecture list, `q_proj, v_proj` for Llama.")
     use_rslora: bool = F(False, "Rank-stabilised scaling alpha/sqrt(r).")
     use_dora: bool = F(False, "Weight-decomposed LoRA (DoRA).")
     loraplus_lr_ratio: float | None = F(None, "LoRA+: learning rate of the B matrices = lr * ratio.", gt=0)

@@ -10,7 +10,9 @@ from typing import Literal
 from llm_magic.runtime.config.schema.adapters.base import AdapterBase, register
 from llm_magic.runtime.config.schema.base import F
 
-_TARGETS_HELP = "Module names to adapt; null = PEFT's default for the architecture."
+# What null means is decided at load (runtime/models/targets.py), not by PEFT's per-architecture table.
+_TARGETS_HELP = ("Module names to adapt; null = every attention and MLP projection in the loaded model's "
+                 "decoder blocks.")
 
 
 @register
@@ -168,7 +170,7 @@ class LNTuningAdapter(AdapterBase):
     peft_class = "LNTuningConfig"
 
     type: Literal["ln_tuning"] = F("ln_tuning", "Adapter kind.")
-    target_modules: list[str] | None = F(None, "Norm modules to tune; null = all LayerNorm/RMSNorm modules.")
+    target_modules: list[str] | None = F(None, "Norm modules to tune; null = every LayerNorm/RMSNorm in the decoder blocks.")
 
 
 @register

@@ -1,0 +1,61 @@
+"""Library log lines that have no place in a cell's output, taken out where they are emitted.
+
+bitsandbytes logs a WARNING when it is imported on a CPU with AVX512-BF16 and the optional
+``kernels`` package is missing: "Failed to load CPU gemm_4bit_forward from kernels-community".
+It is imported by peft (any LoRA load, quantized or not) and by every 4-bit load. The logger has
+no handler, so Python's last-resort handler prints it to stderr: a red block in the notebook and
+a stray line in the terminal. It tells the user nothing to act on: without that kernel
+bitsandbytes uses its own compiled CPU kernel for the same 4-bit matmul (and fetching the
+other one would download code from the Hub at import time).
+
+:func:`absorb` drops such records before any handler sees them and re-logs them at DEBUG under
+``llm_magic.libraries``, so they remain available to whoever turns on debug logging;
+:func:`absorbed` lists what was taken. ``llm_magic.runtime`` installs it on import, before any
+module of the runtime can import peft or bitsandbytes.
+"""
+from __future__ import annotations
+
+import logging
+
+__all__ = ["ABSORBED", "absorb", "absorbed"]
+
+#: Logger name -> message prefixes taken out of the output.
+ABSORBED: dict[str, tuple[str, ...]] = {
+    "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward",),
+}
+
+_debug = logging.getLogger("llm_magic.libraries")
+_taken: list[str] = []
+
+
+class _Absorb(logging.Filter):
+    """Refuses the records whose message starts with one of ``prefixes`` and keeps their text."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the library's problem: let it through
+            return True
+        if not message.startswith(self.prefixes):
+            return True
+        if message not in _taken:
+            _taken.append(message)
+            _debug.debug("%s: %s", record.name, message)
+        return False
+
+
+def absorb() -> None:
+    """Install the filters (once; a second call changes nothing). Imports no library."""
+    for name, prefixes in ABSORBED.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Absorb) for f in logger.filters):
+            logger.addFilter(_Absorb(prefixes))
+
+
+def absorbed() -> list[str]:
+    """The messages taken out so far, each once, in the order they came."""
+    return list(_taken)

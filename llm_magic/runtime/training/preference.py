@@ -1,0 +1,144 @@
+"""Preference tuning (``trainer.type: dpo | kto | orpo``) run by TRL's trainers.
+
+TRL owns the preference losses, their tokenization and their logged metrics (``rewards/chosen``,
+``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies``, on training and validation);
+llm_magic adds what its fine-tuning adds to HF's ``Trainer`` (Ludwig's optimizer, schedule and
+regularization, the stop/keep-weights rule; :class:`~.trainer.LudwigTrainerMixin`) and builds the
+datasets from the prepared splits, so the prompt template and retrieval apply as for fine-tuning.
+
+The reference model of DPO and KTO is the base model with the adapter switched off: no second
+copy of the model in memory. (TRL would keep a frozen copy of the adapter as it was when the run
+started; we drop it, so that a DPO run after a supervised one is measured against the base model,
+as docs/preference-tuning.md says.) ORPO has no reference model. Without an adapter (a full
+fine-tune, as Ludwig allows) TRL keeps its own frozen copy of the model as the reference.
+"""
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Any
+
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.training.data import SplitData
+from llm_magic.runtime.training.settings import PreferenceSettings
+
+__all__ = ["INSTALL_HINT", "build_preference_trainer", "preference_arguments", "preference_dataset", "require_trl"]
+
+INSTALL_HINT = "pip install 'llm-magic[preference]'"
+
+# TRL toggles checkpointing around each reference pass through transformers' old method names,
+# which warn on every call: one FutureWarning per step says nothing to a user.
+warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
+
+
+def require_trl(kind: str) -> None:
+    """Raise a one-line error naming the extra when TRL is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("trl") is None:
+        raise LlmMagicError(f"trainer.type: {kind} is run by TRL, which is not installed: {INSTALL_HINT}")
+
+
+def _classes(kind: str) -> tuple[type, type]:
+    """TRL's (config class, trainer class) for ``kind``."""
+    if kind == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        return DPOConfig, DPOTrainer
+    if kind == "kto":
+        from trl import KTOConfig, KTOTrainer
+
+        return KTOConfig, KTOTrainer
+    with warnings.catch_warnings():  # TRL warns that its experimental module may change
+        warnings.simplefilter("ignore")
+        from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+    return ORPOConfig, ORPOTrainer
+
+
+def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any]) -> Any:
+    """TRL's ``DPOConfig`` / ``KTOConfig`` / ``ORPOConfig`` from the ``TrainingArguments`` keywords
+    a fine-tune would use, plus the preference keys."""
+    config_class, _ = _classes(preference.kind)
+    kwargs = dict(kwargs)
+    kwargs.pop("label_names", None)  # TRL's batches have no `labels` column
+    kwargs.update(beta=preference.beta, max_length=None)  # our templates and limits bound the rows
+    # TRL's configs turn on bf16 autocast and activation checkpointing by default; here they stay
+    # what trainer.use_mixed_precision and enable_gradient_checkpointing say, as for finetune.
+    kwargs.setdefault("bf16", False)
+    kwargs["gradient_checkpointing"] = False  # TRL's old name; the setting travels as activation_checkpointing
+    # Length grouping reads `input_ids`, which TRL's tokenized rows do not have; KTO pairs each row
+    # with its batch neighbours for its KL estimate and needs them in a fixed order (the rows are
+    # shuffled once, by the run's seed, in preference_dataset instead).
+    kwargs["train_sampling_strategy"] = ("sequential" if preference.kind == "kto" or
+                                         kwargs.get("train_sampling_strategy") == "sequential" else "random")
+    if preference.kind == "dpo":
+        kwargs.update(loss_type=[preference.loss_type], label_smoothing=preference.label_smoothing)
+    if preference.kind in ("dpo", "kto"):
+        kwargs["precompute_ref_log_probs"] = False
+    return config_class(**kwargs)
+
+
+def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> Any:
+    """A ``datasets.Dataset`` in TRL's form for ``kind``: prompt/chosen/rejected (DPO, ORPO) or
+    prompt/completion/label (KTO; paired rows become one desirable and one undesirable row).
+
+    ``seed`` shuffles KTO's rows once (its trainer reads them in order).
+    """
+    from datasets import Dataset
+
+    prompts, chosen = list(split.prompts), list(split.targets)
+    if kind != "kto":
+        if split.rejected is None:
+            raise LlmMagicError(f"trainer.type: {kind} needs a rejected answer per row (trainer.rejected_column).")
+        return Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": list(split.rejected)})
+    if split.rejected is not None:
+        rows = [(p, c, True) for p, c in zip(prompts, chosen)] + \
+               [(p, r, False) for p, r in zip(prompts, split.rejected)]
+    else:
+        rows = list(zip(prompts, chosen, split.desirable or []))
+    if seed is not None:
+        random.Random(seed).shuffle(rows)
+    return Dataset.from_dict({"prompt": [r[0] for r in rows], "completion": [r[1] for r in rows],
+                              "label": [r[2] for r in rows]})
+
+
+def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args: Any, train: SplitData,
+                             validation: SplitData | None, tokenizer: Any, callbacks: list, seed: int,
+                             **ludwig: Any) -> Any:
+    """TRL's trainer for ``preference.kind`` with llm_magic's optimizer and stop rules mixed in.
+
+    ``ludwig`` are :class:`~.trainer.LudwigTrainerMixin`'s keywords (``settings``,
+    ``loraplus_lr_ratio``, ``eval_interval``).
+    """
+    import logging
+
+    from llm_magic.runtime.progress import silence_library_bars
+    from llm_magic.runtime.training.trainer import LudwigTrainerMixin
+
+    import datasets  # noqa: F401  (imported first, so that its bars are silenced too)
+
+    silence_library_bars()  # TRL tokenizes with datasets.map, whose bars would leak into the output
+    _, trainer_class = _classes(preference.kind)
+    combined = type(f"Llm{trainer_class.__name__}", (LudwigTrainerMixin, trainer_class), {})
+    kwargs: dict[str, Any] = dict(
+        model=model, args=args, train_dataset=preference_dataset(train, preference.kind, seed),
+        eval_dataset=preference_dataset(validation, preference.kind, seed) if validation is not None else None,
+        processing_class=tokenizer, callbacks=callbacks, **ludwig,
+    )
+    # TRL logs each dataset map step and a warning about its own experimental APIs at INFO/WARNING;
+    # the run's own output says what happens.
+    trl_logger = logging.getLogger("trl")
+    level = trl_logger.level
+    trl_logger.setLevel(logging.ERROR)
+    try:
+        trainer = combined(**kwargs)
+    finally:
+        trl_logger.setLevel(level)
+    peft_config = getattr(trainer.model, "peft_config", None)
+    if isinstance(peft_config, dict) and "ref" in peft_config:
+        # The reference is the base with the adapter off (module docstring), not TRL's adapter copy.
+        active = trainer.model.active_adapter
+        trainer.model.delete_adapter("ref")
+        if trainer.model.active_adapter != active:
+            trainer.model.set_adapter(active)
+    return trainer

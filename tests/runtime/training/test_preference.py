@@ -1,0 +1,180 @@
+"""Preference tuning (trainer.type dpo / kto / orpo) end to end through Session.train and TRL.
+
+Each run must move the preference: the reward margin TRL logs rises, and on held-out pairs the
+tuned model prefers the chosen answer more often than the base model did.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from llm_magic.errors import ConfigError, DataError, LlmMagicError
+from llm_magic.runtime.training.loggers import RecordingLogger
+from tests.runtime.training.training_helpers import trainable_state
+from tests.tiny_models import build_tiny_model
+
+pytest.importorskip("trl")
+
+ANIMALS = ["cat", "dog", "fox", "owl", "cow", "pig", "hen", "bee", "ant", "elk", "yak", "bat",
+           "eel", "ram", "emu", "gnu", "cod", "jay", "koi", "asp"]
+
+
+def preference_frame(animals=ANIMALS):
+    """Answers that name the animal are preferred to answers that do not."""
+    return pd.DataFrame({"word": animals, "answer": [f" a {a}" for a in animals],
+                         "rejected": [" no idea" for _ in animals]})
+
+
+def config(model_dir, trainer, **extra):
+    cfg = {
+        "model_type": "llm", "base_model": str(model_dir),
+        "input_features": [{"name": "word", "type": "text"}],
+        "output_features": [{"name": "answer", "type": "text"}],
+        "prompt": {"template": "Name the {word}:"},
+        "adapter": {"type": "lora", "r": 8, "dropout": 0.0},
+        "trainer": {"learning_rate": 0.01, "epochs": 3, "batch_size": 4, **trainer},
+        "preprocessing": {"split": {"type": "random", "probabilities": [0.6, 0.2, 0.2]}},
+        "generation": {"max_new_tokens": 4, "do_sample": False},
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def qwen_dir(tmp_path_factory):
+    return build_tiny_model("qwen2", tmp_path_factory.mktemp("qwen2"))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _train_and_compare(session, model_dir, trainer):
+    session.set_config(config(model_dir, trainer))
+    frame = preference_frame()
+    base = session.evaluate(frame).metrics  # the base model on the held-out test pairs
+    before = trainable_state(session.load_model().model)
+    log = RecordingLogger()
+    record = session.train(frame, loggers=[log])
+    assert record.status == "finished" and record.global_step > 0
+    after = trainable_state(session.load_model().model)
+    assert any(not torch.equal(after[n], before[n]) for n in before)
+    assert set(session.load_model().model.peft_config) == {"default"}  # no reference adapter left behind
+    return base, record, log
+
+
+@pytest.mark.parametrize("kind", ["dpo", "orpo"])
+def test_paired_preference_runs_raise_the_margin_and_the_held_out_preference(session, llama_dir, workdir, kind):
+    base, record, log = _train_and_compare(session, llama_dir, {"type": kind})
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert len(margins) == record.global_step and margins[-1] > margins[0]
+    assert log.series("eval_rewards/margins"), "validation rewards are logged for the chart"
+    assert record.metrics["test_preference_accuracy"] > base["preference_accuracy"]
+    assert record.metrics["test_reward_margin"] > 0 and "reward_margin" not in base or base["reward_margin"] == 0
+
+
+def test_kto_learns_from_unpaired_feedback_on_qwen2(session, qwen_dir, workdir):
+    frame = preference_frame()
+    # Unpaired: each row is one answer and whether it is desirable.
+    unpaired = pd.concat([
+        pd.DataFrame({"word": frame.word, "answer": frame.answer, "good": True}),
+        pd.DataFrame({"word": frame.word, "answer": frame.rejected, "good": False}),
+    ]).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    session.set_config(config(qwen_dir, {"type": "kto", "label_column": "good"}))
+    log = RecordingLogger()
+    record = session.train(unpaired, loggers=[log])
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert record.status == "finished" and margins[-1] > margins[0]
+    # Measured on paired held-out rows (animals the run never saw), against the untouched base.
+    session.set_config(config(qwen_dir, {"type": "kto"}))
+    held_out = preference_frame(["wolf", "bear", "lion", "seal", "crab", "moth", "frog", "toad"])
+    tuned = session.evaluate(held_out, split="train").metrics
+    assert tuned["reward_accuracy"] > 0.5 and tuned["reward_margin"] > 0
+
+
+def test_dpo_on_the_embedded_model_with_ludwig_defaults(session, workdir):
+    session.set_config(config("llm-magic/tiny", {"type": "dpo", "epochs": 2}))
+    frame = preference_frame()
+    base = session.evaluate(frame).metrics
+    record = session.train(frame, loggers=[RecordingLogger()])
+    assert record.metrics["test_preference_accuracy"] >= base["preference_accuracy"]
+    assert record.metrics["test_reward_margin"] > 0
+
+
+def test_a_missing_rejected_column_is_named_before_any_model_loads(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "rejected_column": "worse"}))
+    with pytest.raises(DataError, match=r"trainer\.rejected_column: the data has no column 'worse'"):
+        session.train(preference_frame())
+    assert not session.models.loaded
+    empty = preference_frame().assign(worse=None)
+    with pytest.raises(DataError, match="'worse' is empty in every row"):
+        session.train(empty)
+    assert not session.models.loaded
+
+
+def test_without_trl_the_error_names_the_extra(session, llama_dir, workdir, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trl" else real(name, *a))
+    session.set_config(config(llama_dir, {"type": "orpo"}))
+    with pytest.raises(LlmMagicError, match=r"pip install 'llm-magic\[preference\]'"):
+        session.train(preference_frame())
+
+
+def test_stop_keeps_a_checkpoint_and_resume_finishes_the_dpo_run(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 4, "batch_size": 2}))
+
+    class StopAtTwo(RecordingLogger):
+        def log_dict(self, payload, step):
+            super().log_dict(payload, step)
+            if step == 2:
+                session.stop_training()
+
+    first = session.train(preference_frame(), loggers=[StopAtTwo()])
+    assert first.status == "stopped" and first.global_step == 2
+    assert first.checkpoint and (workdir / first.checkpoint / "trainer_state.json").is_file()
+    second = session.train(resume=True, loggers=[RecordingLogger()])
+    assert second is first and second.status == "finished" and second.global_step == second.max_steps
+    assert list(session.history["step"]) == list(range(1, second.max_steps + 1))
+
+
+def test_same_seed_same_dpo_curve_and_answers(session, llama_dir, workdir):
+    curves, answers = [], []
+    for _ in range(2):
+        session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+        session.unload_model()
+        log = RecordingLogger()
+        session.train(preference_frame(), loggers=[log], seed=7)
+        curves.append([v for _, v in log.series("loss")])
+        answers.append(session.generate("Name the wolf:", seed=0).text)
+    assert curves[0] == curves[1] and answers[0] == answers[1]
+
+
+def test_a_saved_dpo_run_loads_with_the_same_answers(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    session.train(preference_frame(), loggers=[RecordingLogger()])
+    answer = session.generate("Name the wolf:").text
+    session.save(workdir / "saved")
+    from llm_magic.runtime.session import reset_session
+
+    fresh = reset_session()
+    fresh.load(workdir / "saved")
+    assert fresh.config.trainer.type == "dpo" and fresh.config.trainer.dpo_beta == 0.1
+    assert fresh.generate("Name the wolf:").text == answer
+
+
+def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, llama_dir):
+    session.set_config(config(llama_dir, {"type": "dpo"}))
+    trainer = session.config.trainer
+    assert (trainer.dpo_beta, trainer.dpo_loss_type, trainer.dpo_label_smoothing, trainer.rejected_column) == \
+        (0.1, "sigmoid", 0.0, "rejected")
+    with pytest.raises(ConfigError, match=r"trainer\.dpo_label_smoothing"):
+        session.set_config(config(llama_dir, {"type": "dpo", "dpo_label_smoothing": 0.7}))
+    with pytest.raises(ConfigError, match=r"trainer\.batch_size: 1: a kto run needs at least 2 rows"):
+        session.set_config(config(llama_dir, {"type": "kto", "batch_size": 1}))
+    with pytest.raises(ConfigError, match="reward functions, which a config cannot hold"):
+        session.set_config(config(llama_dir, {"type": "grpo"}))
