@@ -10,7 +10,9 @@ functions, so the rule the tests enforce is the one this script prints.
 
 An edge goes to the module named by the import: ``from a.b import c`` points at ``a.b.c`` when
 that is a module, else at ``a.b``. Parent packages are not edges (Python runs them first, but a
-package ``__init__`` importing its own submodules is not a cycle).
+package ``__init__`` importing its own submodules is not a cycle). Modules imported by name at
+run time (``importlib.import_module("...")``: ``llm_magic.__getattr__``, the magics' class list)
+are not seen; only the package face and the magics do that.
 """
 from __future__ import annotations
 
