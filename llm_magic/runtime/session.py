@@ -29,7 +29,7 @@ from llm_magic.runtime.persistence.load import restore_into
 from llm_magic.runtime.persistence.merge import merge_model
 from llm_magic.runtime.persistence.save import merges_on_save, save_model
 from llm_magic.runtime.persistence.state import PersistenceState, training_results
-from llm_magic.runtime.persistence.upload import upload_session
+from llm_magic.runtime.persistence.upload import upload_run
 from llm_magic.runtime.training.api import evaluate as evaluate_split
 from llm_magic.runtime.training.api import stop_training as stop_run
 from llm_magic.runtime.training.api import train as train_here
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.persistence.export import ExportReport
     from llm_magic.runtime.persistence.merge import MergeReport
     from llm_magic.runtime.persistence.save import SaveReport
+    from llm_magic.runtime.persistence.upload import UploadReport
 
 DEFAULT_CONFIG_NAME = "default"
 
@@ -368,10 +369,11 @@ class Session:
         return report
 
     def upload(self, repo_id: str, directory: Any = None, *, private: bool = False,
-               commit_message: str | None = None) -> Any:
+               commit_message: str | None = None) -> UploadReport:
         """Upload ``directory`` (default: the last saved/exported folder) to the Hugging Face Hub."""
-        return upload_session(self, repo_id, directory, private=private,
-                              commit_message=commit_message)
+        self.check_idle("upload a model folder")
+        return upload_run(repo_id, directory, self.persistence.last_folder, private=private,
+                          commit_message=commit_message)
 
 
 _SESSION: Session | None = None

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from llm_magic.errors import HubError, LlmMagicError
 from llm_magic.runtime.persistence import layout
-from llm_magic.runtime.persistence.state import own_state
 
-if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
-
-__all__ = ["UploadReport", "upload_folder", "upload_session"]
+__all__ = ["UploadReport", "upload_folder", "upload_run"]
 
 #: Not uploaded: trainer checkpoints (optimizer state, only useful to resume here) and dotfiles.
 IGNORE_PATTERNS = [f"{layout.CHECKPOINTS_DIR}/**", ".*", "**/.*"]
@@ -102,18 +97,17 @@ def upload_folder(
     return UploadReport(repo_id=repo_id, url=url, private=private, files=len(files))
 
 
-def upload_session(
-    session: "Session",
+def upload_run(
     repo_id: str,
-    directory: str | Path | None = None,
+    directory: str | Path | None,
+    last_folder: Path | None,
     *,
     private: bool = False,
     commit_message: str | None = None,
 ) -> UploadReport:
-    """Upload ``directory``, by default the folder of the session's last save or export."""
-    session.check_idle("upload a model folder")
+    """Upload ``directory``, by default ``last_folder`` (the folder of the last save or export)."""
     if directory is None:
-        directory = own_state(session).last_folder
+        directory = last_folder
         if directory is None:
             raise LlmMagicError(
                 "Nothing to upload yet: save the model first (%llm_save DIR or %llm_export DIR), "
