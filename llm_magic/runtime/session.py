@@ -25,10 +25,10 @@ from llm_magic.runtime.interrupts import deferred_interrupts
 from llm_magic.runtime.models.manager import ModelManager
 from llm_magic.runtime.models.shape import check_model_shape
 from llm_magic.runtime.persistence.export import export_model, needs_merge
-from llm_magic.runtime.persistence.load import restore_into
+from llm_magic.runtime.persistence.load import prepare_load
 from llm_magic.runtime.persistence.merge import merge_model
 from llm_magic.runtime.persistence.save import merges_on_save, save_model
-from llm_magic.runtime.persistence.state import PersistenceState, training_results
+from llm_magic.runtime.persistence.state import PersistenceState, restore_training_state, training_results
 from llm_magic.runtime.persistence.upload import upload_run
 from llm_magic.runtime.training.api import evaluate as evaluate_split
 from llm_magic.runtime.training.api import stop_training as stop_run
@@ -341,8 +341,23 @@ class Session:
         return training_results(self.training, self.persistence, self.data, checkpoint=checkpoint)
 
     def load(self, directory: Any, name: str | None = None) -> Any:
-        """Restore a folder written by :meth:`save` into this session (all or nothing)."""
-        return restore_into(self, directory, name=name)
+        """Restore a folder written by :meth:`save` into this session (all or nothing).
+
+        The config is stored under ``name`` (default: the name it was saved under). Loading
+        replaces the session's model; on any error the session is left exactly as it was.
+        """
+        self.check_idle("load a saved model")
+        prepared = prepare_load(directory, name)
+        try:
+            # Checked again under the lock: a job may have started while we were loading.
+            self.swap_in(prepared.models, prepared.config, prepared.config_name, "load a saved model",
+                         lambda: restore_training_state(self.training, self.persistence, prepared.restored,
+                                                        prepared.rows, prepared.record))
+        except BaseException:
+            if self._models is not prepared.models:  # not swapped in: free what was built for nothing
+                prepared.models.unload()
+            raise
+        return prepared.report
 
     def merge(self) -> MergeReport:
         """Merge the adapter into full-precision base weights (kept for :meth:`export`)."""
@@ -392,7 +407,7 @@ def get_session() -> Session:
 def load_session(directory: Any) -> Session:
     """Restore a run folder into the kernel's session (:func:`get_session`) and return it."""
     session = get_session()
-    restore_into(session, directory)
+    session.load(directory)
     return session
 
 

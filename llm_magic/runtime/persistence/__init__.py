@@ -7,8 +7,8 @@ the parts, call them and keep what comes back. None of them loads a model for a 
 - :func:`save_model` (``%llm_save DIR``) writes a *run folder*: the effective config and the
   config as written (:mod:`.user_config`), adapter (or full) weights, tokenizer, training
   history, final metrics and a model card.
-- :func:`restore_into` (``%llm_load DIR``) brings a run folder back into a session, validating
-  everything before the session is touched (``llm_magic.load_session(dir)`` does it for the
+- :func:`prepare_load` (``%llm_load DIR``) reads, checks and loads a run folder beside the
+  session, for ``Session.load`` to swap in (``llm_magic.load_session(dir)`` does it for the
   kernel's session).
 - :func:`merge_model` (``%llm_merge``) folds the adapter into full-precision base weights.
 - :func:`export_model` (``%llm_export DIR``) writes a plain Hugging Face model folder.
@@ -20,7 +20,7 @@ package does not import torch: every heavy import happens inside the functions.
 from __future__ import annotations
 
 from llm_magic.runtime.persistence.export import export_model
-from llm_magic.runtime.persistence.load import restore_into
+from llm_magic.runtime.persistence.load import prepare_load
 from llm_magic.runtime.persistence.merge import merge_model
 from llm_magic.runtime.persistence.save import save_model
 from llm_magic.runtime.persistence.upload import upload_folder
@@ -28,7 +28,7 @@ from llm_magic.runtime.persistence.upload import upload_folder
 __all__ = [
     "export_model",
     "merge_model",
-    "restore_into",
+    "prepare_load",
     "save_model",
     "upload_folder",
 ]

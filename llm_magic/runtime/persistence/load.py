@@ -2,7 +2,7 @@
 
 Everything is checked and loaded into temporaries first (manifest, file sizes, safetensors
 headers, the config, the adapter's base, a model manager of its own with the weights applied);
-only then are config, model and training results swapped into the session in one step. So a
+only then does ``Session.load`` swap config, model and training results in, in one step. So a
 missing folder, a damaged file or an adapter that does not fit its base raises a clear
 :class:`~llm_magic.LlmMagicError` and the session keeps its config, model and data.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -19,21 +19,15 @@ from llm_magic.runtime.config import load_config
 from llm_magic.runtime.config.yaml_lines import safe_load
 from llm_magic.runtime.models.manager import ModelManager
 from llm_magic.runtime.persistence import layout
-from llm_magic.runtime.persistence.state import (
-    RestoredRun,
-    build_training_restore,
-    restore_training_state,
-)
+from llm_magic.runtime.persistence.state import RestoredRun, build_training_restore
 from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
-
-if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
 
 __all__ = [
     "LoadReport",
+    "PreparedLoad",
     "apply_adapter_weights",
+    "prepare_load",
     "read_run",
-    "restore_into",
 ]
 
 
@@ -242,13 +236,27 @@ def _config_for_loading(run: SavedRun) -> tuple[Any, str | None]:
     return user, None
 
 
-def restore_into(session: "Session", directory: str | Path, name: str | None = None) -> LoadReport:
-    """Restore the run folder ``directory`` into ``session`` (config, model, history, metrics).
+@dataclass
+class PreparedLoad:
+    """A run folder loaded beside the session, ready to be swapped in; nothing of the session
+    is touched yet. ``Session.load`` makes ``models`` and ``config`` current and hands
+    ``restored``, ``rows`` and ``record`` to :func:`.state.restore_training_state`."""
 
-    The config is stored under ``name`` (default: the name it was saved under). Loading replaces
-    the session's model; on any error the session is left exactly as it was.
+    models: ModelManager
+    config: Any
+    config_name: str
+    restored: RestoredRun
+    rows: list[dict[str, Any]]
+    record: Any
+    report: LoadReport
+
+
+def prepare_load(directory: str | Path, name: str | None = None) -> PreparedLoad:
+    """Read, check and load the run folder ``directory`` into a model manager of its own.
+
+    The config is to be stored under ``name`` (default: the name it was saved under). On any
+    error the model built so far is freed and nothing else has changed.
     """
-    session.check_idle("load a saved model")
     run = read_run(directory)
     config, config_note = _config_for_loading(run)
     config_name = name or run.manifest.config_name or "default"
@@ -270,15 +278,7 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         checkpoint=str(checkpoint) if checkpoint else None,
     )
     rows, record = build_training_restore(restored, run.manifest.run, run.config)
-    try:
-        # Checked again under the lock: a job may have started while we were loading.
-        session.swap_in(manager, config, config_name, "load a saved model",
-                        lambda: restore_training_state(session, restored, rows, record))
-    except BaseException:
-        if session.models is not manager:  # not swapped in: free what was built for nothing
-            manager.unload()
-        raise
-    return LoadReport(
+    report = LoadReport(
         path=run.path,
         kind=run.manifest.kind,
         base_model=str(run.config.get("base_model")),
@@ -289,3 +289,5 @@ def restore_into(session: "Session", directory: str | Path, name: str | None = N
         checkpoint=checkpoint,
         notes=[config_note] if config_note else [],
     )
+    return PreparedLoad(models=manager, config=config, config_name=config_name, restored=restored,
+                        rows=rows, record=record, report=report)

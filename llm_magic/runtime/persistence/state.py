@@ -6,6 +6,7 @@ own part of the session is a :class:`PersistenceState` (``Session.persistence``)
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,20 +174,18 @@ def build_training_restore(
     return rows, record
 
 
-def restore_training_state(session: "Session", restored: RestoredRun, rows: list[dict[str, Any]],
-                           record: Any) -> None:
+def restore_training_state(training: TrainingState, persistence: PersistenceState,
+                           restored: RestoredRun, rows: list[dict[str, Any]], record: Any) -> None:
     """Make a loaded run visible where training looks (cannot fail: plain list edits).
 
-    A run already in the session with the same run id (the run this folder was saved from, or
+    A run already in ``training`` with the same run id (the run this folder was saved from, or
     an earlier load of it) is replaced with its history rows instead of listed twice, so
     ``%llm_load`` is idempotent.
     """
-    own_state(session).restored = restored
+    persistence.restored = restored
     if record is None:
         return
-    import os
-
-    state = session.training
+    state = training
     note = f"Loaded from {restored.path}."
 
     def same(run: Any) -> bool:
