@@ -178,3 +178,41 @@ def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, l
         session.set_config(config(llama_dir, {"type": "kto", "batch_size": 1}))
     with pytest.raises(ConfigError, match="reward functions, which a config cannot hold"):
         session.set_config(config(llama_dir, {"type": "grpo"}))
+
+
+def test_precomputed_reference_log_probs_give_the_on_the_fly_losses(session, llama_dir, workdir, monkeypatch):
+    """A run over the data twice scores the fixed reference once; the losses must not change."""
+    import llm_magic.runtime.training.preference as preference
+
+    curves = []
+    for precompute in (True, False):
+        original = preference.preference_arguments
+
+        def arguments(settings, kwargs, original=original, precompute=precompute):
+            args = original(settings, kwargs)
+            assert args.precompute_ref_log_probs  # two epochs: on by default
+            args.precompute_ref_log_probs = precompute
+            return args
+
+        monkeypatch.setattr(preference, "preference_arguments", arguments)
+        session.set_config(config(llama_dir, {"type": "dpo", "epochs": 2}))
+        session.unload_model()
+        log = RecordingLogger()
+        session.train(preference_frame(), loggers=[log], seed=3)
+        curves.append([v for _, v in log.series("loss")])
+        monkeypatch.setattr(preference, "preference_arguments", original)
+    assert curves[0] == pytest.approx(curves[1], rel=1e-5, abs=1e-6)
+
+
+def test_after_supervised_tuning_the_reference_is_the_base_model(session, llama_dir, workdir):
+    """SFT, then DPO on the same adapter: rewards are measured against the base (adapter off), so
+    they are not zero at the first step, as they would be against a copy of the adapter."""
+    frame = preference_frame()
+    session.set_config(config(llama_dir, {"type": "finetune"}))
+    session.train(frame, loggers=[RecordingLogger()])
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    log = RecordingLogger()
+    session.train(frame, loggers=[log])
+    first_chosen = log.series("rewards/chosen")[0][1]
+    assert abs(first_chosen) > 1e-3
+    assert set(session.load_model().model.peft_config) == {"default"}
