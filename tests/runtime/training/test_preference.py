@@ -216,3 +216,20 @@ def test_after_supervised_tuning_the_reference_is_the_base_model(session, llama_
     first_chosen = log.series("rewards/chosen")[0][1]
     assert abs(first_chosen) > 1e-3
     assert set(session.load_model().model.peft_config) == {"default"}
+
+
+def test_a_ludwig_dpo_config_without_adapter_full_fine_tunes(session, llama_dir, workdir):
+    """Ludwig accepts its preference trainers only without an adapter: that config trains here too."""
+    cfg = config(llama_dir, {"type": "dpo", "epochs": 2, "learning_rate": 0.001})
+    del cfg["adapter"]
+    session.set_config(cfg)
+    before = trainable_state(session.load_model().model)
+    frame = preference_frame()
+    frame.loc[0, "rejected"] = None  # a row without its rejected answer is dropped, as one without a target
+    log = RecordingLogger()
+    record = session.train(frame, loggers=[log])
+    assert record.status == "finished" and record.train_rows == 11  # 20 rows less 1, 60% train
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert margins[-1] > margins[0]
+    after = trainable_state(session.load_model().model)
+    assert any(not torch.equal(after[n], before[n]) for n in before if "embed" not in n)
