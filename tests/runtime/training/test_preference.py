@@ -165,6 +165,24 @@ def test_a_saved_dpo_run_loads_with_the_same_answers(session, llama_dir, workdir
     fresh.load(workdir / "saved")
     assert fresh.config.trainer.type == "dpo" and fresh.config.trainer.dpo_beta == 0.1
     assert fresh.generate("Name the wolf:").text == answer
+    # Merged into the base and exported as a plain Hugging Face folder: the same greedy answer.
+    fresh.export(workdir / "exported")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(workdir / "exported")
+    tokenizer = AutoTokenizer.from_pretrained(workdir / "exported")
+    ids = tokenizer("Name the wolf:", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=4, do_sample=False)
+    assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
+
+
+def test_a_background_dpo_run_finishes_and_frees_the_session(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), background=True, loggers=[RecordingLogger()])
+    assert session.busy_reason  # the kernel is free, the session says it is training
+    session.training.thread.join(120)
+    assert record.status == "finished" and session.busy_reason is None
+    assert record.metrics["test_reward_margin"] > 0
 
 
 def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, llama_dir):
