@@ -251,3 +251,17 @@ def test_a_ludwig_dpo_config_without_adapter_full_fine_tunes(session, llama_dir,
     assert margins[-1] > margins[0]
     after = trainable_state(session.load_model().model)
     assert any(not torch.equal(after[n], before[n]) for n in before if "embed" not in n)
+
+
+def test_a_dpo_run_reports_its_rewards_to_tensorboard(session, llama_dir, workdir, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tests.runtime.training.test_tracking import _tensorboard
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), loggers=[RecordingLogger()], report_to="tensorboard")
+    tb = _tensorboard(record.tracking["tensorboard"])
+    margins = tb["scalars"]["train/rewards/margins"]
+    assert len(margins) == record.global_step and margins[-1][1] > margins[0][1]
+    assert tb["scalars"]["test/reward_margin"][0][1] == pytest.approx(record.metrics["test_reward_margin"], rel=1e-5)
+    assert tb["params"]["config.trainer.type"] == "dpo"
