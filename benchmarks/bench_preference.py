@@ -47,6 +47,8 @@ def _ours(model_path: str) -> Any:
     config["trainer"].update(type="dpo", dpo_beta=BETA, epochs=EPOCHS)
     session.set_config(config)
     session.load_model()
+    import datasets, trl  # noqa: E401,F401  (imported before the timing, as the TRL script's are)
+
     return lambda frame: session.train(frame, loggers=[RecordingLogger()])
 
 
