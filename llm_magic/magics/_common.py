@@ -11,6 +11,9 @@ from llm_magic.errors import LlmMagicError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Commands whose interruption concerns a training run (the others just did not happen).
+_TRAINING_COMMANDS = ("llm_train", "llm_status", "llm_eval")
+
 
 def user_errors(func: F) -> F:
     """Turn :class:`LlmMagicError` (and Ctrl-C) into ``UsageError``: one screen, no traceback."""
@@ -27,8 +30,9 @@ def user_errors(func: F) -> F:
         except KeyboardInterrupt:
             # One line, no traceback: every command either completed or left the session as it
             # was (see Session), so there is nothing more to say.
-            raise UsageError(f"%{func.__name__}: interrupted. Nothing was left half-done; "
-                             "%llm_status shows where training stands.") from None
+            hint = (" %llm_status shows where training stands." if func.__name__ in _TRAINING_COMMANDS
+                    else "")
+            raise UsageError(f"%{func.__name__}: interrupted. Nothing was left half-done.{hint}") from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -12,12 +12,21 @@ other one would download code from the Hub at import time).
 ``llm_magic.libraries``, so they remain available to whoever turns on debug logging;
 :func:`absorbed` lists what was taken. ``llm_magic.runtime`` installs it on import, before any
 module of the runtime can import peft or bitsandbytes.
+
+:func:`absorb` also redacts Hugging Face tokens from every record the model libraries log
+(transformers, huggingface_hub, peft, accelerate, TRL, datasets, bitsandbytes), as our own
+messages are (``runtime.secrets.redact``): a library quoting a URL or a header must not print one.
+A log-record factory does it, not a filter, because filters on a logger do not see the records
+of its child loggers (``transformers.modeling_utils``), and a library adds its handlers late.
 """
 from __future__ import annotations
 
 import logging
 
-__all__ = ["ABSORBED", "absorb", "absorbed"]
+__all__ = ["ABSORBED", "LIBRARIES", "absorb", "absorbed"]
+
+#: Top-level logger names whose records are redacted.
+LIBRARIES = frozenset({"transformers", "huggingface_hub", "peft", "accelerate", "trl", "datasets", "bitsandbytes"})
 
 #: Logger name -> message prefixes taken out of the output.
 ABSORBED: dict[str, tuple[str, ...]] = {
@@ -49,11 +58,34 @@ class _Absorb(logging.Filter):
 
 
 def absorb() -> None:
-    """Install the filters (once; a second call changes nothing). Imports no library."""
+    """Install the filters and the redaction (once; a second call changes nothing). Imports no library."""
     for name, prefixes in ABSORBED.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Absorb) for f in logger.filters):
             logger.addFilter(_Absorb(prefixes))
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "_llm_magic_redacts", False):
+        logging.setLogRecordFactory(_redacting(factory))
+
+
+def _redacting(factory):
+    """``factory`` whose records from :data:`LIBRARIES` have their tokens redacted."""
+    from llm_magic.runtime.secrets import redact
+
+    def make(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        if record.name.split(".", 1)[0] in LIBRARIES:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is the library's problem
+                return record
+            clean = redact(message)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return record
+
+    make._llm_magic_redacts = True  # type: ignore[attr-defined]
+    return make
 
 
 def absorbed() -> list[str]:

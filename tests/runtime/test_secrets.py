@@ -159,3 +159,30 @@ def test_run_notes_and_records_hide_a_token(ip, session, tokens, tiny_dir, tmp_p
     from llm_magic.runtime.training.runs import training_state
 
     assert not _leaks(" ".join(training_state(session).runs[-1].notes))
+
+
+def test_a_token_in_a_library_log_record_is_redacted(monkeypatch):
+    """transformers (and the other model libraries) log through their own loggers: a token they
+    quote is redacted in the record itself, whatever handler prints it."""
+    import logging
+
+    import llm_magic.runtime  # noqa: F401  (installs the redaction)
+
+    token = "hf_" + "Q" * 30
+    monkeypatch.setenv("HF_TOKEN", token)
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(self.format(record))
+
+    handler = Keep()
+    for name in ("transformers.modeling_utils", "huggingface_hub.file_download", "myapp"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        try:
+            logger.error("request with header Bearer %s failed", token)  # transformers may be at ERROR
+        finally:
+            logger.removeHandler(handler)
+    assert seen[0] == seen[1] == "request with header Bearer *** failed"
+    assert token in seen[2]  # the user's own loggers are theirs

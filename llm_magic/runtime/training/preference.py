@@ -74,7 +74,12 @@ def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any])
     if preference.kind == "dpo":
         kwargs.update(loss_type=[preference.loss_type], label_smoothing=preference.label_smoothing)
     if preference.kind in ("dpo", "kto"):
-        kwargs["precompute_ref_log_probs"] = False
+        # The reference (the base, adapter off) never changes, so a run over the data two or more
+        # times scores it once, before training, instead of once per step: a DPO step is then a
+        # policy forward and backward only (benchmarks/bench_preference.py). One pass would only
+        # move the same work earlier, and a run of train_steps may not see every row at all.
+        kwargs["precompute_ref_log_probs"] = (kwargs.get("max_steps", -1) in (-1, None)
+                                              and kwargs.get("num_train_epochs", 1) >= 2)
     return config_class(**kwargs)
 
 
@@ -119,7 +124,7 @@ def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args
 
     silence_library_bars()  # TRL tokenizes with datasets.map, whose bars would leak into the output
     _, trainer_class = _classes(preference.kind)
-    combined = type(f"Llm{trainer_class.__name__}", (LudwigTrainerMixin, trainer_class), {})
+    combined = type(f"Llm{trainer_class.__name__}", (_BaseReference, LudwigTrainerMixin, trainer_class), {})
     kwargs: dict[str, Any] = dict(
         model=model, args=args, train_dataset=preference_dataset(train, preference.kind, seed),
         eval_dataset=preference_dataset(validation, preference.kind, seed) if validation is not None else None,
@@ -134,11 +139,28 @@ def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args
         trainer = combined(**kwargs)
     finally:
         trl_logger.setLevel(level)
-    peft_config = getattr(trainer.model, "peft_config", None)
-    if isinstance(peft_config, dict) and "ref" in peft_config:
-        # The reference is the base with the adapter off (module docstring), not TRL's adapter copy.
-        active = trainer.model.active_adapter
-        trainer.model.delete_adapter("ref")
-        if trainer.model.active_adapter != active:
-            trainer.model.set_adapter(active)
+    _drop_reference_adapter(trainer.model)
     return trainer
+
+
+def _drop_reference_adapter(model: Any) -> None:
+    """Remove TRL's frozen copy of the adapter: the reference is then the base, adapter off."""
+    peft_config = getattr(model, "peft_config", None)
+    if isinstance(peft_config, dict) and "ref" in peft_config:
+        active = model.active_adapter
+        model.delete_adapter("ref")
+        if model.active_adapter != active:
+            model.set_adapter(active)
+
+
+class _BaseReference:
+    """Makes the reference the base model (adapter off) before TRL precomputes its log-probs too.
+
+    TRL builds its "ref" adapter in ``__init__`` and, with ``precompute_ref_log_probs``, scores
+    the data with it before returning; dropping the adapter here, first, keeps the precomputed
+    reference the same one the steps would use (the module docstring's choice).
+    """
+
+    def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
+        _drop_reference_adapter(self.model)
+        return super()._precompute_ref_logps(dataset, name, batch_size)

@@ -165,6 +165,24 @@ def test_a_saved_dpo_run_loads_with_the_same_answers(session, llama_dir, workdir
     fresh.load(workdir / "saved")
     assert fresh.config.trainer.type == "dpo" and fresh.config.trainer.dpo_beta == 0.1
     assert fresh.generate("Name the wolf:").text == answer
+    # Merged into the base and exported as a plain Hugging Face folder: the same greedy answer.
+    fresh.export(workdir / "exported")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(workdir / "exported")
+    tokenizer = AutoTokenizer.from_pretrained(workdir / "exported")
+    ids = tokenizer("Name the wolf:", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=4, do_sample=False)
+    assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
+
+
+def test_a_background_dpo_run_finishes_and_frees_the_session(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), background=True, loggers=[RecordingLogger()])
+    assert session.busy_reason  # the kernel is free, the session says it is training
+    session.training.thread.join(120)
+    assert record.status == "finished" and session.busy_reason is None
+    assert record.metrics["test_reward_margin"] > 0
 
 
 def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, llama_dir):
@@ -178,3 +196,72 @@ def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, l
         session.set_config(config(llama_dir, {"type": "kto", "batch_size": 1}))
     with pytest.raises(ConfigError, match="reward functions, which a config cannot hold"):
         session.set_config(config(llama_dir, {"type": "grpo"}))
+
+
+def test_precomputed_reference_log_probs_give_the_on_the_fly_losses(session, llama_dir, workdir, monkeypatch):
+    """A run over the data twice scores the fixed reference once; the losses must not change."""
+    import llm_magic.runtime.training.preference as preference
+
+    curves = []
+    for precompute in (True, False):
+        original = preference.preference_arguments
+
+        def arguments(settings, kwargs, original=original, precompute=precompute):
+            args = original(settings, kwargs)
+            assert args.precompute_ref_log_probs  # two epochs: on by default
+            args.precompute_ref_log_probs = precompute
+            return args
+
+        monkeypatch.setattr(preference, "preference_arguments", arguments)
+        session.set_config(config(llama_dir, {"type": "dpo", "epochs": 2}))
+        session.unload_model()
+        log = RecordingLogger()
+        session.train(preference_frame(), loggers=[log], seed=3)
+        curves.append([v for _, v in log.series("loss")])
+        monkeypatch.setattr(preference, "preference_arguments", original)
+    assert curves[0] == pytest.approx(curves[1], rel=1e-5, abs=1e-6)
+
+
+def test_after_supervised_tuning_the_reference_is_the_base_model(session, llama_dir, workdir):
+    """SFT, then DPO on the same adapter: rewards are measured against the base (adapter off), so
+    they are not zero at the first step, as they would be against a copy of the adapter."""
+    frame = preference_frame()
+    session.set_config(config(llama_dir, {"type": "finetune"}))
+    session.train(frame, loggers=[RecordingLogger()])
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    log = RecordingLogger()
+    session.train(frame, loggers=[log])
+    first_chosen = log.series("rewards/chosen")[0][1]
+    assert abs(first_chosen) > 1e-3
+    assert set(session.load_model().model.peft_config) == {"default"}
+
+
+def test_a_ludwig_dpo_config_without_adapter_full_fine_tunes(session, llama_dir, workdir):
+    """Ludwig accepts its preference trainers only without an adapter: that config trains here too."""
+    cfg = config(llama_dir, {"type": "dpo", "epochs": 2, "learning_rate": 0.001})
+    del cfg["adapter"]
+    session.set_config(cfg)
+    before = trainable_state(session.load_model().model)
+    frame = preference_frame()
+    frame.loc[0, "rejected"] = None  # a row without its rejected answer is dropped, as one without a target
+    log = RecordingLogger()
+    record = session.train(frame, loggers=[log])
+    assert record.status == "finished" and record.train_rows == 11  # 20 rows less 1, 60% train
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert margins[-1] > margins[0]
+    after = trainable_state(session.load_model().model)
+    assert any(not torch.equal(after[n], before[n]) for n in before if "embed" not in n)
+
+
+def test_a_dpo_run_reports_its_rewards_to_tensorboard(session, llama_dir, workdir, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tests.runtime.training.test_tracking import _tensorboard
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), loggers=[RecordingLogger()], report_to="tensorboard")
+    tb = _tensorboard(record.tracking["tensorboard"])
+    margins = tb["scalars"]["train/rewards/margins"]
+    assert len(margins) == record.global_step and margins[-1][1] > margins[0][1]
+    assert tb["scalars"]["test/reward_margin"][0][1] == pytest.approx(record.metrics["test_reward_margin"], rel=1e-5)
+    assert tb["params"]["config.trainer.type"] == "dpo"
