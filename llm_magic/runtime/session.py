@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
@@ -35,7 +36,9 @@ class Session:
     failure or a Ctrl-C leaves the session as it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        #: The user's settings (output folder, stop grace, cache); see :meth:`configure`.
+        self.settings = settings or Settings()
         self._configs: dict[str, LLMConfig] = {}
         self.config_name: str | None = None
         #: The model manager (``runtime.models.manager.ModelManager``), created on first use.
@@ -50,6 +53,19 @@ class Session:
         self._generation: GenerationState | None = None
         self._persistence: PersistenceState | None = None
 
+    # ----------------------------------------------------------------------------- settings
+    def configure(self, settings: Settings) -> None:
+        """Use ``settings`` from now on (``%config LlmMagics...`` pushes them in here).
+
+        A run in progress keeps the folder it started in; the next run uses the new one.
+        """
+        if not isinstance(settings, Settings):
+            raise TypeError(f"configure() takes a llm_magic.runtime.settings.Settings, not {type(settings).__name__}")
+        with self.lock:
+            self.settings = settings
+            if self._training is not None:
+                self._training.output_root = settings.output_root
+
     # ----------------------------------------------------------------------------- parts
     @property
     def training(self) -> TrainingState:
@@ -57,7 +73,7 @@ class Session:
         if self._training is None:
             from llm_magic.runtime.training.runs import TrainingState
 
-            self._training = TrainingState()
+            self._training = TrainingState(output_root=self.settings.output_root)
         return self._training
 
     @property
@@ -255,7 +271,8 @@ class Session:
             from llm_magic.runtime.distributed.launch import train_distributed
 
             return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
-                                     background=background, loggers=loggers, report_to=report_to)
+                                     background=background, loggers=loggers, report_to=report_to,
+                                     stop_grace=self.settings.stop_grace, cache_dir=self.settings.cache_dir)
         from llm_magic.runtime.training.api import train
 
         return train(self, data, resume=resume, background=background, sample_every=sample_every,
@@ -383,10 +400,14 @@ def get_session() -> Session:
 
 
 def reset_session() -> Session:
-    """Replace the kernel's session with a fresh one (tests use this); frees any loaded model."""
+    """Replace the kernel's session with a fresh one (tests use this); frees any loaded model.
+
+    The settings carry over: they are the kernel's configuration (``%config``), not session state.
+    """
     global _SESSION
     with _SESSION_LOCK:
+        settings = _SESSION.settings if _SESSION is not None else None
         if _SESSION is not None and _SESSION._models is not None:
             _SESSION._models.unload()
-        _SESSION = Session()
+        _SESSION = Session(settings)
         return _SESSION
