@@ -1,7 +1,9 @@
 """``%config LlmMagics.*`` settings, driven through a real InteractiveShell."""
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +32,18 @@ def shell(ip, tmp_path, monkeypatch):
         setattr(magics, name, magics.trait_defaults(name))
 
 
+def _config(model_dir, batch_size=4):
+    return (
+        f"model_type: llm\nbase_model: {model_dir}\n"
+        "input_features: [{name: word, type: text}]\n"
+        "output_features: [{name: answer, type: text}]\n"
+        'prompt: {template: "Say {word}:"}\n'
+        "adapter: {type: lora, r: 4}\n"
+        f"trainer: {{type: finetune, learning_rate: 0.01, epochs: 1, batch_size: {batch_size}}}\n"
+        "preprocessing: {split: {type: random, probabilities: [0.5, 0.25, 0.25]}}\n"
+    )
+
+
 def _settings(ip):
     return ip.shell.magics_manager.registry["LlmMagics"]
 
@@ -39,15 +53,7 @@ def test_output_root_setting_puts_the_run_folder_there(shell, tiny_dir, tmp_path
 
     shell.user_ns["df"] = pd.DataFrame({"word": WORDS, "answer": [f" {w}" for w in WORDS]})
     shell.run_cell('%config LlmMagics.output_root = "x"')
-    shell.cell("llm_config", "", (
-        f"model_type: llm\nbase_model: {tiny_dir}\n"
-        "input_features: [{name: word, type: text}]\n"
-        "output_features: [{name: answer, type: text}]\n"
-        'prompt: {template: "Say {word}:"}\n'
-        "adapter: {type: lora, r: 4}\n"
-        "trainer: {type: finetune, learning_rate: 0.01, epochs: 1, batch_size: 4}\n"
-        "preprocessing: {split: {type: random, probabilities: [0.5, 0.25, 0.25]}}\n"
-    ))
+    shell.cell("llm_config", "", _config(tiny_dir))
     shell.line("llm_train", "--data df")
     run = get_session().runs.runs[0]
     assert run.status == "finished"
@@ -130,3 +136,45 @@ def test_settings_survive_a_session_reset_and_llm_settings_shows_them(shell, cap
     assert "LlmMagics.output_root" in out and "elsewhere  [%config / ipython_config.py]" in out
     assert "LlmMagics.chart_interval  1 s  [%config / ipython_config.py]" in out
     assert "LlmMagics.frontend        auto (terminal)  [$LLM_MAGIC_FRONTEND]" in out
+
+
+@pytest.fixture
+def chart_messages(monkeypatch):
+    """The ``points`` messages the live chart sends the page (widget comms recorded, not sent)."""
+    import comm
+    import ipywidgets.comm
+
+    sent: list[dict] = []
+    lock = threading.Lock()
+
+    class RecordingComm(comm.base_comm.BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            content = json.loads(json.dumps(data, default=str))
+            if msg_type == "comm_msg" and content.get("method") == "custom" and content["content"].get("k") == "points":
+                with lock:
+                    sent.append(content["content"])
+
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    return sent
+
+
+@pytest.mark.parametrize("interval", [0, 3600])
+def test_chart_interval_sets_how_often_the_chart_is_sent_points(shell, tiny_dir, chart_messages, monkeypatch,
+                                                                  interval):
+    from llm_magic.runtime.session import get_session
+    from tests.display_recorder import RecordingPublisher
+
+    monkeypatch.setattr(shell.shell, "display_pub", RecordingPublisher())
+    shell.user_ns["df"] = pd.DataFrame({"word": WORDS, "answer": [f" {w}" for w in WORDS]})
+    shell.run_cell("%config LlmMagics.frontend = 'notebook'")  # over $LLM_MAGIC_FRONTEND=terminal
+    shell.run_cell(f"%config LlmMagics.chart_interval = {interval}")
+    shell.cell("llm_config", "", _config(tiny_dir, batch_size=1))
+    shell.line("llm_train", "--data df")
+    steps = get_session().runs.runs[0].global_step
+    assert steps == 4  # 4 train rows, one a step
+    if interval == 0:
+        assert len(chart_messages) >= steps  # every logged step goes out at once
+    else:
+        assert 1 <= len(chart_messages) <= 2  # the first at once, the rest when the run ends
+    losses = [p for message in chart_messages for p in message["d"].get("loss", [])]
+    assert [step for step, _ in losses] == [1, 2, 3, 4]  # either way the page gets every point once
