@@ -402,12 +402,11 @@ def get_session() -> Session:
 def reset_session() -> Session:
     """Replace the kernel's session with a fresh one (tests use this); frees any loaded model.
 
-    The settings carry over: they are the kernel's configuration (``%config``), not session state.
+    The fresh session has the default settings: one test's settings never reach the next.
     """
     global _SESSION
     with _SESSION_LOCK:
-        settings = _SESSION.settings if _SESSION is not None else None
         if _SESSION is not None and _SESSION._models is not None:
             _SESSION._models.unload()
-        _SESSION = Session(settings)
+        _SESSION = Session()
         return _SESSION

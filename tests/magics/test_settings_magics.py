@@ -125,12 +125,9 @@ def test_cache_dir_setting_reaches_the_session_and_wins_over_the_variable(shell,
     assert index_cache_dir(get_session().settings.cache_dir) == tmp_path / "chosen" / "index"
 
 
-def test_settings_survive_a_session_reset_and_llm_settings_shows_them(shell, capsys):
-    from llm_magic.runtime.session import reset_session
-
+def test_llm_settings_shows_each_value_and_where_it_comes_from(shell, capsys):
     shell.run_cell("%config LlmMagics.output_root = 'elsewhere'")
     shell.run_cell("%config LlmMagics.chart_interval = 1")
-    assert reset_session().settings.output_root == "elsewhere"
     shell.line("llm_settings")
     out = capsys.readouterr().out
     assert "LlmMagics.output_root" in out and "elsewhere  [%config / ipython_config.py]" in out
