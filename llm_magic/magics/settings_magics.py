@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Enum, Float, TraitError, Unicode, observe, validate
 
 from llm_magic.magics._common import user_errors
+from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT  # a leaf module: errors and the stdlib
 
 #: Seconds between two chart messages to the page by default (``LossPlot.min_interval``).
 DEFAULT_CHART_INTERVAL = 0.25
@@ -28,7 +29,7 @@ class LlmMagics(Magics):
     """llm_magic's settings (``%config LlmMagics``); ``%llm_settings`` shows what is in effect."""
 
     output_root = Unicode(
-        "llm_magic_runs",
+        DEFAULT_OUTPUT_ROOT,
         help="Folder for run folders (<output_root>/<run id>/checkpoint-N), relative to the kernel's "
              "working folder unless absolute. The next %llm_train uses a new value; a run in progress "
              "keeps its folder.",

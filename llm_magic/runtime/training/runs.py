@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
+
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
 OWNER = "training"
@@ -103,7 +105,7 @@ def _newest_checkpoint(output_dir: str | None) -> str | None:
 class TrainingState:
     """What training keeps in a session (``Session.training``)."""
 
-    def __init__(self, output_root: str = "llm_magic_runs") -> None:
+    def __init__(self, output_root: str = DEFAULT_OUTPUT_ROOT) -> None:
         self.runs: list[RunRecord] = []
         #: One dict per logged step, all runs (see :data:`HISTORY_COLUMNS`).
         self.history: list[dict[str, Any]] = []
