@@ -9,6 +9,8 @@ import importlib
 
 # (module, class) pairs; one Magics class per concern, in the jupysql style.
 MAGIC_CLASSES: list[tuple[str, str]] = [
+    # First: its settings (from ipython_config.py) reach the session before any other magic runs.
+    ("llm_magic.magics.settings_magics", "LlmMagics"),
     ("llm_magic.magics.config_magics", "ConfigMagics"),
     ("llm_magic.magics.data_magics", "DataMagics"),
     ("llm_magic.magics.prompt_magics", "PromptMagics"),

@@ -1,4 +1,4 @@
-"""Helpers shared by the magics: user-error translation and ``--data`` resolution."""
+"""Helpers shared by the magics: user-error translation, ``--data`` resolution, the settings."""
 from __future__ import annotations
 
 import functools
@@ -35,6 +35,13 @@ def user_errors(func: F) -> F:
             raise UsageError(f"%{func.__name__}: interrupted. Nothing was left half-done.{hint}") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def llm_settings(shell) -> Any:
+    """The shell's ``LlmMagics`` instance (the user's settings); None before ``%load_ext llm_magic``."""
+    manager = getattr(shell, "magics_manager", None)
+    registry = getattr(manager, "registry", None) or {}
+    return registry.get("LlmMagics") if "LlmMagics" in registry else None
 
 
 def resolve_data_arg(shell, spec: str | None) -> Any:

@@ -5,7 +5,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Unicode
 
-from llm_magic.magics._common import resolve_data_arg, user_errors
+from llm_magic.magics._common import llm_settings, resolve_data_arg, user_errors
 
 
 @magics_class
@@ -72,12 +72,14 @@ class TrainMagics(Magics):
 
             raise LlmMagicError(f"--sample-every {args.sample_every}: expected a positive number of steps.")
         data = resolve_data_arg(self.shell, args.data)
+        settings = llm_settings(self.shell)
+        chart_interval = settings.chart_interval if settings is not None else None
 
         def loggers(record):
             from llm_magic.widgets.loss_plot import LossPlot
 
             plot = LossPlot(record.run_id, on_stop=session.stop_training, outcome=lambda: record.status,
-                            foreground=not args.background)
+                            foreground=not args.background, min_interval=chart_interval)
             plot.show()
             return [plot]
 

@@ -33,6 +33,7 @@ from llm_magic.runtime.persistence.upload import upload_run
 from llm_magic.runtime.training.api import evaluate as evaluate_split
 from llm_magic.runtime.training.api import stop_training as stop_run
 from llm_magic.runtime.training.api import train as train_here
+from llm_magic.runtime.settings import Settings
 from llm_magic.runtime.training.runs import RunsTable, TrainingState, training_state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,9 @@ class Session:
     failure or a Ctrl-C leaves the session as it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        #: The user's settings (output folder, stop grace, cache); see :meth:`configure`.
+        self.settings = settings or Settings()
         self._configs: dict[str, LLMConfig] = {}
         self.config_name: str | None = None
         #: The model manager (``runtime.models.manager.ModelManager``), created on first use.
@@ -74,12 +77,25 @@ class Session:
         self._generation: GenerationState | None = None
         self._persistence: PersistenceState | None = None
 
+    # ----------------------------------------------------------------------------- settings
+    def configure(self, settings: Settings) -> None:
+        """Use ``settings`` from now on (``%config LlmMagics...`` pushes them in here).
+
+        A run in progress keeps the folder it started in; the next run uses the new one.
+        """
+        if not isinstance(settings, Settings):
+            raise TypeError(f"configure() takes a llm_magic.runtime.settings.Settings, not {type(settings).__name__}")
+        with self.lock:
+            self.settings = settings
+            if self._training is not None:
+                self._training.output_root = settings.output_root
+
     # ----------------------------------------------------------------------------- parts
     @property
     def training(self) -> TrainingState:
         """Training's part: runs, step history, the job in progress (``runtime.training.runs``)."""
         if self._training is None:
-            self._training = TrainingState()
+            self._training = TrainingState(output_root=self.settings.output_root)
         return self._training
 
     @property
@@ -255,9 +271,10 @@ class Session:
                 raise LlmMagicError("--seed with --processes: set `random_seed: N` in the config instead "
                                     "(every process reads it from the job's config).")
             return train_distributed(self, data, processes=processes, resume=resume, sample_every=sample_every,
-                                     background=background, loggers=loggers, report_to=report_to)
+                                     background=background, loggers=loggers, report_to=report_to,
+                                     stop_grace=self.settings.stop_grace, cache_dir=self.settings.cache_dir)
         return train_here(self, data, resume=resume, background=background, sample_every=sample_every,
-                     loggers=loggers, report_to=report_to, seed=seed)
+                          loggers=loggers, report_to=report_to, seed=seed)
 
     def export_script(self, directory: Any, **options: Any) -> Any:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""
@@ -412,7 +429,10 @@ def load_session(directory: Any) -> Session:
 
 
 def reset_session() -> Session:
-    """Replace the kernel's session with a fresh one (tests use this); frees any loaded model."""
+    """Replace the kernel's session with a fresh one (tests use this); frees any loaded model.
+
+    The fresh session has the default settings: one test's settings never reach the next.
+    """
     global _SESSION
     with _SESSION_LOCK:
         if _SESSION is not None and _SESSION._models is not None:

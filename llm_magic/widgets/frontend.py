@@ -3,15 +3,31 @@ from __future__ import annotations
 
 import os
 
+FRONTENDS = ("notebook", "terminal")
+# The user's setting (``%config LlmMagics.frontend``), pushed in by the magics; None: not set.
+_chosen: str | None = None
+
+
+def set_frontend(name: str | None) -> None:
+    """Draw for ``name`` (``"notebook"`` or ``"terminal"``) from now on; None: detect again.
+
+    ``LlmMagics.frontend`` calls this; it takes precedence over ``$LLM_MAGIC_FRONTEND``.
+    """
+    global _chosen
+    if name is not None and name not in FRONTENDS:
+        raise ValueError(f"frontend {name!r}: use notebook, terminal or None (detect)")
+    _chosen = name
+
 
 def is_notebook() -> bool:
     """True when running in a Jupyter kernel that can render widgets and HTML.
 
-    ``LLM_MAGIC_FRONTEND=notebook|terminal`` overrides the detection (tests use it to exercise
-    both renderings from one process).
+    The ``LlmMagics.frontend`` setting (:func:`set_frontend`) decides first, then
+    ``LLM_MAGIC_FRONTEND=notebook|terminal`` (tests use it to exercise both renderings from one
+    process), then the kind of kernel.
     """
-    forced = os.environ.get("LLM_MAGIC_FRONTEND", "").strip().lower()
-    if forced in ("notebook", "terminal"):
+    forced = _chosen or os.environ.get("LLM_MAGIC_FRONTEND", "").strip().lower()
+    if forced in FRONTENDS:
         return forced == "notebook"
     try:
         from IPython import get_ipython

@@ -43,8 +43,10 @@ class LossPlot:
 
     def __init__(self, run_id: str, on_stop: Callable[[], Any] | None = None,
                  notebook: bool | None = None, outcome: Callable[[], str | None] | None = None,
-                 foreground: bool = False) -> None:
+                 foreground: bool = False, min_interval: float | None = None) -> None:
         self.run_id = run_id
+        if min_interval is not None:  # the LlmMagics.chart_interval setting
+            self.min_interval = min_interval
         #: The run holds the kernel (not ``--background``): the page's Stop button could not
         #: reach it, so the page says to interrupt the kernel instead.
         self.foreground = foreground

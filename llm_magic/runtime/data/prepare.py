@@ -118,16 +118,19 @@ def target_texts(values: Any, output_feature: Any) -> list[str]:
     return [str(v).lower() if lowercase else str(v) for v in values]
 
 
-def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED) -> Retriever | None:
+def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED,
+                       cache_dir: str | None = None) -> Retriever | None:
     """The retriever over ``data``'s train split, exactly as :func:`prepare_data` builds it.
 
     For prediction after (or without) training: same cleaning, sampling and split, so the examples
-    match those seen in training. None when ``config`` has no retrieval.
+    match those seen in training. None when ``config`` has no retrieval. ``cache_dir``: where a
+    semantic index is cached (``Settings.cache_dir``; None: ``$LLM_MAGIC_CACHE``).
     """
     if not getattr(getattr(getattr(config, "prompt", None), "retrieval", None), "type", None):
         return None
     df, _ = clean_for_config(load_data(data), config, PromptRenderer(config), need_target=False)
-    return build_retriever(config, split_data(sample_data(df, config, seed), config, seed)["train"], seed)
+    return build_retriever(config, split_data(sample_data(df, config, seed), config, seed)["train"], seed,
+                           cache_dir)
 
 
 def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None:
@@ -144,12 +147,13 @@ def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None
 
 
 def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_SEED,
-                 context_length: int | None = None) -> PreparedData:
+                 context_length: int | None = None, cache_dir: str | None = None) -> PreparedData:
     """Load, clean, split, render and tokenise ``data`` for ``config``.
 
     ``data`` is anything :func:`~llm_magic.runtime.data.load_data` takes. ``tokenizer`` may be None
     (prompts only, e.g. for a preview). ``context_length`` (the model's; default: from the
-    tokenizer) caps ``preprocessing.global_max_sequence_length``. Raises :class:`LlmMagicError` for
+    tokenizer) caps ``preprocessing.global_max_sequence_length``. ``cache_dir`` as for
+    :func:`retriever_for_data`. Raises :class:`LlmMagicError` for
     missing columns, empty data, bad templates and split settings.
     """
     import pandas as pd
@@ -163,7 +167,7 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
     silence_library_bars()
     # The index holds the train rows before balancing, as in Ludwig (it indexes at preprocessing,
     # balancing comes after the split): oversampled copies would only crowd the few-shot examples.
-    retriever = build_retriever(config, splits["train"], seed) if renderer.retrieval_type else None
+    retriever = build_retriever(config, splits["train"], seed, cache_dir) if renderer.retrieval_type else None
     renderer.retriever = retriever
     target_column = feature_column(config.output_feature)
     splits["train"], balance = balance_train_split(

@@ -149,7 +149,7 @@ def build_preview(session: Any, data: Any = None, row: int = 0, split: str | Non
     df, cleaning = clean_for_config(load_data(data), config, renderer, need_target=False)
     notes += [f"Missing values: {m}." for m in cleaning.messages()]
     rows = df if split is None else split_data(sample_data(df, config), config)[split]
-    renderer.retriever = retriever_for_data(config, data)
+    renderer.retriever = retriever_for_data(config, data, cache_dir=session.settings.cache_dir)
     if feature_column(config.output_feature) not in df.columns:
         notes.append(f"The data has no target column {feature_column(config.output_feature)!r}: "
                      "prompts only (fine for prediction, not for training).")

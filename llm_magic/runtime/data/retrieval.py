@@ -10,18 +10,20 @@ insists on a fixed split); queries and index both use the input feature's text (
 the JSON of the whole row, label included); a row never gets itself, nor an exact copy of itself
 (same input and output), as an example. Embeddings are cached on disk under
 ``$LLM_MAGIC_CACHE/index`` (default ``~/.cache/llm_magic/index``), keyed by ``index_name`` and a
-hash of the indexed texts and the model, and reused while they are unchanged.
+hash of the indexed texts and the model, and reused while they are unchanged. The cache folder is
+the session's ``Settings.cache_dir`` when set (``%config LlmMagics.cache_dir``), passed down as
+``cache_dir``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from llm_magic.errors import DataError, LlmMagicError, ModelLoadError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
+from llm_magic.runtime.settings import cache_root
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -41,11 +43,10 @@ _MINILM_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 _ENCODERS: dict[str, Any] = {}
 
 
-def index_cache_dir() -> Path:
-    """Where retrieval indices live: ``$LLM_MAGIC_CACHE/index``, else ``~/.cache/llm_magic/index``."""
-    root = os.environ.get("LLM_MAGIC_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "llm_magic"
-    return base / "index"
+def index_cache_dir(cache_dir: str | None = None) -> Path:
+    """Where retrieval indices live: ``<cache_dir>/index``; without one ``$LLM_MAGIC_CACHE/index``,
+    else ``~/.cache/llm_magic/index``."""
+    return cache_root(cache_dir) / "index"
 
 
 def resolve_embedding_model(name: str | None) -> str:
@@ -161,11 +162,11 @@ class SemanticRetriever(Retriever):
     """
 
     def __init__(self, *args: Any, model_name: str | None = None, index_name: str | None = None,
-                 **kwargs: Any) -> None:
+                 cache_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.model_name = model_name or DEFAULT_EMBEDDING_MODEL
         self.encoder = _load_encoder(self.model_name)
-        self.index_path = index_cache_dir() / (index_name or "index") / self._content_hash()
+        self.index_path = index_cache_dir(cache_dir) / (index_name or "index") / self._content_hash()
         self.loaded_from_cache = False
         self.embeddings = self._load_or_build()
         self._query_cache: dict[str, Any] = {}
@@ -230,8 +231,12 @@ def _has(row: Any, column: str) -> bool:
         return False
 
 
-def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED) -> Retriever | None:
-    """The retriever ``config.prompt.retrieval`` asks for, indexing ``train_df``; None without retrieval."""
+def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
+                    cache_dir: str | None = None) -> Retriever | None:
+    """The retriever ``config.prompt.retrieval`` asks for, indexing ``train_df``; None without retrieval.
+
+    A semantic index is cached under :func:`index_cache_dir` ``(cache_dir)``.
+    """
     from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 
     retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
@@ -262,4 +267,4 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED) -> Ret
     # Loading the embedding model and encoding the train rows takes seconds: say so.
     with task(f"Building the semantic retrieval index ({len(rows)} rows)"):
         return SemanticRetriever(*args, model_name=getattr(retrieval, "model_name", None),
-                                 index_name=getattr(retrieval, "index_name", None))
+                                 index_name=getattr(retrieval, "index_name", None), cache_dir=cache_dir)

@@ -121,13 +121,16 @@ def _output_tail(path: Path, lines: int = 25) -> str:
 def train_distributed(session: Any, data: Any = None, *, processes: int, resume: bool | str = False,
                       sample_every: int | None = None, background: bool = False,
                       loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None,
-                      report_to: Any = None) -> Any:
+                      report_to: Any = None, stop_grace: float | None = None,
+                      cache_dir: str | None = None) -> Any:
     """Fine-tune on ``processes`` processes as ``backend.strategy`` says; returns the run record.
 
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
     clear error before any process starts. ``resume``, ``sample_every`` and ``loggers`` as for
     ``Session.train``; a stopped run (one- or multi-process) resumes on any number of processes.
     ``report_to`` as for ``Session.train``: only rank 0 reports, under this run's id.
+    ``stop_grace`` (seconds; None: :data:`STOP_GRACE_SECONDS`) and ``cache_dir`` (None:
+    ``$LLM_MAGIC_CACHE``) come from the session's ``Settings``.
     """
     from llm_magic.runtime.training.api import dispatch, resume_point, start_run
     from llm_magic.runtime.training.runs import RunRecord, training_state
@@ -174,7 +177,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
         record.notes.append(note)
     loggers = start_run(state, record, loggers)
     options = Launch(processes, cpu, resume_from, sample_every, trackers, record.run_id,
-                     os.path.abspath(state.output_root))
+                     os.path.abspath(state.output_root), stop_grace, cache_dir)
 
     def execute() -> None:
         _run(session, state, record, job, options, bundle, frame, loggers)
@@ -195,6 +198,10 @@ class Launch:
     report_to: tuple[str, ...] = ()
     run_name: str | None = None
     tracking_root: str | None = None
+    #: Seconds the processes get to write their checkpoint after a stop (None: STOP_GRACE_SECONDS).
+    stop_grace: float | None = None
+    #: llm_magic's cache folder for the processes (None: theirs is the notebook's $LLM_MAGIC_CACHE).
+    cache_dir: str | None = None
 
 
 def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundle: Any, frame: Any,
@@ -203,7 +210,8 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
 
     A stop (event, Stop button, first Ctrl-C) creates the job's stop file: the processes finish
     the step, write a checkpoint and exit normally, and their weights come back. Only if they
-    take longer than :data:`STOP_GRACE_SECONDS`, or on a second Ctrl-C, are they ended.
+    take longer than ``launch.stop_grace`` (default :data:`STOP_GRACE_SECONDS`), or on a second
+    Ctrl-C, are they ended.
     """
     from llm_magic.runtime.training.runner import SigintToStop
     from llm_magic.runtime.training.runs import recorded
@@ -211,6 +219,10 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     if launch.cpu:
         env["ACCELERATE_USE_CPU"] = "true"
+    if launch.cache_dir:  # the processes build their own retrieval index: in the folder the user chose
+        env["LLM_MAGIC_CACHE"] = os.path.abspath(os.path.expanduser(launch.cache_dir))
+    # Read at launch, not import, so the module default can still be changed (tests shorten it).
+    grace = launch.stop_grace if launch.stop_grace is not None else STOP_GRACE_SECONDS
     output, stop_file = job / OUTPUT_NAME, job / _script.STOP_NAME
     for stale in (job / LOG_NAME, stop_file, job / _script.RUN_DIR / RESULT_NAME):
         stale.unlink(missing_ok=True)
@@ -229,7 +241,7 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
                         if state.stop_event.is_set() and asked is None:
                             stop_file.touch()
                             asked = time.monotonic()
-                        if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
+                        if asked is not None and time.monotonic() - asked > grace:
                             _stop(process)
                             ended = True
                             break
@@ -241,7 +253,7 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
             if ended:
                 record.status = "stopped"
                 record.notes.append(f"Stopped: the processes did not write their checkpoint within "
-                                    f"{STOP_GRACE_SECONDS} s and were ended; the session's weights are unchanged.")
+                                    f"{grace:g} s and were ended; the session's weights are unchanged.")
             elif process.returncode != 0:
                 raise LlmMagicError(
                     f"The {launch.processes} training processes failed (exit code {process.returncode}); the "
@@ -300,10 +312,10 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
             state.history.append({k: v for k, v in row.items() if v == v})  # NaN: not logged then
     if any(k.startswith("test_") for k in record.metrics):
         # The same report object a one-process run returns, computed on the weights just loaded.
-        record.report = _evaluate_test(session.require_config(), bundle, frame)
+        record.report = _evaluate_test(session.require_config(), bundle, frame, launch.cache_dir)
 
 
-def _evaluate_test(config: Any, bundle: Any, frame: Any) -> Any:
+def _evaluate_test(config: Any, bundle: Any, frame: Any, cache_dir: str | None = None) -> Any:
     """The test-split report of ``bundle`` (as ``Session.evaluate``, minus its idle check: a
     background run is still 'busy' while it finishes here)."""
     from llm_magic.runtime.data import model_context_length, prepare_data
@@ -312,7 +324,8 @@ def _evaluate_test(config: Any, bundle: Any, frame: Any) -> Any:
     from llm_magic.runtime.training.settings import settings_from_config
 
     prepared = from_prepared(prepare_data(config, bundle.tokenizer, frame,
-                                          context_length=model_context_length(bundle.tokenizer, bundle.model)),
+                                          context_length=model_context_length(bundle.tokenizer, bundle.model),
+                                          cache_dir=cache_dir),
                              bundle.tokenizer, config)
     settings = settings_from_config(getattr(config, "trainer", None))
     return evaluate_split(bundle.model, bundle.tokenizer, config, prepared.split("test"), name="test",

@@ -64,7 +64,7 @@ def _retriever(session: Any, config: Any) -> Any:
     from llm_magic.runtime.data.prepare import retriever_for_data
 
     # The same cleaning, sampling and split as training, so generation sees the same examples.
-    retriever = retriever_for_data(config, session.data)
+    retriever = retriever_for_data(config, session.data, cache_dir=session.settings.cache_dir)
     state.retriever = (config, session.data, retriever)
     return retriever
 

@@ -1,16 +1,24 @@
 """The model card (``README.md``) written into run and export folders.
 
-A short Hub-style card: YAML front matter the Hub understands (``base_model``, ``library_name``,
-``tags``), then what was trained (base model, adapter, data size), the final metrics and how to
-load the folder with and without llm_magic. Plain string building: the card is small and a
-template engine would only add a dependency to audit.
+Built with ``huggingface_hub.ModelCard`` / ``ModelCardData``: the YAML header carries the Hub
+metadata that renders on a model page (``base_model``, ``library_name``, ``pipeline_tag``,
+``tags``, and ``metrics``, ``datasets``, ``license`` where known), and ``ModelCard`` checks that the
+header parses. The body says what was trained (base model, adapter, data size), the final
+metrics and how to load the folder with and without llm_magic; it is plain Markdown built here,
+so no template engine runs.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-__all__ = ["render_model_card"]
+__all__ = ["card_data", "render_model_card"]
+
+# Our metric names (after the split prefix) -> metric ids the Hub knows (hf.co/metrics).
+_HUB_METRICS = {
+    "accuracy": "accuracy", "token_accuracy": "accuracy", "exact_match": "exact_match",
+    "bleu": "bleu", "rouge1": "rouge", "rouge2": "rouge", "rougeL": "rouge", "rougeLsum": "rouge",
+    "perplexity": "perplexity", "f1": "f1", "precision": "precision", "recall": "recall",
+}
 
 
 def _format_metric(value: Any) -> str:
@@ -29,6 +37,39 @@ def _adapter_line(adapter: Mapping[str, Any] | None) -> str:
     return ", ".join(details)
 
 
+def _hub_metrics(metrics: Mapping[str, Any] | None) -> list[str] | None:
+    """The Hub metric ids among ``metrics`` (``test_rougeL`` / ``test.rougeL`` -> ``rouge``), in order."""
+    found: list[str] = []
+    for name in metrics or {}:
+        hub = _HUB_METRICS.get(str(name).replace(".", "_").split("_", 1)[-1]) or _HUB_METRICS.get(str(name))
+        if hub and hub not in found:
+            found.append(hub)
+    return found or None
+
+
+def card_data(*, kind: str, config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None,
+              datasets: Sequence[str] | None = None, license: str | None = None) -> Any:
+    """The card's Hub metadata (a ``huggingface_hub.ModelCardData``) for a folder of ``kind``."""
+    from huggingface_hub import ModelCardData
+
+    adapter = config.get("adapter") if isinstance(config.get("adapter"), Mapping) else None
+    tags = ["llm_magic", "text-generation"]
+    if adapter:
+        tags.append(str(adapter.get("type")))
+    trainer = config.get("trainer") if isinstance(config.get("trainer"), Mapping) else {}
+    if trainer.get("type") not in (None, "finetune", "none"):
+        tags.append(str(trainer["type"]))  # dpo, kto, orpo: how the weights were tuned
+    return ModelCardData(
+        base_model=str(config.get("base_model")),
+        library_name="peft" if kind == "adapter" else "transformers",
+        pipeline_tag="text-generation",
+        tags=tags,
+        metrics=_hub_metrics(metrics),
+        datasets=list(datasets) if datasets else None,
+        license=license,
+    )
+
+
 def render_model_card(
     *,
     kind: str,
@@ -37,22 +78,22 @@ def render_model_card(
     data_rows: int | None = None,
     merged: bool = False,
     steps: int | None = None,
+    datasets: Sequence[str] | None = None,
+    license: str | None = None,
 ) -> str:
     """Render the card for a folder of ``kind`` (``adapter``, ``full``, ``config`` or ``export``).
 
     ``config`` is the effective config dict; ``metrics`` the final metrics (flat name -> value);
-    ``data_rows`` the number of rows the model was trained on (None when unknown or untrained).
+    ``data_rows`` the number of rows the model was trained on (None when unknown or untrained);
+    ``datasets`` (Hub dataset ids) and ``license`` go into the metadata when known. The text
+    parses back with ``huggingface_hub.ModelCard.load``.
     """
+    from huggingface_hub import ModelCard
+
     base = str(config.get("base_model"))
     adapter = config.get("adapter") if isinstance(config.get("adapter"), Mapping) else None
     is_adapter_folder = kind == "adapter"
-    library = "peft" if is_adapter_folder else "transformers"
-    tags = ["llm_magic", "text-generation"]
-    if adapter:
-        tags.append(str(adapter.get("type")))
-    front = ["---", f"base_model: {json.dumps(base)}", f"library_name: {library}", "tags:"]
-    front += [f"- {tag}" for tag in tags]
-    front.append("---")
+    data = card_data(kind=kind, config=config, metrics=metrics, datasets=datasets, license=license)
 
     what = {
         "adapter": "a PEFT adapter for",
@@ -61,8 +102,6 @@ def render_model_card(
         "export": "a standalone model (adapter merged into the weights) built on",
     }.get(kind, "a model built on")
     lines = [
-        *front,
-        "",
         f"# {base} — fine-tuned with llm_magic",
         "",
         f"This folder holds {what} `{base}`, written by llm_magic.",
@@ -120,4 +159,6 @@ def render_model_card(
             'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")',
             "```",
         ]
-    return "\n".join(lines) + "\n"
+    body = "\n".join(lines) + "\n"
+    # ModelCard parses the header it is given: a value the Hub could not read fails here, not there.
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))

@@ -44,15 +44,19 @@ def _resolve_data(session: Any, data: Any) -> Any:
     return data
 
 
-def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None) -> Any:
-    """Tokenized splits for ``config`` (``runtime.data.prepare_data``) as :class:`TrainingData`."""
+def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache_dir: str | None = None) -> Any:
+    """Tokenized splits for ``config`` (``runtime.data.prepare_data``) as :class:`TrainingData`.
+
+    ``cache_dir``: the session's ``Settings.cache_dir`` (where a retrieval index is cached).
+    """
     from llm_magic.runtime.data import model_context_length, prepare_data
     from llm_magic.runtime.models.seeding import config_seed
     from llm_magic.runtime.training.data import from_prepared
 
     context = model_context_length(bundle.tokenizer, bundle.model)
     seed = config_seed(config) if seed is None else seed
-    prepared = prepare_data(config, bundle.tokenizer, data, context_length=context, seed=seed)
+    prepared = prepare_data(config, bundle.tokenizer, data, context_length=context, seed=seed,
+                            cache_dir=cache_dir)
     return from_prepared(prepared, bundle.tokenizer, config)
 
 
@@ -138,7 +142,7 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
         _check_preference_data(settings.preference.kind, config, data)
     bundle = session.load_model()
     seed = _seed_run(bundle, config, seed)
-    prepared = _prepare(config, bundle, data, seed)
+    prepared = _prepare(config, bundle, data, seed, session.settings.cache_dir)
 
     if previous is not None:
         record = previous
@@ -408,7 +412,7 @@ def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool 
     config = session.require_config()
     data = _resolve_data(session, data)
     bundle = session.load_model()
-    prepared = _prepare(config, bundle, data)
+    prepared = _prepare(config, bundle, data, cache_dir=session.settings.cache_dir)
     part = prepared.split(split)
     if part is None:
         raise DataError(

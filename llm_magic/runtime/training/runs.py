@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
+
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
 OWNER = "training"
@@ -103,7 +105,7 @@ def _newest_checkpoint(output_dir: str | None) -> str | None:
 class TrainingState:
     """What training keeps in a session (``Session.training``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, output_root: str = DEFAULT_OUTPUT_ROOT) -> None:
         self.runs: list[RunRecord] = []
         #: One dict per logged step, all runs (see :data:`HISTORY_COLUMNS`).
         self.history: list[dict[str, Any]] = []
@@ -112,8 +114,8 @@ class TrainingState:
         self.current: RunRecord | None = None
         #: The live loggers of the run in progress (``%llm_status`` reads the last values).
         self.loggers: list[Any] = []
-        #: Where run folders go (``<output_root>/<run-id>/checkpoint-N``).
-        self.output_root = "llm_magic_runs"
+        #: Where run folders go (``<output_root>/<run-id>/checkpoint-N``; ``Settings.output_root``).
+        self.output_root = output_root
         #: When set, every run gets this id: the processes of a multi-process job each have their
         #: own session, and must agree on one run folder for their shared checkpoints.
         self.fixed_run_id: str | None = None

@@ -116,3 +116,14 @@ def test_unknown_embedding_model_offline_is_a_clear_error(make_config):
     config = _config(make_config, "semantic", k=1, model_name="nobody/no-such-model-xyz")
     with pytest.raises(LlmMagicError, match="model_name 'nobody/no-such-model-xyz': cannot load"):
         build_retriever(config, TRAIN)
+
+
+def test_the_sessions_cache_setting_wins_over_the_variable(make_config, session, index_cache, tmp_path):
+    from llm_magic.runtime.settings import Settings
+
+    session.configure(Settings(cache_dir=str(tmp_path / "chosen")))
+    session.set_config(_config(make_config, "semantic", k=1, index_name="topics", model_name="all-MiniLM-L6-v2"))
+    preview = session.preview(TRAIN.assign(split=0), row=0)  # the fixed split: every row trains
+    assert [e["input"] for e in preview.context] == [TRAIN.iloc[1]["instruction"]]  # its neighbour, by the index
+    assert len(list((tmp_path / "chosen" / "index" / "topics").glob("*/embeddings.npy"))) == 1
+    assert not index_cache.exists()  # $LLM_MAGIC_CACHE's folder was not used

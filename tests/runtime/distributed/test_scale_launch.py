@@ -224,6 +224,29 @@ def test_stop_ends_a_background_launch_that_ignores_the_stop_file(session, llama
     assert session.busy_reason is None and log.closed and training_state(session).thread is not None
 
 
+def test_settings_give_the_stop_grace_and_the_processes_cache(session, llama_dir, frame, workdir, monkeypatch,
+                                                              tmp_path):
+    from llm_magic.runtime.settings import Settings
+
+    # A "worker" that writes down its cache variable, then ignores the stop file until it is ended.
+    _fake_launch(monkeypatch, "import os, time\n"
+                              "open('cache-seen', 'w').write(os.environ.get('LLM_MAGIC_CACHE', ''))\n"
+                              "time.sleep(120)\n")
+    monkeypatch.setenv("LLM_MAGIC_CACHE", str(tmp_path / "from-env"))
+    session.configure(Settings(stop_grace=1, cache_dir=str(tmp_path / "chosen")))
+    session.set_config(scale_config(llama_dir))
+    record = session.train(frame, processes=2, background=True, loggers=[RecordingLogger()])
+    job = workdir / record.output_dir / "job"
+    import time
+
+    deadline = time.monotonic() + 30
+    while not (job / "cache-seen").exists() and time.monotonic() < deadline:  # the worker has started
+        time.sleep(0.05)
+    assert session.stop_training(wait=30)
+    assert record.status == "stopped" and "within 1 s and were ended" in record.notes[-1]
+    assert (job / "cache-seen").read_text() == str(tmp_path / "chosen")
+
+
 @pytest.mark.slow
 def test_a_failed_resume_leaves_the_checkpoint_resumable(session, llama_dir, frame, workdir, monkeypatch):
     from llm_magic.errors import LlmMagicError

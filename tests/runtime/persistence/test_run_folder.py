@@ -64,6 +64,33 @@ def test_save_writes_config_weights_tokenizer_history_metrics_and_card(saved, ll
     assert [p.name for p in path.parent.iterdir()] == ["run"]
 
 
+def test_the_card_is_a_hub_model_card_with_its_metadata(saved, llama_dir):
+    from huggingface_hub import ModelCard
+
+    path, _ = saved
+    card = ModelCard.load(path / "README.md")
+    assert card.data.base_model == str(llama_dir)
+    assert card.data.library_name == "peft" and card.data.pipeline_tag == "text-generation"
+    assert card.data.tags == ["llm_magic", "text-generation", "lora"]
+    assert card.data.metrics == ["perplexity"]  # validation.perplexity; a loss is no Hub metric
+    assert "## How to load" in card.text and "AutoPeftModelForCausalLM" in card.text
+
+
+def test_an_export_card_names_transformers_and_the_preference_trainer(llama_dir):
+    from huggingface_hub import ModelCard
+
+    from llm_magic.runtime.persistence.model_card import render_model_card
+
+    config = {**lora_config_dict(llama_dir), "trainer": {"type": "dpo"}}
+    text = render_model_card(kind="export", config=config, metrics={"test_exact_match": 0.5, "test_rougeL": 0.7},
+                             datasets=["org/pairs"], license="apache-2.0")
+    card = ModelCard(text)
+    assert card.data.library_name == "transformers" and "dpo" in card.data.tags
+    assert card.data.metrics == ["exact_match", "rouge"]
+    assert card.data.datasets == ["org/pairs"] and card.data.license == "apache-2.0"
+    assert "AutoModelForCausalLM" in card.text and "| test_exact_match | 0.5 |" in card.text
+
+
 def test_saved_adapter_loads_back_exactly(saved, lora, llama_dir):
     path, _ = saved
     model, tokenizer = lora
