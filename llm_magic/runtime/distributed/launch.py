@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from llm_magic.errors import CheckpointError, DataError, LlmMagicError
-from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
+from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
@@ -132,16 +131,13 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     ``stop_grace`` (seconds; None: :data:`STOP_GRACE_SECONDS`) and ``cache_dir`` (None:
     ``$LLM_MAGIC_CACHE``) come from the session's ``Settings``.
     """
-    from llm_magic.runtime.training.api import dispatch, resume_point, start_run
-    from llm_magic.runtime.training.runs import RunRecord, training_state
-    from llm_magic.runtime.training.settings import settings_from_config
-    from llm_magic.runtime.training.tracking import parse_report_to
+    from llm_magic.runtime.training.api import dispatch, start_run
+    from llm_magic.runtime.training.job import open_record, plan_job
+    from llm_magic.runtime.training.runs import training_state
 
-    session.check_idle("start training")
-    trackers = parse_report_to(report_to)
-    config = session.require_config()
-    if settings_from_config(getattr(config, "trainer", None)).type not in TRAINING_TRAINERS:
-        raise LlmMagicError("--processes needs trainer.type: finetune (there is nothing to train with type none).")
+    # The same checks, in the same order, as a run in the kernel (training.job), before any process starts.
+    planned = plan_job(session, data, resume=resume, report_to=report_to)
+    config, data, trackers = planned.config, planned.data, list(planned.trackers)
     plan = _strategy.resolve_plan(config)
     if sample_every and (plan.shards_parameters or plan.deepspeed_file):
         raise LlmMagicError(
@@ -153,22 +149,12 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
 
     cpu = not torch.cuda.is_available()
     state = training_state(session)
-    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
+    resume_from = planned.resume_from
     if resume_from:  # a one-process run's checkpoint path is relative to the notebook; train.py runs in job/
         resume_from = os.path.abspath(resume_from)
-    data = data if data is not None else session.data
-    if data is None:
-        raise DataError("No data: pass it with --data <DataFrame or file> (or session.train(data=df, processes=N)).")
     frame = _script._frame(data)
     bundle = session.load_model()
-
-    if previous is not None:
-        record = previous
-        record.status, record.error, record.finished = "running", None, None
-    else:
-        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config.to_dict())
-        record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
-        state.runs.append(record)
+    record = open_record(state, planned, config.to_dict())
     job = Path(record.output_dir) / "job"
     _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
     note = (f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size rows per step, "

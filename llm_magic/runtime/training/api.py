@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from llm_magic.errors import CheckpointError, DataError, LlmMagicError
-from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
+from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.training.job import open_record, plan_job
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
@@ -70,43 +70,6 @@ def _loraplus_ratio(config: Any) -> float | None:
     return getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None
 
 
-def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecord | None, str]:
-    """The stopped run to continue and its checkpoint, or a clear error when there is none.
-
-    ``resume`` is True (the last stopped run of this session, else a checkpoint restored by
-    ``%llm_load``) or the path of a ``checkpoint-N`` folder (no run record then).
-    """
-    if isinstance(resume, (str, os.PathLike)):
-        path = os.path.abspath(os.fspath(resume))
-        if not os.path.isfile(os.path.join(path, "trainer_state.json")):
-            raise CheckpointError(
-                f"resume={os.fspath(resume)!r}: not a trainer checkpoint (a checkpoint-N folder with "
-                "trainer_state.json). Pass resume=True to continue this session's last stopped run."
-            )
-        return None, path
-    for run in reversed(state.runs):
-        if run.kind != "finetune":
-            continue
-        # A failed run keeps a checkpoint only when it was a stopped run whose resume failed (a
-        # failed launch, bad data): its checkpoint is still the place to continue from.
-        if run.status in ("stopped", "failed") and run.checkpoint and os.path.isdir(run.checkpoint):
-            return run, run.checkpoint
-        if run.status in ("finished", "early_stopped"):
-            raise CheckpointError(
-                f"Nothing to resume: the last run ({run.run_id}) {run.status.replace('_', ' ')}. "
-                "Start a new run with %llm_train (it continues from the current weights)."
-            )
-    from llm_magic.runtime.persistence.state import find_checkpoint
-
-    restored = find_checkpoint(session)
-    if restored is not None:
-        return None, str(restored)
-    raise CheckpointError(
-        "Nothing to resume: no run in this session left a checkpoint. Start a run with %llm_train "
-        "(a stopped or interrupted run writes one), or %llm_load a saved run folder first."
-    )
-
-
 def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
           sample_every: int | None = None,
           loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
@@ -114,46 +77,28 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
     ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
-    (default: a :class:`TextLogger`). ``resume`` as for :func:`resume_point`. ``report_to``
+    (default: a :class:`TextLogger`). ``resume`` as for :func:`.job.resume_point`. ``report_to``
     names experiment trackers (``"tensorboard,mlflow"``, a list, or ``"none"``; see
     :mod:`.tracking`). ``seed`` (default: the config's ``random_seed``) seeds Python, NumPy and
     torch and drives the split, shuffling, dropout and, while the adapter is untrained, its
     initial weights. Returns the run's record (at once, still running, when ``background``).
     """
-    from llm_magic.runtime.training.tracking import parse_report_to
-
     session.check_idle("start training")
     config = session.require_config()
-    settings = settings_from_config(getattr(config, "trainer", None))
-    trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
-    if settings.type == "none":
+    if settings_from_config(getattr(config, "trainer", None)).type == "none":
+        from llm_magic.runtime.training.tracking import parse_report_to
+
+        trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
         return _evaluate_run(session, config, data, loggers, trackers=trackers)
-    if settings.type not in TRAINING_TRAINERS:
-        raise LlmMagicError(
-            f"trainer.type: {settings.type!r} is not supported yet. Use finetune (supervised fine-tuning) "
-            "or none (evaluation only)."
-        )
+    job = plan_job(session, data, resume=resume, report_to=report_to)
+    config, settings, data, resume_from, trackers = job.config, job.settings, job.data, job.resume_from, job.trackers
     state = training_state(session)
-    previous, resume_from = resume_point(session, state, resume) if resume else (None, None)
-    data = _resolve_data(session, data)
-    if settings.preference is not None:
-        _check_preference_data(settings.preference.kind, config, data)
     bundle = session.load_model()
     seed = _seed_run(bundle, config, seed)
     prepared = _prepare(config, bundle, data, seed, session.settings.cache_dir)
-
-    if previous is not None:
-        record = previous
-        record.status, record.error, record.finished = "running", None, None
-    else:
-        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=_config_dict(config))
-        # Absolute: a later %cd must not lose the run's checkpoints (--resume, %llm_save).
-        record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
-        state.runs.append(record)
-    if resume_from and record.output_dir is None:
-        record.output_dir = os.path.dirname(resume_from)
+    record = open_record(state, job, _config_dict(config))
     record.train_rows = len(prepared.train)
     loggers = start_run(state, record, loggers)
 
@@ -165,16 +110,6 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
 
     return dispatch(session, state, record, execute, data=data, background=background,
                     busy=f"training run {record.run_id} is in progress")
-
-
-def _check_preference_data(kind: str, config: Any, data: Any) -> None:
-    """Before any model loads: TRL is installed and the preference columns are there."""
-    from llm_magic.runtime.data import load_data
-    from llm_magic.runtime.data.preference import check_preference_columns
-    from llm_magic.runtime.training.preference import require_trl
-
-    require_trl(kind)
-    check_preference_columns(config.trainer, load_data(data))
 
 
 def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
