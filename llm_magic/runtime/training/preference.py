@@ -14,6 +14,7 @@ fine-tune, as Ludwig allows) TRL keeps its own frozen copy of the model as the r
 """
 from __future__ import annotations
 
+import os
 import random
 import warnings
 from typing import Any
@@ -77,9 +78,12 @@ def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any])
         # The reference (the base, adapter off) never changes, so a run over the data two or more
         # times scores it once, before training, instead of once per step: a DPO step is then a
         # policy forward and backward only (benchmarks/bench_preference.py). One pass would only
-        # move the same work earlier, and a run of train_steps may not see every row at all.
+        # move the same work earlier, and a run of train_steps may not see every row at all. Not on
+        # several processes: TRL shares the scores through a datasets cache file named by rank 0,
+        # and our in-memory datasets put it in each process's own temporary folder.
         kwargs["precompute_ref_log_probs"] = (kwargs.get("max_steps", -1) in (-1, None)
-                                              and kwargs.get("num_train_epochs", 1) >= 2)
+                                              and kwargs.get("num_train_epochs", 1) >= 2
+                                              and int(os.environ.get("WORLD_SIZE", "1")) == 1)
     return config_class(**kwargs)
 
 
