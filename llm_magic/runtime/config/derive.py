@@ -189,6 +189,10 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
             _set(t, "validation_metric", feature.default_validation_metric)
         if is_embedded_model(cfg.base_model):
             _embedded_recipe(t, out)
+        if t.type == "kto" and "batch_size" not in t.model_fields_set and t.batch_size == 1:
+            out.append(("trainer.batch_size", 2, "kto needs at least 2 rows per step (its KL estimate pairs "
+                                                 "rows of a batch); Ludwig's default is 1"))
+            _set(t, "batch_size", 2)
         if "learning_rate" not in t.model_fields_set and not is_embedded_model(cfg.base_model):
             out.append(("trainer.learning_rate", t.learning_rate, "llm_magic default (Ludwig's is 0.001)"))
         if "epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set:

@@ -95,12 +95,29 @@ def test_kto_learns_from_unpaired_feedback_on_qwen2(session, qwen_dir, workdir):
     assert tuned["reward_accuracy"] > 0.5 and tuned["reward_margin"] > 0
 
 
-def test_dpo_on_the_embedded_model_with_ludwig_defaults(session, workdir):
-    session.set_config(config("llm-magic/tiny", {"type": "dpo", "epochs": 2}))
-    frame = preference_frame()
+@pytest.mark.parametrize("kind", ["dpo", "kto", "orpo"])
+def test_each_trainer_on_the_embedded_model_prefers_the_chosen_answers_more_than_the_base(session, workdir, kind):
+    """The notebook's task: the rejected answers are what the base model says now."""
+    animals = ["cat", "dog", "fox", "owl", "cow", "pig", "hen", "bee", "duck", "goat", "horse", "mouse",
+               "sheep", "bird", "fish", "frog", "bear", "lion", "wolf", "rabbit"]
+    frame = pd.DataFrame({"animal": animals, "answer": [f"the {a}" for a in animals]})
+    session.set_config({
+        "model_type": "llm", "base_model": "llm-magic/tiny",
+        "input_features": [{"name": "animal", "type": "text"}],
+        "output_features": [{"name": "answer", "type": "text"}],
+        "prompt": {"template": "Question: the {animal} ran to the farm. which animal ran to the farm?\nAnswer:\n"},
+        "adapter": {"type": "lora"},
+        "trainer": {"type": kind, "epochs": 3},
+        "preprocessing": {"split": {"type": "random", "probabilities": [0.7, 0.15, 0.15]}},
+        "generation": {"max_new_tokens": 6, "do_sample": False},
+    })
+    frame["rejected"] = list(session.predict(frame)["answer_response"])
     base = session.evaluate(frame).metrics
-    record = session.train(frame, loggers=[RecordingLogger()])
-    assert record.metrics["test_preference_accuracy"] >= base["preference_accuracy"]
+    log = RecordingLogger()
+    record = session.train(frame, loggers=[log])
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert margins[-1] > margins[0]
+    assert record.metrics["test_preference_accuracy"] > base["preference_accuracy"]
     assert record.metrics["test_reward_margin"] > 0
 
 
@@ -192,6 +209,10 @@ def test_preference_keys_validate_at_config_time_with_ludwig_defaults(session, l
         (0.1, "sigmoid", 0.0, "rejected")
     with pytest.raises(ConfigError, match=r"trainer\.dpo_label_smoothing"):
         session.set_config(config(llama_dir, {"type": "dpo", "dpo_label_smoothing": 0.7}))
+    cfg = config(llama_dir, {"type": "kto"})
+    del cfg["trainer"]["batch_size"]
+    session.set_config(cfg)
+    assert session.config.trainer.batch_size == 2  # Ludwig's default 1, derived up for KTO
     with pytest.raises(ConfigError, match=r"trainer\.batch_size: 1: a kto run needs at least 2 rows"):
         session.set_config(config(llama_dir, {"type": "kto", "batch_size": 1}))
     with pytest.raises(ConfigError, match="reward functions, which a config cannot hold"):

@@ -77,7 +77,8 @@ def validation_metric_known(c):
 def kto_batches_of_two(c):
     """TRL's KTO estimates its KL term by pairing each row with another row of its batch."""
     t = c.trainer
-    if t.type == "kto" and isinstance(t.batch_size, int) and t.batch_size < 2:
+    # Only a batch size the user wrote: an unset one (Ludwig's default 1) is derived as 2 (config/derive.py).
+    if t.type == "kto" and "batch_size" in t.model_fields_set and isinstance(t.batch_size, int) and t.batch_size < 2:
         yield ("trainer.batch_size",
                f"{t.batch_size}: a kto run needs at least 2 rows per step (its KL estimate pairs each row with "
                "another of its batch); set batch_size: 4, for example.")
