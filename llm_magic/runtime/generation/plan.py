@@ -4,10 +4,10 @@ Prompts are generated longest first, so each batch's first prompt is its longest
 padded width; :func:`batch_plan` cuts the sorted prompts into batches whose estimated memory
 (KV cache + one layer's activations per token, logits per row) fits a share of the memory that
 is free now, capped at :data:`MAX_AUTO_ROWS` on the CPU and :data:`MAX_AUTO_ROWS_CUDA` on a GPU
-(Ludwig's own ``predict`` defaults to 128 rows). On the CPU, with the prompts prefilled without
-padding (:mod:`.decode`), 64 rows a call took ~6% less CPU time than 32 and 96 no less than 64
-(256 rows of 9-204 tokens, 16 new tokens, 12M Llama, 1 thread); a wider batch still pads the
-decoding steps' attention. Before that change, padded prefill made 64 rows ~10% slower than 32.
+(Ludwig's own ``predict`` defaults to 128 rows). On the CPU 32 rows a call beat 64 both with
+padded prefill (64: ~10% more CPU time) and with the padding-free prefill of :mod:`.decode`
+(64: 0.95-0.99x of the expert's CPU time against 1.11-1.12x at 32, same run; 256 rows of 9-204
+tokens, 16 new tokens, 12M Llama, 1 thread): each decoding step copies a wider KV cache.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any, Sequence
 __all__ = ["MAX_AUTO_ROWS", "MAX_AUTO_ROWS_CUDA", "batch_plan", "bytes_per_token", "free_memory"]
 
 #: Upper bound of the automatic batch size (rows per ``generate`` call) on the CPU ...
-MAX_AUTO_ROWS = 64
+MAX_AUTO_ROWS = 32
 #: ... and on CUDA (not measured yet: docs/benchmarks.md lists it for the GPU run).
 MAX_AUTO_ROWS_CUDA = 128
 #: Share of the free memory one batch may use (the rest is headroom for the allocator, other
