@@ -6,6 +6,9 @@ whatever the tokenizer's ``padding_side`` (training pads on the right).
 
 Prompts are generated longest first, in batches of similar length (little padding), sized from
 memory unless a batch size is given (:mod:`.plan`), and the answers come back in row order.
+Each batch runs through :func:`.decode.generate_ids`: the same tokens as one padded
+``model.generate`` call, without the prefill's padding and, under greedy decoding, without
+feeding rows that have finished.
 """
 from __future__ import annotations
 
