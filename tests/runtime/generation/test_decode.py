@@ -115,3 +115,25 @@ def test_prefill_groups_cover_every_row_once_and_keep_equal_lengths_together():
         assert lengths[group[0]] == max(lengths[i] for i in group)
     # A costly call merges everything: one call, padded to the longest.
     assert decode.prefill_groups(lengths, call_tokens=10_000) == [[5, 0, 4, 6, 1, 2, 3]]
+
+
+def test_a_lora_model_on_and_off_gives_the_same_tokens(tiny_dir, monkeypatch):
+    import contextlib
+
+    from peft import LoraConfig, get_peft_model
+
+    from tests.runtime.generation.conftest import load_tiny
+
+    model, tok = load_tiny(tiny_dir)  # a fresh copy: the adapter is injected into its layers
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                  init_lora_weights=False)).eval()
+    batch = _batch(tok, _prompts(seed=5))
+    kwargs = {"max_new_tokens": 16, "do_sample": False, "pad_token_id": tok.pad_token_id,
+              "sequence_bias": [[[tok.eos_token_id], 0.4]]}
+    for base in (False, True):  # --compare runs the base model with the adapter switched off
+        with peft_model.disable_adapter() if base else contextlib.nullcontext():
+            reference = _plain(peft_model, batch, kwargs)
+            ours, rows = _ours(peft_model, batch, kwargs, tok.pad_token_id, monkeypatch)
+        assert torch.equal(ours, reference)
+        assert len(rows) > 1
