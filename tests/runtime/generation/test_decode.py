@@ -137,3 +137,24 @@ def test_a_lora_model_on_and_off_gives_the_same_tokens(tiny_dir, monkeypatch):
             ours, rows = _ours(peft_model, batch, kwargs, tok.pad_token_id, monkeypatch)
         assert torch.equal(ours, reference)
         assert len(rows) > 1
+
+
+@pytest.mark.parametrize("arch, overrides, resumed", [
+    ("mistral", {"sliding_window": 8}, False),  # a sliding-window cache: one plain generate call
+    ("qwen2", {}, True),
+    ("gpt2", {}, True),
+])
+def test_other_architectures_give_the_same_tokens(tmp_path, monkeypatch, arch, overrides, resumed):
+    from tests.runtime.generation.conftest import load_tiny
+    from tests.tiny_models import build_tiny_model
+
+    model, tok = load_tiny(build_tiny_model(arch, tmp_path / arch, **overrides))
+    batch = _batch(tok, _prompts(count=12, seed=6))
+    kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tok.pad_token_id,
+              "sequence_bias": [[[tok.eos_token_id], 0.4]]}
+    assert decode._resumable(model, kwargs) is resumed
+    reference = _plain(model, batch, kwargs)
+    ours, rows = _ours(model, batch, kwargs, tok.pad_token_id, monkeypatch)
+    assert torch.equal(ours, reference)
+    if not resumed:
+        assert rows == [12]
