@@ -16,24 +16,68 @@ from pathlib import Path
 __all__ = ["cgroup_cpu_limit", "limit_threads", "usable_cores"]
 
 _CGROUP = Path("/sys/fs/cgroup")
+_MEMBERSHIP = Path("/proc/self/cgroup")
 
 
-def cgroup_cpu_limit(root: Path = _CGROUP) -> int | None:
-    """Cores allowed by the cgroup CPU quota (rounded up), or None when there is no quota."""
+def _own_paths(membership: Path) -> tuple[str, str]:
+    """This process's cgroup path under the v2 hierarchy and under v1's ``cpu`` controller."""
+    v2 = v1 = "/"
     try:
-        # cgroup v2: "<quota> <period>" or "max <period>".
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        if quota != "max":
-            return max(1, math.ceil(int(quota) / int(period)))
-        return None
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return v2, v1
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2] or "/"
+        elif "cpu" in parts[1].split(","):
+            v1 = parts[2] or "/"
+    return v2, v1
+
+
+def _up_to_root(base: Path, path: str) -> list[Path]:
+    """``base/path`` and each folder above it up to ``base``: a quota set on a parent holds too."""
+    folder = base / path.strip("/")
+    folders = [folder]
+    while folder != base and base in folder.parents:
+        folder = folder.parent
+        folders.append(folder)
+    return folders
+
+
+def _v2_quota(folder: Path) -> int | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()[:2]  # "<quota> <period>" or "max <period>"
+        return max(1, math.ceil(int(quota) / int(period))) if quota != "max" else None
     except (OSError, ValueError):
-        pass
-    try:  # cgroup v1: quota -1 means none.
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None
+
+
+def _v1_quota(folder: Path) -> int | None:
+    try:  # quota -1 means none
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
         return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
     except (OSError, ValueError):
         return None
+
+
+def cgroup_cpu_limit(root: Path = _CGROUP, membership: Path = _MEMBERSHIP) -> int | None:
+    """Cores allowed by the cgroup CPU quota (rounded up), or None when there is no quota.
+
+    The quota is read in this process's own cgroup (``/proc/self/cgroup``) and in every cgroup
+    above it, the smallest winning: outside a container the process sits deep in the hierarchy
+    (``/sys/fs/cgroup/user.slice/...``), and a limit may be set on any level. cgroup v2's
+    ``cpu.max`` first, then v1's ``cpu.cfs_quota_us`` under the ``cpu`` controller.
+    """
+    v2, v1 = _own_paths(membership)
+    found = [q for q in map(_v2_quota, _up_to_root(root, v2)) if q is not None]
+    if not found:
+        for base in (root / "cpu", root / "cpu,cpuacct"):
+            found += [q for q in map(_v1_quota, _up_to_root(base, v1)) if q is not None]
+    return min(found) if found else None
 
 
 def usable_cores(root: Path = _CGROUP) -> int:

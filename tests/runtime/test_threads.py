@@ -58,3 +58,24 @@ def test_loading_a_model_limits_threads(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(before)
         reset_session()
+
+
+def test_quota_is_read_in_the_process_cgroup_and_its_parents(tmp_path):
+    membership = tmp_path / "self-cgroup"
+    own = tmp_path / "fs" / "user.slice" / "job.scope"
+    own.mkdir(parents=True)
+    membership.write_text("0::/user.slice/job.scope\n")
+    (tmp_path / "fs" / "cpu.max").write_text("max 100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path / "fs", membership) is None
+    (own.parent / "cpu.max").write_text("300000 100000\n")  # the parent caps at 3 cores
+    assert threads.cgroup_cpu_limit(tmp_path / "fs", membership) == 3
+    (own / "cpu.max").write_text("150000 100000\n")  # a tighter limit in the own cgroup wins
+    assert threads.cgroup_cpu_limit(tmp_path / "fs", membership) == 2
+    # cgroup v1: the cpu controller's own path ("cpu,cpuacct" on many systems).
+    v1 = tmp_path / "v1"
+    folder = v1 / "cpu,cpuacct" / "docker" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "cpu.cfs_quota_us").write_text("50000")
+    (folder / "cpu.cfs_period_us").write_text("100000")
+    (tmp_path / "v1-cgroup").write_text("4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n")
+    assert threads.cgroup_cpu_limit(v1, tmp_path / "v1-cgroup") == 1

@@ -6,6 +6,9 @@ whatever the tokenizer's ``padding_side`` (training pads on the right).
 
 Prompts are generated longest first, in batches of similar length (little padding), sized from
 memory unless a batch size is given (:mod:`.plan`), and the answers come back in row order.
+Each batch runs through :func:`.decode.generate_ids`: the same tokens as one padded
+``model.generate`` call, without the prefill's padding and, under greedy decoding, without
+feeding rows that have finished.
 """
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ def generate_batch(
     import torch
     from transformers import set_seed
 
+    from llm_magic.runtime.generation.decode import generate_ids
     from llm_magic.runtime.generation.inputs import encode_prompts, left_padded
     from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
     from llm_magic.runtime.generation.plan import batch_plan
@@ -94,7 +98,8 @@ def generate_batch(
                 if labels:
                     extra["prefix_allowed_tokens_fn"] = label_prefix_fn(tokenizer, labels, width)
                 try:
-                    ids = model.generate(**inputs, **kwargs, **extra)
+                    ids = generate_ids(model, inputs["input_ids"], inputs["attention_mask"],
+                                       {**kwargs, **extra}, pad_id=pad_id)
                 except torch.OutOfMemoryError:
                     if batch_size is not None or len(chunk) == 1:
                         raise
@@ -104,8 +109,7 @@ def generate_batch(
                     half = len(chunk) // 2
                     queue[:0] = [chunk[:half], chunk[half:]]
                     continue
-                ids = getattr(ids, "sequences", ids)
-                texts = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
+                texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
                 done.update(zip(chunk, texts))
                 if progress is not None:
                     progress(len(chunk))
