@@ -116,6 +116,8 @@ def render_svg(points: Mapping[str, Points], best_step: int | None, summary: str
            'style="max-width: 100%; height: auto" '
            f'viewBox="0 0 {WIDTH} {height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, '
            f'Arial, sans-serif" font-size="12">',
+           # The whole summary once, unwrapped: what screen readers and text searches find.
+           f'<desc>{escape(summary)}</desc>',
            f'<rect width="{WIDTH}" height="{height}" fill="#fff"/>',
            f'<text x="{_LEFT}" y="16" font-size="14" font-weight="600">Training loss</text>']
     out += legend

@@ -182,7 +182,7 @@ class ChartView {
     this.preference = html("div", "llm-chart-plot llm-chart-preference", el);
     this.preference.style.display = "none";
     this.prefLegend = html("div", "llm-chart-legend", this.preference);
-    this.prefSvg = node("svg", { class: "llm-chart-svg", role: "img", "aria-label": "preference rewards chart" }, this.preference);
+    this.prefSvg = node("svg", { class: "llm-chart-pref-svg", role: "img", "aria-label": "preference rewards chart" }, this.preference);
     this.status = html("div", "llm-chart-status", el);
     el.appendChild(this.stopHint);
     this.samples = html("div", "llm-chart-samples", el);
