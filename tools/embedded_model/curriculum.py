@@ -66,13 +66,18 @@ def _pick_suffix(rng: random.Random) -> str:
 
 def span_question_doc(rng: random.Random) -> str:
     """A sentence naming a span (often made up), filler around it, then a question asking it back."""
+    return span_question(rng)[0]
+
+
+def span_question(rng: random.Random) -> tuple[str, str]:
+    """``span_question_doc``'s document and the span it ends with."""
     said, asked = rng.choice(_SPAN_SENTENCES)
     span, who = _span(rng), rng.choice(L.FIRST_NAMES)
     context = said.format(p=who, c=span, d=rng.choice(L.DAYS))
     if rng.random() < 0.4:
         other = made_up_word(rng, capital=True)
         context = rng.choice((f"{context} {other} was far away.", f"{other} was quiet. {context}"))
-    return framed(rng, context, asked.format(p=who), span)
+    return framed(rng, context, asked.format(p=who), span), span
 
 
 def word_run_doc(rng: random.Random) -> str:
