@@ -137,6 +137,9 @@ def save_tokenizer(tokenizer, out: Path) -> None:
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    # A tokenizer loaded from a folder (``--init-from``) carries where it was loaded from.
+    for key in ("is_local", "local_files_only"):
+        config.pop(key, None)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
