@@ -314,8 +314,10 @@ def _continue(args, parser) -> dict:
     # The tokenizer and corpus record stay the base build's (its tokenizer is reused unchanged,
     # and test_embedded_data rebuilds it from that corpus); the continuation is recorded beside.
     info = dict(previous)
-    info["continued"] = {
-        "from": previous.get("corpus", {}).get("version"), "curriculum": args.curriculum,
+    # One record per continuation, oldest first (a continued build can be continued again).
+    earlier = previous.get("continued", [])
+    info["continued"] = (earlier if isinstance(earlier, list) else [earlier]) + [{
+        "from": str(args.init_from), "curriculum": args.curriculum,
         "generator": "tools/embedded_model/curriculum.py", "phases": PHASES,
         "phase1_share": args.phase1_share, "seed": args.seed, "steps_planned": args.max_steps,
         "steps": record["steps"], "phase1_steps": record["phase1_steps"],
@@ -324,7 +326,7 @@ def _continue(args, parser) -> dict:
         "wall_seconds": round(wall), "threads": args.threads, "torch": torch.__version__,
         "loss_curve": record["loss_curve"], "probe_curve": record["probe_curve"],
         "held_out_loss_before": round(loss_before, 4),
-    }
+    }]
     info["held_out_loss"] = round(eval_loss, 4)
     info["sample"] = sample_text
     (args.out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
