@@ -193,7 +193,8 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
             _embedded_recipe(t, out)
         if "learning_rate" not in t.model_fields_set and not is_embedded_model(cfg.base_model):
             out.append(("trainer.learning_rate", t.learning_rate, "llm_magic default (Ludwig's is 0.001)"))
-        if "epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set:
+        if ("epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set
+                and not any(path == "trainer.epochs" for path, _, _ in out)):  # the recipe's
             out.append(("trainer.epochs", t.epochs, "llm_magic default (Ludwig's is 100)"))
 
 
@@ -207,6 +208,8 @@ def _embedded_recipe(trainer: Any, out: Derived) -> None:
         # A nested block the user did not write is a fresh default, so its fields_set is empty.
         if leaf in obj.model_fields_set:
             continue
+        if leaf == "epochs" and "train_steps" in trainer.model_fields_set:
+            continue  # a step count the user gave is the run's length
         out.append((f"trainer.{key}", value, recipe_reason(key)))
         _set(obj, leaf, value)
 

@@ -25,8 +25,9 @@ def test_pasted_ludwig_config_gets_the_recipe_with_reasons():
         shown, reason = derived[f"trainer.{key}"]
         assert shown == value and "llm-magic/tiny" in reason and f"trainer.{key}" in reason
     scheduler = config.trainer.learning_rate_scheduler
-    assert (config.trainer.learning_rate, scheduler.decay, scheduler.warmup_fraction) == (0.003, "linear", 0.05)
-    assert config.trainer.batch_size == 4
+    assert (config.trainer.learning_rate, scheduler.decay, scheduler.warmup_fraction) == (0.001, "linear", 0.05)
+    assert config.trainer.batch_size == 4 and config.trainer.epochs == 5
+    assert [p for p, _, _ in config.derived].count("trainer.epochs") == 1
     # Derived, not user-set: the config's diff from the defaults is still only what was written.
     assert "learning_rate" not in config.diff_from_defaults()["trainer"]
 
@@ -40,6 +41,13 @@ def test_explicit_values_are_honoured():
     assert "trainer.learning_rate_scheduler.decay" not in derived
     # The key left unset is still filled in.
     assert derived["trainer.learning_rate_scheduler.warmup_fraction"][0] == 0.05
+
+
+def test_a_given_step_count_is_not_overridden_by_the_recipe_epochs():
+    config = load_config(PASTED.format(model="llm-magic/tiny", trainer="{type: finetune, train_steps: 7}"))
+    assert config.trainer.train_steps == 7 and "trainer.epochs" not in _derived(config)
+    config = load_config(PASTED.format(model="llm-magic/tiny", trainer="{type: finetune, epochs: 2}"))
+    assert config.trainer.epochs == 2 and "trainer.epochs" not in _derived(config)
 
 
 def test_other_models_keep_the_general_defaults():
