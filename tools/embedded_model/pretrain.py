@@ -1,4 +1,4 @@
-"""Pretrain the embedded model ``llm-magic/tiny`` from scratch and write it into the package.
+"""Pretrain the embedded model ``llm-magic/tiny`` (from scratch, or continued) and write it into the package.
 
 Run from the repository root (the shipped v3 build: ~35 minutes on one shared CPU thread; see
 README.md next to this file):
