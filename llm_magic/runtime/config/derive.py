@@ -14,7 +14,7 @@ from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
 from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS, TRAINING_TRAINERS
 from llm_magic.runtime.embedded import is_embedded_model
-from llm_magic.runtime.embedded.recipe import TINY_RECIPE, recipe_reason
+from llm_magic.runtime.embedded.recipe import recipe_for, recipe_reason
 
 Derived = list[tuple[str, Any, str]]
 
@@ -200,7 +200,7 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
 
 def _embedded_recipe(trainer: Any, out: Derived) -> None:
     """Fill in the embedded model's fine-tuning recipe where the user left a key unset."""
-    for key, value in TINY_RECIPE:
+    for key, value in recipe_for(trainer.type, PREFERENCE_TRAINERS):
         *parents, leaf = key.split(".")
         obj = trainer
         for name in parents:

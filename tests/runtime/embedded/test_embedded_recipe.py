@@ -63,3 +63,16 @@ def test_inference_only_config_gets_no_recipe():
     text = PASTED.format(model="llm-magic/tiny", trainer="{type: none}").replace("adapter: {type: lora}\n", "")
     config = load_config(text)
     assert not [p for p in _derived(config) if p.startswith("trainer.learning")]
+
+
+def test_preference_trainers_get_their_own_recipe():
+    from llm_magic.runtime.embedded.recipe import TINY_PREFERENCE_RECIPE
+
+    trainer = "{type: dpo, rejected_column: rejected}"
+    config = load_config(PASTED.format(model="llm-magic/tiny", trainer=trainer))
+    derived = _derived(config)
+    for key, value in TINY_PREFERENCE_RECIPE:
+        assert derived[f"trainer.{key}"][0] == value
+    # The preference recipe keeps the general epochs; the fine-tuning recipe's 5 are not applied.
+    assert config.trainer.learning_rate == 0.003 and config.trainer.epochs == 3
+    assert "llm-magic/tiny" not in derived["trainer.epochs"][1]
