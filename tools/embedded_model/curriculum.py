@@ -99,6 +99,36 @@ COPY_DOCS: tuple[tuple[str, Callable[[random.Random], str], float], ...] = (
 )
 
 
+_PLACE_VERBS = ("visited", "flew to", "lived in", "worked in", "stayed in", "drove to", "studied in")
+_LABELS = ("Answer:", "Output:", "City:", "Place:", "A:", "Response:", "Result:")
+
+
+def label_copy_doc(rng: random.Random) -> str:
+    """Two or three people and places, a question about one, the place right after a label.
+
+    Why: a fine-tune's target is tokenised without its leading space, so the answer's first token
+    ("S" of "Sulabi") is not any token of the context (" S"); these documents put the span right
+    after a label or a newline, with distractor places, so the model learns to pick the asked one
+    and start it without the space.
+    """
+    n = rng.randrange(2, 4)
+    people = rng.sample(L.FIRST_NAMES, n)
+    places = [made_up_word(rng, capital=True) if rng.random() < 0.5 else rng.choice(L.CITIES)[0]
+              for _ in people]
+    facts = [f"{p} {rng.choice(_PLACE_VERBS)} {c}." for p, c in zip(people, places)]
+    i = rng.randrange(n)
+    question = rng.choice((f"Which place is about {people[i]}?", f"Where was {people[i]}?",
+                           f"Name the city of {people[i]}."))
+    return f"{' '.join(facts)} {question}\n{rng.choice(_LABELS)}{rng.choice(('', '', chr(10)))}{places[i]}"
+
+
+def label_documents(seed: int) -> Iterator[str]:
+    """An endless, seeded stream of ``label_copy_doc`` documents."""
+    rng = random.Random(f"label-{seed}")
+    while True:
+        yield label_copy_doc(rng)
+
+
 def copy_documents(seed: int) -> Iterator[str]:
     """An endless, seeded stream of text copy documents (``COPY_DOCS``)."""
     rng = random.Random(f"copy-{seed}")
@@ -148,8 +178,9 @@ class BlockStream:
         self.rng = random.Random(f"blocks-{seed}")
         self.names = [k for k, w in weights.items() if w > 0]
         self.weights = [weights[k] for k in self.names]
-        self.streams = {"copy": copy_documents(seed), "mix": mixture_documents(seed)}
-        self.buffers: dict[str, list[int]] = {"copy": [], "mix": []}
+        self.streams = {"copy": copy_documents(seed), "mix": mixture_documents(seed),
+                        "label": label_documents(seed)}
+        self.buffers: dict[str, list[int]] = {name: [] for name in self.streams}
 
     def _text_block(self, name: str) -> list[int]:
         buf = self.buffers[name]
@@ -217,11 +248,16 @@ PHASES = {
     "copy": {"induction": 0.45, "copy": 0.35, "mix": 0.2},
     "mix": {"induction": 0.1, "copy": 0.3, "mix": 0.6},
 }
+# ``--curriculum labels``: phase 2 only, with the label-copy documents (``label_copy_doc``).
+LABEL_PHASES = {
+    "copy": PHASES["copy"],
+    "mix": {"induction": 0.05, "copy": 0.15, "label": 0.25, "mix": 0.55},
+}
 
 
 def continue_pretraining(model, tokenizer, *, steps: int, phase1_share: float, batch_size: int,
                          block_size: int, lr: float, warmup: int, seed: int, probe_every: int,
-                         deadline: float | None = None, log: Callable[[str], None] = print) -> dict:
+                         phases: dict | None = None, deadline: float | None = None, log: Callable[[str], None] = print) -> dict:
     """Train ``model`` in place for ``steps`` steps (phase 1 for ``phase1_share`` of them).
 
     AdamW with linear warm-up and a cosine decay to 0 over all steps, gradient clipping 1.0.
@@ -233,7 +269,7 @@ def continue_pretraining(model, tokenizer, *, steps: int, phase1_share: float, b
     torch.manual_seed(seed)
     phase1_steps = round(steps * phase1_share)
     streams = {name: BlockStream(tokenizer, block_size, w, seed + i)
-               for i, (name, w) in enumerate(PHASES.items())}
+               for i, (name, w) in enumerate((phases or PHASES).items())}
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
 
     def lr_at(step: int) -> float:

@@ -180,9 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--init-from", type=Path,
                         help="continue from this model folder (its weights, shape and tokenizer) "
                              "instead of training from scratch; needs --curriculum")
-    parser.add_argument("--curriculum", choices=("copy",),
+    parser.add_argument("--curriculum", choices=("copy", "labels"),
                         help="copy: phase 1 copy/induction documents, phase 2 the v3 mixture with "
-                             "copy documents (curriculum.py); --max-steps sets the steps")
+                             "copy documents (curriculum.py); labels: phase 2 with label-copy documents too; "
+                             "--max-steps sets the steps")
     parser.add_argument("--phase1-share", type=float, default=0.4, help="share of steps in phase 1")
     parser.add_argument("--probe-every", type=int, default=100, help="copy probe interval (steps)")
     args = parser.parse_args(argv)
@@ -281,7 +282,7 @@ def _continue(args, parser) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from tools.embedded_model.curriculum import PHASES, continue_pretraining
+    from tools.embedded_model.curriculum import LABEL_PHASES, PHASES, continue_pretraining
 
     torch.set_num_threads(args.threads)
     set_seed(args.seed)
@@ -298,7 +299,8 @@ def _continue(args, parser) -> dict:
     record = continue_pretraining(
         model, tokenizer, steps=args.max_steps, phase1_share=args.phase1_share,
         batch_size=args.batch_size, block_size=block_size, lr=lr, warmup=warmup, seed=args.seed,
-        probe_every=args.probe_every, deadline=deadline)
+        probe_every=args.probe_every, deadline=deadline,
+        phases=LABEL_PHASES if args.curriculum == "labels" else PHASES)
     wall = time.time() - started
     eval_loss = mean_loss(model, tokenizer, held_out)
     prompt = tokenizer("Once upon a time, there was a little dog", return_tensors="pt")
@@ -318,7 +320,8 @@ def _continue(args, parser) -> dict:
     earlier = previous.get("continued", [])
     info["continued"] = (earlier if isinstance(earlier, list) else [earlier]) + [{
         "from": str(args.init_from), "curriculum": args.curriculum,
-        "generator": "tools/embedded_model/curriculum.py", "phases": PHASES,
+        "generator": "tools/embedded_model/curriculum.py",
+        "phases": LABEL_PHASES if args.curriculum == "labels" else PHASES,
         "phase1_share": args.phase1_share, "seed": args.seed, "steps_planned": args.max_steps,
         "steps": record["steps"], "phase1_steps": record["phase1_steps"],
         "batch_size": args.batch_size, "block_size": block_size, "learning_rate": lr,
