@@ -33,8 +33,8 @@ def test_copy_documents_are_seeded_and_answer_from_their_context():
 
 
 def test_copy_documents_do_not_use_the_learnability_wordings():
-    stream = C.copy_documents(0)
-    text = "\n".join(next(stream) for _ in range(3000))
+    copy, label = C.copy_documents(0), C.label_documents(0)
+    text = "\n".join(next(s) for _ in range(2000) for s in (copy, label))
     for _, _, template in LC.TASKS.values():
         for line in template.split("\n"):
             cue = line.replace("{text}", "").strip()
@@ -42,3 +42,14 @@ def test_copy_documents_do_not_use_the_learnability_wordings():
                 assert cue not in text, cue
     for phrase in ("moved to", "finally reached", "was posted in"):
         assert phrase not in text
+
+
+def test_label_copy_answers_are_an_asked_place_right_after_the_label():
+    rng = random.Random(2)
+    for _ in range(200):
+        doc = C.label_copy_doc(rng)
+        body, _, answer = doc.rpartition("\n")
+        label = next(lab for lab in C._LABELS if answer.startswith(lab) or body.endswith(lab))
+        place = answer.removeprefix(label) if answer.startswith(label) else answer
+        assert place and not place.startswith(" "), doc  # as a fine-tune's target is tokenised
+        assert f" {place}." in body, doc  # one of the places in the context
