@@ -26,7 +26,7 @@ def test_cell_stores_config_and_shows_changes_and_derived(ip, session, capsys):
     assert "adapter.r: 4" in out and "trainer.epochs: 1" in out
     assert "adapter.alpha = 8   (alpha unset: 2 * r)" in out
     # The embedded model's recipe, flagged with its reason (other models: 0.0002, against Ludwig's).
-    assert "trainer.learning_rate = 0.003   (llm-magic/tiny: the embedded model's measured recipe" in out
+    assert "trainer.learning_rate = 0.001   (llm-magic/tiny: the embedded model's measured recipe" in out
     assert "trainer.batch_size = 4" in out
     assert "temperature" not in out  # unchanged defaults are not listed
 

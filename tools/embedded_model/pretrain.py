@@ -1,4 +1,4 @@
-"""Pretrain the embedded model ``llm-magic/tiny`` from scratch and write it into the package.
+"""Pretrain the embedded model ``llm-magic/tiny`` (from scratch, or continued) and write it into the package.
 
 Run from the repository root (the shipped v3 build: ~35 minutes on one shared CPU thread; see
 README.md next to this file):
@@ -137,6 +137,9 @@ def save_tokenizer(tokenizer, out: Path) -> None:
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    # A tokenizer loaded from a folder (``--init-from``) carries where it was loaded from.
+    for key in ("is_local", "local_files_only"):
+        config.pop(key, None)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -174,7 +177,18 @@ def main(argv: list[str] | None = None) -> dict:
     # One thread: on a shared 2-core machine two torch threads spin-wait for each other whenever
     # another process holds a core; measured 3.6 s/step with 1 thread vs 12.8 s/step with 2.
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--init-from", type=Path,
+                        help="continue from this model folder (its weights, shape and tokenizer) "
+                             "instead of training from scratch; needs --curriculum")
+    parser.add_argument("--curriculum", choices=("copy", "labels"),
+                        help="copy: phase 1 copy/induction documents, phase 2 the v3 mixture with "
+                             "copy documents (curriculum.py); labels: phase 2 with label-copy documents too; "
+                             "--max-steps sets the steps")
+    parser.add_argument("--phase1-share", type=float, default=0.4, help="share of steps in phase 1")
+    parser.add_argument("--probe-every", type=int, default=100, help="copy probe interval (steps)")
     args = parser.parse_args(argv)
+    if args.curriculum or args.init_from:
+        return _continue(args, parser)
     for key, value in PRESETS[args.corpus].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -258,6 +272,68 @@ def main(argv: list[str] | None = None) -> dict:
     }
     (args.out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"saved to {args.out} in {train_seconds:.0f} s", flush=True)
+    return info
+
+
+def _continue(args, parser) -> dict:
+    """``--init-from`` + ``--curriculum``: continue a build (see ``curriculum.py``), then save."""
+    if not (args.curriculum and args.init_from and args.max_steps > 0):
+        parser.error("--init-from FOLDER, --curriculum copy and --max-steps N go together")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from tools.embedded_model.curriculum import LABEL_PHASES, PHASES, continue_pretraining
+
+    torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    started = time.time()
+    previous = json.loads((args.init_from / "build_info.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(args.init_from)
+    model = AutoModelForCausalLM.from_pretrained(args.init_from, dtype=torch.float32)
+    lr = args.lr if args.lr is not None else 1e-3
+    warmup = args.warmup if args.warmup is not None else 20
+    block_size = args.block_size if args.block_size != 512 else 128
+    held_out = held_out_sentences(200)
+    loss_before = mean_loss(model, tokenizer, held_out)
+    deadline = None if args.max_minutes is None else started + 60 * args.max_minutes
+    record = continue_pretraining(
+        model, tokenizer, steps=args.max_steps, phase1_share=args.phase1_share,
+        batch_size=args.batch_size, block_size=block_size, lr=lr, warmup=warmup, seed=args.seed,
+        probe_every=args.probe_every, deadline=deadline,
+        phases=LABEL_PHASES if args.curriculum == "labels" else PHASES)
+    wall = time.time() - started
+    eval_loss = mean_loss(model, tokenizer, held_out)
+    prompt = tokenizer("Once upon a time, there was a little dog", return_tensors="pt")
+    sample = model.generate(**prompt, max_new_tokens=40, do_sample=False)
+    sample_text = tokenizer.decode(sample[0], skip_special_tokens=True)
+    print(f"held-out loss {loss_before:.3f} -> {eval_loss:.3f}\nsample: {sample_text}", flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.config.use_cache = True
+    save_half_precision(model, args.out)
+    save_tokenizer(tokenizer, args.out)
+    # The tokenizer and corpus record stay the base build's (its tokenizer is reused unchanged,
+    # and test_embedded_data rebuilds it from that corpus); the continuation is recorded beside.
+    info = dict(previous)
+    # One record per continuation, oldest first (a continued build can be continued again).
+    earlier = previous.get("continued", [])
+    info["continued"] = (earlier if isinstance(earlier, list) else [earlier]) + [{
+        "from": str(args.init_from), "curriculum": args.curriculum,
+        "generator": "tools/embedded_model/curriculum.py",
+        "phases": LABEL_PHASES if args.curriculum == "labels" else PHASES,
+        "phase1_share": args.phase1_share, "seed": args.seed, "steps_planned": args.max_steps,
+        "steps": record["steps"], "phase1_steps": record["phase1_steps"],
+        "batch_size": args.batch_size, "block_size": block_size, "learning_rate": lr,
+        "warmup_steps": warmup, "schedule": "cosine to 0", "max_minutes": args.max_minutes,
+        "wall_seconds": round(wall), "threads": args.threads, "torch": torch.__version__,
+        "loss_curve": record["loss_curve"], "probe_curve": record["probe_curve"],
+        "held_out_loss_before": round(loss_before, 4),
+    }]
+    info["held_out_loss"] = round(eval_loss, 4)
+    info["sample"] = sample_text
+    (args.out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"saved to {args.out} in {wall:.0f} s", flush=True)
     return info
 
 

@@ -14,7 +14,7 @@ from llm_magic.runtime.config.schema.generation import DEFAULT_MAX_NEW_TOKENS
 from llm_magic.runtime.config.schema.root import LLMConfig
 from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS, TRAINING_TRAINERS
 from llm_magic.runtime.embedded import is_embedded_model
-from llm_magic.runtime.embedded.recipe import TINY_RECIPE, recipe_reason
+from llm_magic.runtime.embedded.recipe import recipe_for, recipe_reason
 
 Derived = list[tuple[str, Any, str]]
 
@@ -195,13 +195,14 @@ def _trainer(cfg: LLMConfig, raw: dict[str, Any], out: Derived) -> None:
             _set(t, "batch_size", 2)
         if "learning_rate" not in t.model_fields_set and not is_embedded_model(cfg.base_model):
             out.append(("trainer.learning_rate", t.learning_rate, "llm_magic default (Ludwig's is 0.001)"))
-        if "epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set:
+        if ("epochs" not in t.model_fields_set and "train_steps" not in t.model_fields_set
+                and not any(path == "trainer.epochs" for path, _, _ in out)):  # the recipe's
             out.append(("trainer.epochs", t.epochs, "llm_magic default (Ludwig's is 100)"))
 
 
 def _embedded_recipe(trainer: Any, out: Derived) -> None:
     """Fill in the embedded model's fine-tuning recipe where the user left a key unset."""
-    for key, value in TINY_RECIPE:
+    for key, value in recipe_for(trainer.type, PREFERENCE_TRAINERS):
         *parents, leaf = key.split(".")
         obj = trainer
         for name in parents:
@@ -209,6 +210,8 @@ def _embedded_recipe(trainer: Any, out: Derived) -> None:
         # A nested block the user did not write is a fresh default, so its fields_set is empty.
         if leaf in obj.model_fields_set:
             continue
+        if leaf == "epochs" and "train_steps" in trainer.model_fields_set:
+            continue  # a step count the user gave is the run's length
         out.append((f"trainer.{key}", value, recipe_reason(key)))
         _set(obj, leaf, value)
 

@@ -51,6 +51,7 @@ def test_prompts_are_not_corpus_templates():
 def test_a_small_run_trains_with_the_derived_recipe():
     result = LC.run_task("sentiment", n_train=24, n_test=8)
     derived = result["derived"]
-    assert derived["trainer.learning_rate"] == 0.003 and derived["trainer.batch_size"] == 4
+    assert derived["trainer.learning_rate"] == 0.001 and derived["trainer.batch_size"] == 4
+    assert derived["trainer.epochs"] == 5
     assert result["run"].status == "finished"
     assert 0.0 <= result["accuracy"] <= 1.0 and len(result["examples"]) == 3
