@@ -286,3 +286,18 @@ def test_a_dpo_run_reports_its_rewards_to_tensorboard(session, llama_dir, workdi
     assert len(margins) == record.global_step and margins[-1][1] > margins[0][1]
     assert tb["scalars"]["test/reward_margin"][0][1] == pytest.approx(record.metrics["test_reward_margin"], rel=1e-5)
     assert tb["params"]["config.trainer.type"] == "dpo"
+
+
+def test_qlora_dpo_trains_a_4bit_base(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 2},
+                              quantization={"bits": 4, "bnb_4bit_compute_dtype": "float32"}))
+    bundle = session.load_model()
+    assert "4" in bundle.quantization
+    before = trainable_state(bundle.model)
+    log = RecordingLogger()
+    record = session.train(preference_frame(), loggers=[log])
+    margins = [v for _, v in log.series("rewards/margins")]
+    assert record.status == "finished" and margins[-1] > margins[0]
+    after = trainable_state(bundle.model)
+    assert all("lora" in n for n in after)  # only the adapter trained; the 4-bit base is frozen
+    assert any(not torch.equal(after[n].float(), before[n].float()) for n in before)
