@@ -302,21 +302,11 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
 
 
 def _evaluate_test(config: Any, bundle: Any, frame: Any, cache_dir: str | None = None) -> Any:
-    """The test-split report of ``bundle`` (as ``Session.evaluate``, minus its idle check: a
-    background run is still 'busy' while it finishes here)."""
-    from llm_magic.runtime.data import model_context_length, prepare_data
-    from llm_magic.runtime.evaluation.evaluate import evaluate_split
-    from llm_magic.runtime.training.data import from_prepared
-    from llm_magic.runtime.training.settings import settings_from_config
+    """The test-split report of ``bundle``, exactly as ``Session.evaluate`` computes it (minus its
+    idle check: a background run is still 'busy' while it finishes here)."""
+    from llm_magic.runtime.training.api import evaluate_model
 
-    prepared = from_prepared(prepare_data(config, bundle.tokenizer, frame,
-                                          context_length=model_context_length(bundle.tokenizer, bundle.model),
-                                          cache_dir=cache_dir),
-                             bundle.tokenizer, config)
-    settings = settings_from_config(getattr(config, "trainer", None))
-    return evaluate_split(bundle.model, bundle.tokenizer, config, prepared.split("test"), name="test",
-                          collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
-                          add_special_tokens=prepared.add_special_tokens)
+    return evaluate_model(config, bundle, frame, "test", cache_dir=cache_dir)
 
 
 def _load_full_weights(model: Any, run_dir: Path) -> None:

@@ -18,7 +18,7 @@ from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
 
-__all__ = ["evaluate", "status", "stop_training", "train"]
+__all__ = ["evaluate", "evaluate_model", "status", "stop_training", "train"]
 
 # Rows the widget's --sample-every answers are generated for, and their length.
 SAMPLE_MAX_NEW_TOKENS = 16
@@ -339,15 +339,27 @@ def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool 
     ``compare`` also evaluates the base model (the adapter switched off) and returns an
     :class:`~llm_magic.runtime.evaluation.report.EvalComparison` of the two.
     """
-    from llm_magic.runtime.evaluation.evaluate import evaluate_split
-
     session.check_idle("evaluate")
     if split not in ("train", "validation", "test"):
         raise LlmMagicError(f"--split {split!r}: use train, validation or test.")
     config = session.require_config()
     data = _resolve_data(session, data)
-    bundle = session.load_model()
-    prepared = _prepare(config, bundle, data, cache_dir=session.settings.cache_dir)
+    report = evaluate_model(config, session.load_model(), data, split, compare=compare,
+                            cache_dir=session.settings.cache_dir)
+    _bind(session, data)
+    return report
+
+
+def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, compare: bool = False,
+                   cache_dir: str | None = None) -> Any:
+    """The report of ``bundle``'s model on ``split`` of ``data`` prepared for ``config``; weights unchanged.
+
+    What ``%llm_eval`` and a multi-process run's final test evaluation both compute (the same
+    split, seed and batch sizes). ``compare`` as for :func:`evaluate`.
+    """
+    from llm_magic.runtime.evaluation.evaluate import evaluate_split
+
+    prepared = _prepare(config, bundle, data, cache_dir=cache_dir)
     part = prepared.split(split)
     if part is None:
         raise DataError(
@@ -375,7 +387,6 @@ def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool 
             base = run()
         base.metrics = {k: v for k, v in base.metrics.items() if k not in ("reward_accuracy", "reward_margin")}
         report = EvalComparison(base=base, tuned=report)
-    _bind(session, data)
     return report
 
 
