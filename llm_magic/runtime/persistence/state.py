@@ -9,19 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llm_magic.runtime.training.runs import RunRecord, TrainingState
-
-if TYPE_CHECKING:  # pragma: no cover
-    from llm_magic.runtime.session import Session
 
 __all__ = [
     "PersistenceState",
     "RestoredRun",
     "TrainingResults",
     "find_checkpoint",
-    "own_state",
     "build_training_restore",
     "restore_training_state",
     "training_results",
@@ -80,14 +76,10 @@ def training_results(training: "TrainingState", persistence: PersistenceState, d
     )
 
 
-def own_state(session: "Session") -> PersistenceState:
-    """Persistence's part of the session (last folders, merged model, restored run)."""
-    return session.persistence
-
-
-def find_checkpoint(session: "Session") -> Path | None:
-    """The last trainer checkpoint folder of the session's run (for ``--resume``), or None."""
-    return _checkpoint(session.training, session.persistence)
+def find_checkpoint(training: "TrainingState", persistence: PersistenceState) -> Path | None:
+    """The last trainer checkpoint folder of the session's run (for ``--resume``), or None:
+    ``training``'s own, else that of a run restored by ``%llm_load`` (``persistence.restored``)."""
+    return _checkpoint(training, persistence)
 
 
 def _history(training: "TrainingState", persistence: PersistenceState) -> Any:

@@ -103,7 +103,7 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
             )
     from llm_magic.runtime.persistence.state import find_checkpoint
 
-    restored = find_checkpoint(session)
+    restored = find_checkpoint(state, session.persistence)
     if restored is not None:
         return None, str(restored)
     raise CheckpointError(

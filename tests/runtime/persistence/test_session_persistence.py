@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from llm_magic.errors import LlmMagicError
-from llm_magic.runtime.persistence.state import own_state
 
 PROMPT = "The quick brown fox"
 REPO = Path(__file__).resolve().parents[3]
@@ -69,7 +68,7 @@ def test_save_then_load_into_a_fresh_session_generates_the_same(trained, tmp_pat
     text = greedy(trained)
     report = trained.save(tmp_path / "run")
     assert report.kind == "adapter" and "%llm_load" in repr(report)
-    assert own_state(trained).last_folder == tmp_path / "run"
+    assert trained.persistence.last_folder == tmp_path / "run"
     config_before = trained.config.to_dict()
 
     fresh = reset_session()
