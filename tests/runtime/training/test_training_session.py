@@ -114,3 +114,31 @@ def test_background_run_trains_on_the_callers_thread_count(session, llama_dir, f
         record_thread = session.training.thread
         record_thread.join(120)
     assert record.status == "finished" and seen == {(True, 1)}
+
+
+def test_a_stopped_run_keeps_the_weights_it_reached_not_the_best_checkpoint(session, llama_dir, workdir):
+    """Validation gets worse as the run fits its training rows, so the best checkpoint is the first;
+    stopping later must keep the later weights (the user asked to stop, not to roll back)."""
+    words = WORDS + ["red", "blue", "green", "sun"]
+    frame = pd.DataFrame({"word": words, "answer": [f" {w}" for w in WORDS] + [" zebra zebra"] * 4,
+                          "split": [0] * len(WORDS) + [1] * 4})
+    session.set_config(config(llama_dir, trainer={"type": "finetune", "learning_rate": 0.02, "train_steps": 12,
+                                                  "batch_size": 2, "steps_per_checkpoint": 1, "early_stop": -1},
+                              preprocessing={"split": {"type": "fixed", "column": "split"}}))
+
+    class StopAtFive(RecordingLogger):
+        def log_dict(self, payload, step):
+            super().log_dict(payload, step)
+            if step == 5 and "loss" in payload:
+                session.stop_training()
+
+    log = StopAtFive()
+    record = session.train(frame, loggers=[log])
+    assert record.status == "stopped" and record.global_step == 5
+    assert record.best_step is not None and record.best_step < 5  # the best checkpoint is an earlier one
+    from safetensors.torch import load_file
+
+    saved = load_file(str(workdir / record.checkpoint / "adapter_model.safetensors"))
+    weights = trainable_state(session.load_model().model)
+    kept = {n.replace(".default", ""): w for n, w in weights.items()}
+    assert all(torch.equal(kept[name], value) for name, value in saved.items())
