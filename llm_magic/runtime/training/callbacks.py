@@ -120,9 +120,9 @@ class StopCallback(TrainerCallback):
             # between the all-reduce and here, and a process that stopped on it alone would hang.
             if self.stopped_at is None and _any_process(self.event.is_set(), args.device):
                 self.event.set()
-                self._stop(state, control)
+                self._stop(args, state, control)
             return control
-        return self._check(state, control)
+        return self._check(args, state, control)
 
     def on_log(self, args, state, control, **kwargs):
         # Logging runs before HF's save check of the same step, so a stop asked meanwhile
@@ -130,18 +130,22 @@ class StopCallback(TrainerCallback):
         # together at the step end only.
         if _world_size() > 1:
             return control
-        return self._check(state, control)
+        return self._check(args, state, control)
 
-    def _check(self, state, control):
+    def _check(self, args, state, control):
         if self.event.is_set() and self.stopped_at is None:
-            self._stop(state, control)
+            self._stop(args, state, control)
         return control
 
-    def _stop(self, state, control) -> None:
+    def _stop(self, args, state, control) -> None:
         self.stopped_at = state.global_step
         control.should_training_stop = True
         control.should_save = True
         control.should_evaluate = False
+        # A stopped run keeps the weights it reached: the user asked to stop, not to roll back to
+        # the best checkpoint, which HF reloads at the end of train() only under this flag (the
+        # run's own arguments; a resumed run builds new ones with the flag as configured).
+        args.load_best_model_at_end = False
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.stopped_at is not None:

@@ -316,8 +316,6 @@ def run_finetune(
         )
     # Our loggers replace HF's console printer (it would print every log dict).
     trainer.remove_callback(PrinterCallback)
-    # A stopped run keeps the weights it reached instead of reloading the best checkpoint.
-    trainer.keep_current_weights = lambda: stop_cb.stopped_at is not None
     started = time.monotonic()
     train_output = None
     try:

@@ -6,7 +6,7 @@ this subclass only swaps in what ``trainer:`` asks for where HF has no argument 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 from transformers import Trainer
 
@@ -18,12 +18,8 @@ __all__ = ["LlmTrainer", "LudwigTrainerMixin"]
 
 
 class LudwigTrainerMixin:
-    """What ``trainer:`` changes in any HF ``Trainer`` (ours and TRL's preference trainers).
-
-    The ``trainer.optimizer`` optimizer and ``trainer.learning_rate_scheduler`` schedule, and
-    ``keep_current_weights()`` (true once the user stopped the run): the end of training then keeps
-    the weights reached so far instead of reloading the best checkpoint.
-    """
+    """What ``trainer:`` changes in any HF ``Trainer`` (ours and TRL's preference trainers): the
+    ``trainer.optimizer`` optimizer and the ``trainer.learning_rate_scheduler`` schedule."""
 
     def __init__(self, *args: Any, settings: TrainerSettings, loraplus_lr_ratio: float | None = None,
                  eval_interval: int | None = None, **kwargs: Any) -> None:
@@ -31,8 +27,6 @@ class LudwigTrainerMixin:
         self.settings = settings
         self.loraplus_lr_ratio = loraplus_lr_ratio
         self.eval_interval = eval_interval
-        #: Called at the end of training: True keeps the current weights, not the best checkpoint's.
-        self.keep_current_weights: Callable[[], bool] = lambda: False
 
     def create_optimizer(self, model=None):
         """Build the ``trainer.optimizer`` optimizer (LoRA+ groups when configured)."""
@@ -52,11 +46,6 @@ class LudwigTrainerMixin:
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
-
-    def _load_best_model(self) -> None:
-        # A stopped run keeps the weights it reached (the user asked to stop, not to roll back).
-        if not self.keep_current_weights():
-            super()._load_best_model()
 
 
 class LlmTrainer(LudwigTrainerMixin, Trainer):
