@@ -150,8 +150,10 @@ def short_answer_note(references: list[str]) -> tuple[set[str], str | None]:
 
 def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
                    collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
-                   ) -> EvalReport:
+                   rewards: bool = True) -> EvalReport:
     """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged.
+
+    ``rewards=False``: no implicit rewards for a preference split (evaluating the base model itself).
 
     Each pass over the split is a :func:`~llm_magic.runtime.progress.task` counting its rows.
     """
@@ -217,8 +219,8 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
         # The run's beta scales the implicit rewards as in its training logs.
         beta = float(getattr(trainer, f"{getattr(trainer, 'type', '')}_beta", 0.1))
         with task(f"Evaluating the {name} split: scoring chosen against rejected answers",
-                  total=4 * len(prompts)) as step:
+                  total=(4 if rewards else 2) * len(prompts)) as step:
             report.metrics.update(preference_metrics(
                 model, tokenizer, prompts, targets, rejected, beta=beta, batch_size=max(1, batch_size),
-                add_special_tokens=add_special_tokens, progress=step.advance))
+                add_special_tokens=add_special_tokens, rewards=rewards, progress=step.advance))
     return report

@@ -54,9 +54,10 @@ def _adapter_off(model: Any) -> Any:
 
 def preference_metrics(model: Any, tokenizer: Any, prompts: Sequence[str], chosen: Sequence[str],
                        rejected: Sequence[str], *, beta: float = 0.1, batch_size: int = 8,
-                       add_special_tokens: bool = True,
+                       add_special_tokens: bool = True, rewards: bool = True,
                        progress: Callable[[int], None] | None = None) -> dict[str, float]:
-    """The module docstring's metrics over the rows; weights unchanged."""
+    """The module docstring's metrics over the rows; weights unchanged. ``rewards=False`` skips the
+    rewards (their base-model pass), e.g. for the base model itself."""
     if not prompts:
         return {}
 
@@ -70,7 +71,7 @@ def preference_metrics(model: Any, tokenizer: Any, prompts: Sequence[str], chose
     good, bad = scores(chosen), scores(rejected)
     rows = len(prompts)
     metrics = {"preference_accuracy": sum(g / max(1, n) > b / max(1, m) for (g, n), (b, m) in zip(good, bad)) / rows}
-    off = _adapter_off(model)
+    off = _adapter_off(model) if rewards else None
     if off is not None:
         with off:
             base_good, base_bad = scores(chosen), scores(rejected)

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
-from llm_magic.runtime.training.job import open_record, plan_job
+from llm_magic.runtime.training.job import open_record, plan_job, resolve_data
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
@@ -32,16 +32,6 @@ def _config_dict(config: Any) -> dict[str, Any]:
             except TypeError:
                 continue
     return dict(config) if isinstance(config, dict) else {}
-
-
-def _resolve_data(session: Any, data: Any) -> Any:
-    data = data if data is not None else session.data
-    if data is None:
-        raise DataError(
-            "No data: pass it with --data <DataFrame or file> (or session.train(data=df)). "
-            "The data is remembered for later %llm_train / %llm_eval calls."
-        )
-    return data
 
 
 def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache_dir: str | None = None) -> Any:
@@ -343,7 +333,7 @@ def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool 
     if split not in ("train", "validation", "test"):
         raise LlmMagicError(f"--split {split!r}: use train, validation or test.")
     config = session.require_config()
-    data = _resolve_data(session, data)
+    data = resolve_data(session, data)
     report = evaluate_model(config, session.load_model(), data, split, compare=compare,
                             cache_dir=session.settings.cache_dir)
     _bind(session, data)
@@ -374,18 +364,17 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
             "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') and train "
             "it, or drop --compare.")
 
-    def run() -> Any:
+    def run(rewards: bool = True) -> Any:
         return evaluate_split(model, bundle.tokenizer, config, part, name=split,
                               collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
-                              add_special_tokens=prepared.add_special_tokens)
+                              add_special_tokens=prepared.add_special_tokens, rewards=rewards)
 
     report = run()
     if compare:
         from llm_magic.runtime.evaluation.report import EvalComparison
 
         with model.disable_adapter():
-            base = run()
-        base.metrics = {k: v for k, v in base.metrics.items() if k not in ("reward_accuracy", "reward_margin")}
+            base = run(rewards=False)  # the base against itself has no rewards to show
         report = EvalComparison(base=base, tuned=report)
     return report
 

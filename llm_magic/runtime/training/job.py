@@ -19,7 +19,7 @@ from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.training.runs import RunRecord, TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
 
-__all__ = ["FinetuneJob", "open_record", "plan_job", "resume_point"]
+__all__ = ["FinetuneJob", "open_record", "plan_job", "resolve_data", "resume_point"]
 
 
 @dataclass
@@ -54,15 +54,21 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> 
     from llm_magic.runtime.training.runs import training_state
 
     previous, resume_from = resume_point(session, training_state(session), resume) if resume else (None, None)
+    data = resolve_data(session, data)
+    if settings.preference is not None:
+        _check_preference_data(settings.preference.kind, config, data)
+    return FinetuneJob(config, settings, data, previous, resume_from, trackers)
+
+
+def resolve_data(session: Any, data: Any) -> Any:
+    """``data``, else the session's bound data; a clear error when there is neither."""
     data = data if data is not None else session.data
     if data is None:
         raise DataError(
             "No data: pass it with --data <DataFrame or file> (or session.train(data=df)). "
             "The data is remembered for later %llm_train / %llm_eval calls."
         )
-    if settings.preference is not None:
-        _check_preference_data(settings.preference.kind, config, data)
-    return FinetuneJob(config, settings, data, previous, resume_from, trackers)
+    return data
 
 
 def _check_preference_data(kind: str, config: Any, data: Any) -> None:
