@@ -180,12 +180,13 @@ def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def gathered(model: Any) -> Iterator[None]:
-    """Within this block every process holds ``model``'s whole weights (call it on all ranks).
+    """Within this block rank 0 holds ``model``'s whole weights (call it on every rank: it gathers).
 
     DDP and ZeRO-1/2 keep whole weights on each process already. ZeRO-3 partitions them: DeepSpeed's
     ``GatheredParameters`` gathers them for the block. FSDP2 turns them into sharded ``DTensor``s:
-    ``full_tensor()`` all-gathers each one, and the plain tensors stand in for the block.
-    (Unverified here: this machine has no GPU; see docs/scale-out.md.)
+    torch's public ``get_model_state_dict`` (``full_state_dict``, ``cpu_offload``) all-gathers them
+    into rank 0's memory, and rank 0's modules hold those whole tensors for the block
+    (``register_parameter``, the public way to replace a parameter); the other ranks keep their shards.
     """
     params = list(model.parameters())
     if any(hasattr(p, "ds_id") for p in params):
@@ -194,20 +195,30 @@ def gathered(model: Any) -> Iterator[None]:
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
             yield
         return
-    swapped = []
-    for module in model.modules():
-        for name, param in list(module._parameters.items()):
-            if param is not None and hasattr(param, "full_tensor"):
-                import torch
+    if not any(hasattr(p, "full_tensor") for p in params):
+        yield
+        return
+    import torch
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-                full = torch.nn.Parameter(param.full_tensor(), requires_grad=param.requires_grad)
-                module._parameters[name] = full
-                swapped.append((module, name, param))
+    # Every rank takes part in the all-gather; with cpu_offload only rank 0 receives the tensors.
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    swapped: list[tuple[Any, str, Any]] = []
+    whole: dict[int, Any] = {}  # a tied weight (one parameter in two modules) stays one parameter
+    for prefix, module in model.named_modules():
+        for name, param in list(module.named_parameters(prefix=prefix, recurse=False, remove_duplicate=False)):
+            local = name.rsplit(".", 1)[-1]
+            if not hasattr(param, "full_tensor") or name not in full:
+                continue
+            if id(param) not in whole:
+                whole[id(param)] = torch.nn.Parameter(full[name], requires_grad=param.requires_grad)
+            module.register_parameter(local, whole[id(param)])
+            swapped.append((module, local, param))
     try:
         yield
     finally:
-        for module, name, param in swapped:
-            module._parameters[name] = param
+        for module, local, param in swapped:
+            module.register_parameter(local, param)
 
 
 def write_result(folder: str | os.PathLike, record: Any) -> Path:
