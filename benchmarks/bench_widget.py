@@ -90,7 +90,7 @@ class Meter:
 
     def plot(self, plot: Any) -> Any:
         """Count ``plot``'s logger calls; its sender's timer is counted once shown."""
-        for name in ("log", "log_dict", "close"):
+        for name in ("log", "log_dict", "on_max_steps", "on_best_step", "on_status", "close"):
             self.wrap(plot, name)
         show = plot.show
 
@@ -148,8 +148,8 @@ def simulated_run(quick: bool) -> tuple[float, float, Any, Wire]:
         plot = _new_plot("simulated", meter, outcome=lambda: "finished")
         plot.min_interval = LossPlot.min_interval / COMPRESS
         plot.show()
-        plot.log("max_steps", steps, 0)
-        plot.log("status", "running", 0)
+        plot.on_max_steps(steps, 0)
+        plot.on_status("running", 0)
         best = None
         for step in range(1, steps + 1):
             loss = 2.5 / step ** 0.3
@@ -160,9 +160,9 @@ def simulated_run(quick: bool) -> tuple[float, float, Any, Wire]:
                 plot.log_dict({"eval_loss": eval_loss, "eval_perplexity": 2.7 ** eval_loss}, step)
                 if best is None or eval_loss < best:
                     best = eval_loss
-                    plot.log("best_step", step, step)
+                    plot.on_best_step(step, step)
             time.sleep(STEP_SECONDS / COMPRESS)
-        plot.log("status", "finished", steps)
+        plot.on_status("finished", steps)
         plot.close()
     return meter.seconds, steps * STEP_SECONDS, plot, wire
 

@@ -1,4 +1,4 @@
-"""The live loss chart of a training run (one per run); a metric logger (``log``/``log_dict``/``close``).
+"""The live loss chart of a training run (one per run); a metric logger (:class:`~llm_magic.runtime.training.loggers.MetricLogger`).
 
 In Jupyter it is a chart drawn in the browser (:mod:`.loss_chart`, ``static/loss_chart.js``):
 the kernel streams only the points logged since its last message, a few times a second, and
@@ -15,9 +15,9 @@ is the same, and is what tests check.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from llm_magic.runtime.training.loggers import TextLogger, eta_seconds, format_duration
+from llm_magic.runtime.training.loggers import BaseLogger, TextLogger, eta_seconds, format_duration, route_event
 from llm_magic.widgets.frontend import is_notebook
 
 __all__ = ["LossPlot"]
@@ -32,7 +32,7 @@ _FALLBACK = ("Live training chart (it needs Jupyter widgets); the final picture 
              "replace it when the run ends.")
 
 
-class LossPlot:
+class LossPlot(BaseLogger):
     """Live chart and progress of one training run; see the module docstring."""
 
     #: Least seconds between two messages to the page: 4 a second keeps the chart far inside
@@ -79,22 +79,55 @@ class LossPlot:
         return self._sender.messages if self._sender is not None else 0
 
     # ------------------------------------------------------------------ metric-logger Protocol
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Record one value; in a notebook, queue it for the page."""
-        self._record(name, data, step)
-        if self._text is not None:
-            self._text.log(name, data, step)
-        elif self._sender is not None:
-            self._queue({name: data}, step)
+    def log(self, name: str, value: float, step: int) -> None:
+        """Record one number; in a notebook, queue it for the page."""
+        if route_event(self, name, value, step):  # an event sent by name (the earlier protocol)
+            return
+        self.log_dict({name: value}, step)
 
-    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
         """Record several numbers logged at ``step``."""
-        for name, value in payload.items():
-            self._record(name, value, step)
+        self._at(step)
+        for name, value in values.items():
+            if isinstance(value, (int, float)):
+                self.latest[name] = float(value)
+                if name in self.points:
+                    self.points[name].append((step, float(value)))
         if self._text is not None:
-            self._text.log_dict(payload, step)
+            self._text.log_dict(values, step)
         elif self._sender is not None:
-            self._queue(payload, step)
+            self._queue(values, step)
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """The run's total steps (the chart's x range, the ETA)."""
+        self._at(step)
+        self.max_steps = int(max_steps)
+        self._event("on_max_steps", max_steps, step)
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Mark the best checkpoint's step."""
+        self._at(step)
+        self.best_step = int(best_step)
+        self._event("on_best_step", best_step, step)
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """Keep a ``--sample-every`` round (the page shows the newest)."""
+        self._at(step)
+        self.samples.append((step, list(samples)))
+        self._event("on_samples", samples, step)
+
+    def on_status(self, status: str, step: int) -> None:
+        """The run's status (the page's status line and Stop button follow it)."""
+        self._at(step)
+        self.status = str(status)
+        self._event("on_status", status, step)
+
+    def _event(self, method: str, value: Any, step: int) -> None:
+        """Pass an event to the text line, or let the page's next message carry the new state."""
+        if self._text is not None:
+            getattr(self._text, method)(value, step)
+        elif self._sender is not None:
+            self._sender.touch()
 
     def close(self) -> None:
         """The run is over: in a notebook, leave its static picture and summary in place."""
@@ -107,7 +140,7 @@ class LossPlot:
             if self.status in _RUNNING:
                 self.status = "ended"
         if self._text is not None:
-            self._text.log("status", self.status, self.step)
+            self._text.on_status(self.status, self.step)
             self._text.close()
             return
         if self._sender is None:
@@ -131,22 +164,11 @@ class LossPlot:
         else:
             self._sender.touch()
 
-    def _record(self, name: str, data: Any, step: int) -> None:
+    def _at(self, step: int) -> None:
+        """Note the step (the first one starts the clock)."""
         if self._first_step is None:
             self._first_step, self._started = step, time.monotonic()
         self.step = max(self.step, step)
-        if name == "max_steps":
-            self.max_steps = int(data)
-        elif name == "best_step":
-            self.best_step = int(data)
-        elif name == "samples":
-            self.samples.append((step, list(data)))
-        elif name == "status":
-            self.status = str(data)
-        elif isinstance(data, (int, float)):
-            self.latest[name] = float(data)
-            if name in self.points:
-                self.points[name].append((step, float(data)))
 
     @property
     def eta(self) -> float | None:

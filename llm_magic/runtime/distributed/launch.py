@@ -34,6 +34,7 @@ from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
+from llm_magic.runtime.training.loggers import EVENTS
 
 __all__ = ["launch_command", "train_distributed"]
 
@@ -91,8 +92,8 @@ class _Tail:
             for logger in self.loggers:
                 if "log_dict" in entry:
                     logger.log_dict(entry["log_dict"], entry["step"])
-                else:
-                    logger.log(entry["log"], entry["data"], entry["step"])
+                else:  # an event, to its typed method (worker.JsonlLogger wrote it)
+                    getattr(logger, EVENTS[entry["event"]])(entry["value"], entry["step"])
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -248,7 +249,7 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
             else:
                 _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state, launch)
             for logger in loggers:
-                logger.log("status", record.status, record.global_step)
+                logger.on_status(record.status, record.global_step)
         except KeyboardInterrupt:
             record.status = "stopped"
             record.notes.append("Interrupted twice: the processes were ended without a checkpoint; the "

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 __all__ = [
     "JsonlLogger", "RESULT_NAME", "RUN_ID", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
@@ -100,7 +100,8 @@ def watch_stop_file(path: str | os.PathLike, session: Any) -> threading.Thread:
 class JsonlLogger:
     """A metric logger writing one JSON object per line, flushed at once (the notebook tails it).
 
-    Lines are ``{"log": name, "data": ..., "step": n}`` or ``{"log_dict": {...}, "step": n}``.
+    Lines are ``{"log_dict": {...}, "step": n}`` for numbers and ``{"event": name, "value": ...,
+    "step": n}`` for an event (``name`` one of :data:`~llm_magic.runtime.training.loggers.EVENTS`).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -112,13 +113,32 @@ class JsonlLogger:
         self._file.write(json.dumps(entry, default=_plain) + "\n")
         self._file.flush()
 
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Write one value."""
-        self._write({"log": name, "data": data, "step": int(step)})
+    def _event(self, name: str, value: Any, step: int) -> None:
+        self._write({"event": name, "value": value, "step": int(step)})
 
-    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
+    def log(self, name: str, value: float, step: int) -> None:
+        """Write one number."""
+        self.log_dict({name: value}, step)
+
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
         """Write several numbers logged together."""
-        self._write({"log_dict": {k: _plain(v) for k, v in payload.items()}, "step": int(step)})
+        self._write({"log_dict": {k: _plain(v) for k, v in values.items()}, "step": int(step)})
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Write the run's total steps."""
+        self._event("max_steps", max_steps, step)
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Write the best checkpoint's step."""
+        self._event("best_step", best_step, step)
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """Write a round of sample answers."""
+        self._event("samples", list(samples), step)
+
+    def on_status(self, status: str, step: int) -> None:
+        """Write the run's status."""
+        self._event("status", status, step)
 
     def close(self) -> None:
         """Close the file (the notebook stops tailing when the processes exit)."""

@@ -3,8 +3,9 @@
 - ``settings``: the ``trainer:`` block resolved (:func:`settings_from_config`);
 - ``optimizers`` / ``schedulers``: Ludwig optimizer and LR-schedule names mapped to torch,
   bitsandbytes and transformers;
-- ``loggers``: the metric-logger Protocol (``log``, ``log_dict``, ``close``), a text logger and a
-  recording logger;
+- ``loggers``: the metric-logger Protocol (numbers through ``log`` / ``log_dict``, events through
+  ``on_max_steps``, ``on_best_step``, ``on_samples``, ``on_status``), its no-op ``BaseLogger``, a
+  text logger and a recording logger;
 - ``callbacks`` / ``trainer`` / ``runner``: one run (:func:`run_finetune`): best checkpoint,
   early stopping, stop-and-resume, NaN guard;
 - ``runs`` / ``status`` / ``api``: what the session keeps (runs, history) and offers
@@ -15,7 +16,7 @@ See ``docs/training.md``.
 """
 from __future__ import annotations
 
-from llm_magic.runtime.training.loggers import MetricLogger, RecordingLogger, TextLogger
+from llm_magic.runtime.training.loggers import BaseLogger, MetricLogger, RecordingLogger, TextLogger
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
 
-__all__ = ["MetricLogger", "RecordingLogger", "TextLogger", "TrainerSettings", "settings_from_config"]
+__all__ = ["BaseLogger", "MetricLogger", "RecordingLogger", "TextLogger", "TrainerSettings", "settings_from_config"]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.training.job import open_record, plan_job, resolve_data
-from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
+from llm_magic.runtime.training.loggers import BaseLogger, MetricLogger, TextLogger, metric_loggers
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
 
@@ -165,33 +165,47 @@ def start_run(state: Any, record: RunRecord, loggers: Any) -> list:
     """
     if callable(loggers):
         loggers = loggers(record)
-    loggers = list(loggers) if loggers is not None else [TextLogger()]
+    loggers = metric_loggers(loggers) if loggers is not None else [TextLogger()]
     loggers.append(RecordProgress(record))
     state.stop_event.clear()
     state.current, state.loggers = record, loggers
     return loggers
 
 
-class RecordProgress:
+class RecordProgress(BaseLogger):
     """A metric logger that keeps the run record's progress current (for ``%llm_status``)."""
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
 
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Track the step, total steps and best step."""
+    def _at(self, step: int) -> None:
         self.record.global_step = max(self.record.global_step, step)
-        if name == "max_steps":
-            self.record.max_steps = int(data)
-        elif name == "best_step":
-            self.record.best_step = int(data)
 
-    def log_dict(self, payload: Any, step: int) -> None:
+    def log(self, name: str, value: float, step: int) -> None:
         """Track the step."""
-        self.record.global_step = max(self.record.global_step, step)
+        self._at(step)
 
-    def close(self) -> None:
-        """Nothing to flush."""
+    def log_dict(self, values: Any, step: int) -> None:
+        """Track the step."""
+        self._at(step)
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Track the total steps."""
+        self._at(step)
+        self.record.max_steps = int(max_steps)
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Track the best step."""
+        self._at(step)
+        self.record.best_step = int(best_step)
+
+    def on_samples(self, samples: Any, step: int) -> None:
+        """Track the step."""
+        self._at(step)
+
+    def on_status(self, status: str, step: int) -> None:
+        """Track the step."""
+        self._at(step)
 
 
 def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
@@ -254,7 +268,7 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
                 f"checkpoint is in {result.checkpoint}. Continue with %llm_train --resume."
             )
         for logger in loggers:
-            logger.log("status", result.status, result.global_step)
+            logger.on_status(result.status, result.global_step)
 
 
 def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:

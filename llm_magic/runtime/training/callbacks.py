@@ -1,6 +1,7 @@
 """``TrainerCallback``s that connect a Hugging Face training loop to llm_magic.
 
-- :class:`MetricsCallback` forwards HF logs to the metric loggers and the session history.
+- :class:`MetricsCallback` forwards HF logs to the metric loggers (numbers through ``log_dict``,
+  events through their typed methods) and the session history.
 - :class:`StopCallback` ends the run after the current optimizer step when asked (Stop button,
   ``%llm_train --stop``, Ctrl-C) and makes HF write a full checkpoint for ``--resume``.
 - :class:`NanGuardCallback` stops a run whose loss turns NaN/inf or explodes.
@@ -17,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from transformers import TrainerCallback
 
-from llm_magic.runtime.training.loggers import MetricLogger
+from llm_magic.runtime.training.loggers import MetricLogger, metric_loggers
 
 __all__ = ["ClipCallback", "MetricsCallback", "NanGuardCallback", "SampleCallback", "StopCallback"]
 
@@ -34,16 +35,16 @@ class MetricsCallback(TrainerCallback):
 
     def __init__(self, run_id: str, loggers: Sequence[MetricLogger], history: list[dict]) -> None:
         self.run_id = run_id
-        self.loggers = list(loggers)
+        self.loggers = metric_loggers(loggers)
         self.history = history
         self._last_time: float | None = None
         self._last_tokens = 0
         self._best_step: int | None = None
 
-    def emit(self, name: str, data: Any, step: int) -> None:
-        """Send one value to every logger."""
+    def emit_samples(self, samples: list[dict], step: int) -> None:
+        """Send a round of ``--sample-every`` answers to every logger."""
         for logger in self.loggers:
-            logger.log(name, data, step)
+            logger.on_samples(samples, step)
 
     def emit_dict(self, payload: dict[str, float], step: int) -> None:
         """Send several numbers to every logger."""
@@ -55,8 +56,10 @@ class MetricsCallback(TrainerCallback):
         self._last_time = time.monotonic()
         self._last_tokens = state.num_input_tokens_seen or 0
         self._best_step = state.best_global_step
-        self.emit("max_steps", state.max_steps, state.global_step)
-        self.emit("status", "running", state.global_step)
+        for logger in self.loggers:
+            logger.on_max_steps(state.max_steps, state.global_step)
+        for logger in self.loggers:
+            logger.on_status("running", state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
@@ -84,7 +87,8 @@ class MetricsCallback(TrainerCallback):
     def _check_best(self, state) -> None:
         if state.best_global_step and state.best_global_step != self._best_step:
             self._best_step = state.best_global_step
-            self.emit("best_step", state.best_global_step, state.global_step)
+            for logger in self.loggers:
+                logger.on_best_step(state.best_global_step, state.global_step)
 
     def _record(self, step: int, payload: dict[str, float]) -> None:
         row = next((r for r in reversed(self.history[-3:])
@@ -216,7 +220,7 @@ class SampleCallback(TrainerCallback):
     """Every ``every`` steps, logs the model's greedy answers to fixed validation prompts."""
 
     def __init__(self, every: int, examples: Sequence[dict], generate: Callable[[Any, list[str]], list[str]],
-                 emit: Callable[[str, Any, int], None]) -> None:
+                 emit: Callable[[list[dict], int], None]) -> None:
         self.every = every
         self.examples = list(examples)
         self.generate = generate
@@ -224,7 +228,7 @@ class SampleCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and self.examples and state.global_step % self.every == 0:
-            self.emit("samples", self.sample(model), state.global_step)
+            self.emit(self.sample(model), state.global_step)
 
     def sample(self, model) -> list[dict]:
         """The current answers, as ``{"prompt", "target", "output"}`` dicts."""

@@ -1,58 +1,174 @@
 """Metric loggers: where a training run reports its numbers (torchtune's ``metric_logging`` style).
 
-A run talks to its loggers only through :class:`MetricLogger` (``log``, ``log_dict``, ``close``),
-so the live loss plot widget, a plain text log and the test double are interchangeable.
+A run talks to its loggers only through :class:`MetricLogger`, so the live loss plot widget, a
+plain text log, the JSON-lines log of a multi-process job and the test double are
+interchangeable. Numbers and events travel apart:
 
-Names a run logs (``step`` is the optimizer step):
+- numbers through ``log(name, value, step)`` / ``log_dict(values, step)`` (``step`` is the
+  optimizer step): ``loss``, ``eval_loss``, ``learning_rate``, ``tokens_per_second``, ``epoch``,
+  ``grad_norm``, ``eval_<metric>`` for other validation metrics, ``test_<metric>`` at the end;
+- events through their own typed method: :meth:`~MetricLogger.on_max_steps` (total optimizer
+  steps, at the start and again on resume), :meth:`~MetricLogger.on_best_step` (the step of the
+  best checkpoint so far, whenever it changes), :meth:`~MetricLogger.on_samples` (a list of
+  ``{"prompt", "target", "output"}`` dicts, with ``--sample-every``) and
+  :meth:`~MetricLogger.on_status` (``"running"``, then how the run ended: ``"finished"``,
+  ``"early_stopped"``, ``"stopped"``, ``"failed"``).
 
-- ``loss``, ``eval_loss``, ``learning_rate``, ``tokens_per_second``, ``epoch``, ``grad_norm``,
-  and ``eval_<metric>`` for other validation metrics — numbers, through ``log_dict``;
-- ``max_steps`` (total optimizer steps, logged once at the start and again on resume);
-- ``best_step`` (the step of the best checkpoint so far, whenever it changes);
-- ``samples`` (a list of ``{"prompt", "target", "output"}`` dicts, with ``--sample-every``);
-- ``status`` (a short string: ``"running"``, ``"finished"``, ``"stopped"``, ``"failed"``).
+:class:`BaseLogger` implements the whole protocol as no-ops, so a logger overrides only what it
+needs. A logger written for the earlier protocol (events sent through ``log`` under the names
+``status``, ``max_steps``, ``best_step`` and ``samples``) still works: :func:`metric_loggers`
+wraps it so it gets them that way, and the loggers here still accept them through ``log``.
 """
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Mapping, Protocol, TextIO, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, TextIO, runtime_checkable
 
-__all__ = ["MetricLogger", "RecordingLogger", "TextLogger"]
+__all__ = ["BaseLogger", "EVENTS", "MetricLogger", "RecordingLogger", "TextLogger", "metric_loggers"]
+
+#: Each event's name (in the earlier protocol, and in a multi-process job's JSON lines) -> its method.
+EVENTS = {"max_steps": "on_max_steps", "best_step": "on_best_step", "samples": "on_samples",
+          "status": "on_status"}
 
 
 @runtime_checkable
 class MetricLogger(Protocol):
-    """Receives a run's metrics and events; see the module docstring for the names used."""
+    """Receives a run's numbers and events; see the module docstring."""
 
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Record one value (a number, a string or a list of samples) at ``step``."""
+    def log(self, name: str, value: float, step: int) -> None:
+        """Record one number at ``step``."""
 
-    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
         """Record several numbers logged together at ``step``."""
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """The run's total optimizer steps (at its start, and again on resume)."""
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """The best checkpoint so far is now the one of ``best_step``."""
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """The model's answers (``{"prompt", "target", "output"}``) to a few validation prompts."""
+
+    def on_status(self, status: str, step: int) -> None:
+        """The run is ``"running"``, or ended so (``"finished"``, ``"stopped"``, ``"failed"``, ...)."""
 
     def close(self) -> None:
         """The run is over: flush and draw the final state."""
 
 
-class RecordingLogger:
+class BaseLogger:
+    """A :class:`MetricLogger` that ignores everything; subclasses override what they need.
+
+    ``log_dict`` goes through ``log`` for each entry.
+    """
+
+    def log(self, name: str, value: float, step: int) -> None:
+        """Record one number (nothing here)."""
+
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
+        """Record each entry of ``values`` through :meth:`log`."""
+        for name, value in values.items():
+            self.log(name, value, step)
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Total optimizer steps (ignored here)."""
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """A new best checkpoint (ignored here)."""
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """Sample answers (ignored here)."""
+
+    def on_status(self, status: str, step: int) -> None:
+        """The run's status (ignored here)."""
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
+def route_event(logger: Any, name: str, value: Any, step: int) -> bool:
+    """Send an event logged by name (the earlier protocol) to ``logger``'s typed method; True if it was one."""
+    method = EVENTS.get(name)
+    if method is None:
+        return False
+    getattr(logger, method)(value, step)
+    return True
+
+
+class _NamedEvents:
+    """A logger of the earlier protocol (``log``, ``log_dict``, ``close`` only): it gets events
+    through ``log`` under their names, as it did before."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def log(self, name: str, value: float, step: int) -> None:
+        """Forward one number."""
+        self.inner.log(name, value, step)
+
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
+        """Forward several numbers."""
+        self.inner.log_dict(values, step)
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Forward as ``log("max_steps", ...)``."""
+        self.inner.log("max_steps", max_steps, step)
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Forward as ``log("best_step", ...)``."""
+        self.inner.log("best_step", best_step, step)
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """Forward as ``log("samples", ...)``."""
+        self.inner.log("samples", samples, step)
+
+    def on_status(self, status: str, step: int) -> None:
+        """Forward as ``log("status", ...)``."""
+        self.inner.log("status", status, step)
+
+    def close(self) -> None:
+        """Forward."""
+        self.inner.close()
+
+
+def metric_loggers(loggers: Iterable[Any]) -> list[MetricLogger]:
+    """``loggers`` as :class:`MetricLogger` s: one without the typed event methods is wrapped."""
+    return [logger if all(hasattr(logger, method) for method in EVENTS.values()) else _NamedEvents(logger)
+            for logger in loggers]
+
+
+class RecordingLogger(BaseLogger):
     """Keeps everything it is given, in order; the test double (and handy for scripts).
 
-    ``records`` is a list of ``(name, data, step)``; :meth:`series` picks one metric out.
+    ``records`` is a list of ``(name, value, step)``, events under their names (:data:`EVENTS`);
+    :meth:`series` picks one metric or event out.
     """
 
     def __init__(self) -> None:
         self.records: list[tuple[str, Any, int]] = []
         self.closed = False
 
-    def log(self, name: str, data: Any, step: int) -> None:
+    def log(self, name: str, value: Any, step: int) -> None:
         """Record one value."""
-        self.records.append((name, data, step))
+        self.records.append((name, value, step))
 
-    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
-        """Record each entry of ``payload`` as its own value."""
-        for name, value in payload.items():
-            self.log(name, value, step)
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Record as ``max_steps``."""
+        self.records.append(("max_steps", max_steps, step))
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Record as ``best_step``."""
+        self.records.append(("best_step", best_step, step))
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """Record as ``samples``."""
+        self.records.append(("samples", samples, step))
+
+    def on_status(self, status: str, step: int) -> None:
+        """Record as ``status``."""
+        self.records.append(("status", status, step))
 
     def close(self) -> None:
         """Mark the run as finished."""
@@ -63,7 +179,7 @@ class RecordingLogger:
         return [(step, data) for key, data, step in self.records if key == name]
 
 
-class TextLogger:
+class TextLogger(BaseLogger):
     """A one-line progress display for terminal IPython and scripts.
 
     Rewrites one line in place (``\\r``, padded so a shorter line leaves no leftovers of a longer
@@ -86,32 +202,52 @@ class TextLogger:
         self._width = 0  # of the line on screen, to blank what a shorter line does not cover
         self._outcome: str | None = None  # set once the final line is drawn
 
-    def log(self, name: str, data: Any, step: int) -> None:
-        """Track ``data``; draw when the throttle allows."""
+    def _at(self, step: int) -> bool:
+        """Note ``step``; False once the final line is drawn (nothing changes after it)."""
         if self._outcome is not None:
-            return
+            return False
         if self._first_step is None:
             self._first_step = step
             self._started = time.monotonic()
         self._step = max(self._step, step)
-        if name == "max_steps":
-            self._max_steps = int(data)
-        elif name == "status" and data not in ("running", "starting"):
-            self._finish(str(data))
-        elif name == "best_step":
-            self._best_step = int(data)
-        elif name == "samples":
-            self._newline()
-            for sample in data:
-                self._write(f"  [step {step}] {sample['prompt']!r} -> {sample['output']!r}\n")
-        elif isinstance(data, (int, float)):
-            self._latest[name] = float(data)
+        return True
+
+    def log(self, name: str, value: Any, step: int) -> None:
+        """Track a number; draw when the throttle allows."""
+        if route_event(self, name, value, step):  # an event sent by name (the earlier protocol)
+            return
+        if not self._at(step):
+            return
+        if isinstance(value, (int, float)):
+            self._latest[name] = float(value)
             self._maybe_draw()
 
-    def log_dict(self, payload: Mapping[str, float], step: int) -> None:
-        """Track each entry of ``payload``."""
-        for name, value in payload.items():
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
+        """Track each entry of ``values``."""
+        for name, value in values.items():
             self.log(name, value, step)
+
+    def on_max_steps(self, max_steps: int, step: int) -> None:
+        """Show ``step/max_steps`` from now on."""
+        if self._at(step):
+            self._max_steps = int(max_steps)
+
+    def on_best_step(self, best_step: int, step: int) -> None:
+        """Show the best checkpoint's step."""
+        if self._at(step):
+            self._best_step = int(best_step)
+
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
+        """One line per answer, under the progress line."""
+        if self._at(step):
+            self._newline()
+            for sample in samples:
+                self._write(f"  [step {step}] {sample['prompt']!r} -> {sample['output']!r}\n")
+
+    def on_status(self, status: str, step: int) -> None:
+        """A final status draws the final line."""
+        if self._at(step) and status not in ("running", "starting"):
+            self._finish(str(status))
 
     def close(self) -> None:
         """End the line (once), if no final status did already."""

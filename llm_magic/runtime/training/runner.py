@@ -280,7 +280,7 @@ def run_finetune(
         callbacks.append(ClipCallback(settings.clip_norm, settings.clip_value))
     if sample_every and sample_generate is not None and validation:
         examples = [{"prompt": p, "target": t} for p, t in list(zip(validation.prompts, validation.targets))[:3]]
-        callbacks.append(SampleCallback(sample_every, examples, sample_generate, metrics_cb.emit))
+        callbacks.append(SampleCallback(sample_every, examples, sample_generate, metrics_cb.emit_samples))
     if tracking:
         callbacks.extend(tracking.callbacks)
 
@@ -337,8 +337,8 @@ def run_finetune(
     state = trainer.state
     if nan_cb.problem:
         _restore(model, snapshot)
-        for logger in loggers:
-            logger.log("status", "failed", state.global_step)
+        for logger in metrics_cb.loggers:
+            logger.on_status("failed", state.global_step)
         raise LlmMagicError(f"Training stopped at step {nan_cb.step}: {nan_cb.problem}. {NAN_CAUSES}")
     if stop_cb.stopped_at is not None:
         status = "stopped"
