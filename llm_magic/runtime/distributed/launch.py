@@ -129,17 +129,19 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     clear error before any process starts. ``resume``, ``sample_every`` and ``loggers`` as for
     ``Session.train``; a stopped run (one- or multi-process) resumes on any number of processes.
     ``report_to`` as for ``Session.train``: only rank 0 reports, under this run's id.
-    ``stop_grace`` (seconds; None: :data:`STOP_GRACE_SECONDS`) and ``cache_dir`` (None:
-    ``$LLM_MAGIC_CACHE``) come from the session's ``Settings``.
+    ``stop_grace`` (seconds; None: :data:`STOP_GRACE_SECONDS`) and ``cache_dir`` (None: the
+    session's ``Settings.cache_dir``, itself None: ``$LLM_MAGIC_CACHE``) come from the session's
+    ``Settings``.
     """
     from llm_magic.runtime.training.api import dispatch, start_run
     from llm_magic.runtime.training.job import open_record, plan_job
     from llm_magic.runtime.training.runs import training_state
 
     # The same checks, in the same order, as a run in the kernel (training.job), before any process starts.
-    planned = plan_job(session, data, resume=resume, report_to=report_to)
-    config, data, trackers = planned.config, planned.data, list(planned.trackers)
-    plan = _strategy.resolve_plan(config)
+    job = plan_job(session, data, resume=resume, report_to=report_to, sample_every=sample_every)
+    if cache_dir is not None:
+        job = job.replace(cache_dir=cache_dir)
+    plan = _strategy.resolve_plan(job.config)
     if sample_every and (plan.shards_parameters or plan.deepspeed_file):
         raise LlmMagicError(
             f"--sample-every with {plan.describe()}: each process holds only a shard of the weights, so "
@@ -150,27 +152,26 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
 
     cpu = not torch.cuda.is_available()
     state = training_state(session)
-    resume_from = planned.resume_from
-    if resume_from:  # a one-process run's checkpoint path is relative to the notebook; train.py runs in job/
-        resume_from = os.path.abspath(resume_from)
-    frame = _script._frame(data)
+    bound = job.data  # what becomes the session's data; the processes and the test report read the frame
+    job = job.replace(data=_script._frame(job.data))
     bundle = session.load_model()
-    record = open_record(state, planned, config.to_dict())
-    job = Path(record.output_dir) / "job"
-    _script.write_job(config, job, data=frame, model=bundle.model, processes=processes, cpu=cpu)
     note = (f"{processes} processes, {plan.describe()}; each process takes trainer.batch_size rows per step, "
             f"so a step sees {processes}x as many rows as one process.")
-    if note not in record.notes:  # a resumed run keeps its notes
-        record.notes.append(note)
+    job, record = open_record(state, job, notes=[note])
+    _script.write_job(job.config, _folder(job), data=job.data, model=bundle.model, processes=processes, cpu=cpu)
     loggers = start_run(state, record, loggers)
-    options = Launch(processes, cpu, resume_from, sample_every, trackers, record.run_id,
-                     os.path.abspath(state.output_root), stop_grace, cache_dir)
+    launch = Launch.of(job, processes, cpu, tracking_root=os.path.abspath(state.output_root), stop_grace=stop_grace)
 
     def execute() -> None:
-        _run(session, state, record, job, options, bundle, frame, loggers)
+        _run(job, launch, bundle, record, state, loggers)
 
-    return dispatch(session, state, record, execute, data=data, background=background,
+    return dispatch(session, state, record, execute, data=bound, background=background,
                     busy=f"training run {record.run_id} ({processes} processes) is in progress")
+
+
+def _folder(job: Any) -> Path:
+    """The job folder a launch runs (``train.py`` and its files), in the run's output folder."""
+    return Path(job.output_dir) / "job"
 
 
 @dataclass
@@ -190,16 +191,23 @@ class Launch:
     #: llm_magic's cache folder for the processes (None: theirs is the notebook's $LLM_MAGIC_CACHE).
     cache_dir: str | None = None
 
+    @classmethod
+    def of(cls, job: Any, processes: int, cpu: bool, *, tracking_root: str | None,
+           stop_grace: float | None) -> "Launch":
+        """The launch of ``job`` (a bound :class:`~llm_magic.runtime.training.job.FinetuneJob`) on ``processes``."""
+        return cls(processes, cpu, job.resume_from, job.sample_every, tuple(job.trackers), job.run_id,
+                   tracking_root, stop_grace, job.cache_dir)
 
-def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundle: Any, frame: Any,
-         loggers: list) -> None:
-    """Launch, tail the metrics until the processes end, then take the result back.
+
+def _run(job: Any, launch: Launch, bundle: Any, record: Any, state: Any, loggers: list) -> None:
+    """The multi-process executor's body: launch, tail the metrics until the processes end, take the result back.
 
     A stop (event, Stop button, first Ctrl-C) creates the job's stop file: the processes finish
     the step, write a checkpoint and exit normally, and their weights come back. Only if they
     take longer than ``launch.stop_grace`` (default :data:`STOP_GRACE_SECONDS`), or on a second
     Ctrl-C, are they ended.
     """
+    from llm_magic.runtime.training.api import announce_end
     from llm_magic.runtime.training.runner import SigintToStop
     from llm_magic.runtime.training.runs import recorded
 
@@ -210,16 +218,17 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
         env["LLM_MAGIC_CACHE"] = os.path.abspath(os.path.expanduser(launch.cache_dir))
     # Read at launch, not import, so the module default can still be changed (tests shorten it).
     grace = launch.stop_grace if launch.stop_grace is not None else STOP_GRACE_SECONDS
-    output, stop_file = job / OUTPUT_NAME, job / _script.STOP_NAME
-    for stale in (job / LOG_NAME, stop_file, job / _script.RUN_DIR / RESULT_NAME):
+    folder = _folder(job)
+    output, stop_file = folder / OUTPUT_NAME, folder / _script.STOP_NAME
+    for stale in (folder / LOG_NAME, stop_file, folder / _script.RUN_DIR / RESULT_NAME):
         stale.unlink(missing_ok=True)
-    tail = _Tail(job / LOG_NAME, loggers)
+    tail = _Tail(folder / LOG_NAME, loggers)
     ended = False
     with recorded(record, loggers):
         try:
             with open(output, "ab") as out, SigintToStop(state.stop_event):
                 # Its own process group, so ending it ends the launcher and all of its workers together.
-                process = subprocess.Popen(launch_command(job, launch), cwd=job, env=env, stdout=out,
+                process = subprocess.Popen(launch_command(folder, launch), cwd=folder, env=env, stdout=out,
                                            stderr=subprocess.STDOUT, start_new_session=True)
                 asked: float | None = None
                 try:
@@ -247,9 +256,8 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
                     f"session's weights are unchanged. Last output ({output}):\n{_output_tail(output)}"
                 )
             else:
-                _take_back(session, record, job / _script.RUN_DIR, bundle, frame, state, launch)
-            for logger in loggers:
-                logger.on_status(record.status, record.global_step)
+                _take_back(job, launch, bundle, record, state)
+            announce_end(record, loggers)
         except KeyboardInterrupt:
             record.status = "stopped"
             record.notes.append("Interrupted twice: the processes were ended without a checkpoint; the "
@@ -257,8 +265,7 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
             raise
 
 
-def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any, state: Any,
-               launch: Launch) -> None:
+def _take_back(job: Any, launch: Launch, bundle: Any, record: Any, state: Any) -> None:
     """Load rank 0's weights into the session's model; copy its outcome, history and test metrics.
 
     A stopped run comes back like a one-process stop: the weights reached so far, and the
@@ -266,7 +273,9 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
     """
     from llm_magic.runtime.persistence import layout
     from llm_magic.runtime.persistence.load import apply_adapter_weights
+    from llm_magic.runtime.training.api import test_report
 
+    run_dir = _folder(job) / _script.RUN_DIR
     result = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
     manifest = layout.read_manifest(run_dir)
     if manifest.kind == "adapter":
@@ -298,16 +307,9 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
             row["run_id"] = record.run_id
             state.history.append({k: v for k, v in row.items() if v == v})  # NaN: not logged then
     if any(k.startswith("test_") for k in record.metrics):
-        # The same report object a one-process run returns, computed on the weights just loaded.
-        record.report = _evaluate_test(session.require_config(), bundle, frame, launch.cache_dir)
-
-
-def _evaluate_test(config: Any, bundle: Any, frame: Any, cache_dir: str | None = None) -> Any:
-    """The test-split report of ``bundle``, exactly as ``Session.evaluate`` computes it (minus its
-    idle check: a background run is still 'busy' while it finishes here)."""
-    from llm_magic.runtime.training.api import evaluate_model
-
-    return evaluate_model(config, bundle, frame, "test", cache_dir=cache_dir)
+        # The same report object a one-process run returns, computed on the weights just loaded
+        # (training.api.test_report, with no idle check: a background run is still 'busy' here).
+        record.report = test_report(job, bundle)
 
 
 def _load_full_weights(model: Any, run_dir: Path) -> None:

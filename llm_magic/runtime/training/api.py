@@ -13,25 +13,13 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
-from llm_magic.runtime.training.job import open_record, plan_job, resolve_data
+from llm_magic.runtime.training.job import FinetuneJob, config_dict, open_record, plan_job, resolve_data
 from llm_magic.runtime.training.loggers import BaseLogger, MetricLogger, TextLogger, metric_loggers
-from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
+from llm_magic.runtime.training.runs import RunRecord, TrainingState, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
 
-__all__ = ["evaluate", "evaluate_model", "status", "stop_training", "train"]
-
-# Rows the widget's --sample-every answers are generated for, and their length.
-SAMPLE_MAX_NEW_TOKENS = 16
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    for method in ("to_dict", "model_dump"):
-        if hasattr(config, method):
-            try:
-                return dict(getattr(config, method)())
-            except TypeError:
-                continue
-    return dict(config) if isinstance(config, dict) else {}
+__all__ = ["announce_end", "dispatch", "evaluate", "evaluate_model", "start_run", "status", "stop_training",
+           "test_report", "train"]
 
 
 def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache_dir: str | None = None) -> Any:
@@ -53,11 +41,6 @@ def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache
 def _bind(session: Any, data: Any) -> None:
     """Remember ``data`` as the session's default for later calls (after it proved usable)."""
     session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
-
-
-def _loraplus_ratio(config: Any) -> float | None:
-    adapter = getattr(config, "adapter", None)
-    return getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None
 
 
 def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
@@ -82,23 +65,21 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
         return _evaluate_run(session, config, data, loggers, trackers=trackers)
-    job = plan_job(session, data, resume=resume, report_to=report_to)
-    config, settings, data, resume_from, trackers = job.config, job.settings, job.data, job.resume_from, job.trackers
+    job = plan_job(session, data, resume=resume, report_to=report_to, seed=seed, sample_every=sample_every)
     state = training_state(session)
     bundle = session.load_model()
-    seed = _seed_run(bundle, config, seed)
-    prepared = _prepare(config, bundle, data, seed, session.settings.cache_dir)
-    record = open_record(state, job, _config_dict(config))
+    _seed_run(bundle, job.config, job.seed)
+    prepared = _prepare(job.config, bundle, job.data, job.seed, job.cache_dir)
+    job, record = open_record(state, job.replace(prepared=prepared))
     record.train_rows = len(prepared.train)
     loggers = start_run(state, record, loggers)
 
-    record.config["random_seed"] = seed  # the record says the seed the run used (--seed wins)
+    record.config["random_seed"] = job.seed  # the record says the seed the run used (--seed wins)
 
     def execute() -> None:
-        _execute_finetune(session, state, record, bundle, settings, prepared, config, loggers,
-                          resume_from, sample_every, seed, trackers)
+        _execute_finetune(job, bundle, record, state, loggers)
 
-    return dispatch(session, state, record, execute, data=data, background=background,
+    return dispatch(session, state, record, execute, data=job.data, background=background,
                     busy=f"training run {record.run_id} is in progress")
 
 
@@ -220,29 +201,20 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
         session.busy_reason = None
 
 
-def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, settings: Any,
-                      prepared: Any, config: Any, loggers: list, resume_from: str | None,
-                      sample_every: int | None, seed: int, trackers: Sequence[str] = ()) -> None:
-    from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
-    from llm_magic.runtime.generation.runner import prompt_limits
-    from llm_magic.runtime.training.runner import run_finetune
+def _execute_finetune(job: FinetuneJob, bundle: Any, record: RunRecord, state: TrainingState,
+                      loggers: list[MetricLogger]) -> None:
+    """The kernel executor's body: run ``job`` with the HF Trainer in this process, fill ``record``."""
+    from llm_magic.runtime.training.runner import run_job
     from llm_magic.runtime.training.settings import scale_for_processes
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
-    record.notes = _config_notes(settings, config, processes)
-    scaled = scale_for_processes(settings, processes)
+    record.notes = _config_notes(job.settings, job.config, processes)
+    scaled = scale_for_processes(job.settings, processes)
     if scaled:
         record.notes.append(scaled)
-    with recorded(record, loggers), tracked(trackers, record, state, bundle.model) as tracking:
-        result = run_finetune(
-            bundle.model, bundle.tokenizer, settings, prepared,
-            output_dir=record.output_dir, run_id=record.run_id, loggers=loggers,
-            history=state.history, stop_event=state.stop_event, resume_from=resume_from,
-            sample_every=sample_every,
-            sample_generate=sample_generator(bundle.tokenizer, SAMPLE_MAX_NEW_TOKENS,
-                                              prepared.add_special_tokens, prompt_limits(config)),
-            loraplus_lr_ratio=_loraplus_ratio(config), tracking=tracking, seed=seed,
-        )
+    with recorded(record, loggers), tracked(job.trackers, record, state, bundle.model) as tracking:
+        result = run_job(job, bundle.model, bundle.tokenizer, state, loggers=loggers,
+                         callbacks=tracking.callbacks if tracking else ())
         if result.global_step:
             # The bundle's weights are now trained ones that no folder holds yet.
             bundle.trained_by, bundle.kept_in = record.run_id, None
@@ -250,25 +222,51 @@ def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, 
         record.best_step, record.best_metric, record.checkpoint = result.best_step, result.best_metric, result.checkpoint
         record.notes += result.notes
         if result.best_metric is not None:
-            record.metrics[f"best_validation_{settings.validation_metric}"] = result.best_metric
-        test = prepared.split("test")
-        if test is not None and result.status != "stopped":
-            report = evaluate_split(bundle.model, bundle.tokenizer, config, test, name="test",
-                                    collator=prepared.collator, batch_size=settings.eval_batch_size,
-                                    add_special_tokens=prepared.add_special_tokens)
+            record.metrics[f"best_validation_{job.settings.validation_metric}"] = result.best_metric
+        report = test_report(job, bundle) if result.status != "stopped" else None
+        if report is not None:
+            metrics = {f"test_{k}": v for k, v in report.metrics.items()}
             record.report = report
-            record.metrics.update({f"test_{k}": v for k, v in report.metrics.items()})
+            record.metrics.update(metrics)
             for logger in loggers:
-                logger.log_dict({f"test_{k}": v for k, v in report.metrics.items()}, result.global_step)
+                logger.log_dict(metrics, result.global_step)
             if tracking:
-                tracking.log({f"test_{k}": v for k, v in report.metrics.items()}, result.global_step)
+                tracking.log(metrics, result.global_step)
         if result.status == "stopped":
             record.notes.append(
                 f"Stopped at step {result.global_step}; the weights reached so far are kept and a "
                 f"checkpoint is in {result.checkpoint}. Continue with %llm_train --resume."
             )
-        for logger in loggers:
-            logger.on_status(result.status, result.global_step)
+        announce_end(record, loggers)
+
+
+def announce_end(record: RunRecord, loggers: Sequence[MetricLogger]) -> None:
+    """Tell every logger how the run ended (both executors, once the record holds the outcome)."""
+    for logger in loggers:
+        logger.on_status(record.status, record.global_step)
+
+
+def test_report(job: FinetuneJob, bundle: Any) -> Any:
+    """The test-split report of ``bundle``'s model for ``job``, as ``%llm_eval`` computes it; None without one.
+
+    On ``job.prepared`` when this process trained (the kernel executor), else on ``job.data``
+    prepared here, as ``evaluate_model`` does (the multi-process executor, on the weights it took
+    back; the same split, seed and batch size).
+    """
+    prepared = job.prepared if job.prepared is not None else _prepare(job.config, bundle, job.data,
+                                                                      cache_dir=job.cache_dir)
+    part = prepared.split("test")
+    return _evaluate_part(job.config, bundle, prepared, part, "test") if part is not None else None
+
+
+def _evaluate_part(config: Any, bundle: Any, prepared: Any, part: Any, split: str, rewards: bool = True) -> Any:
+    """``evaluate_split`` of ``bundle``'s model on ``part`` (one split of ``prepared``) with the trainer's batch size."""
+    from llm_magic.runtime.evaluation.evaluate import evaluate_split
+
+    settings = settings_from_config(getattr(config, "trainer", None))
+    return evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
+                          collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
+                          add_special_tokens=prepared.add_special_tokens, rewards=rewards)
 
 
 def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
@@ -295,7 +293,7 @@ def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[Metric
                   split: str = "test", trackers: Sequence[str] = ()) -> RunRecord:
     state = training_state(session)
     report = evaluate(session, data, split=split)
-    record = RunRecord(run_id=state.new_run_id(), kind="evaluate", config=_config_dict(config),
+    record = RunRecord(run_id=state.new_run_id(), kind="evaluate", config=config_dict(config),
                        status="evaluated", report=report,
                        metrics={f"{split}_{k}": v for k, v in report.metrics.items()})
     if trackers:
@@ -361,8 +359,6 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
     What ``%llm_eval`` and a multi-process run's final test evaluation both compute (the same
     split, seed and batch sizes). ``compare`` as for :func:`evaluate`.
     """
-    from llm_magic.runtime.evaluation.evaluate import evaluate_split
-
     prepared = _prepare(config, bundle, data, cache_dir=cache_dir)
     part = prepared.split(split)
     if part is None:
@@ -370,7 +366,6 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
             f"The {split} split is empty. Check preprocessing.split (probabilities or the split "
             "column), pass more data, or evaluate another split with --split."
         )
-    settings = settings_from_config(getattr(config, "trainer", None))
     model = bundle.model
     if compare and not getattr(model, "peft_config", None):
         raise LlmMagicError(
@@ -379,9 +374,7 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
             "it, or drop --compare.")
 
     def run(rewards: bool = True) -> Any:
-        return evaluate_split(model, bundle.tokenizer, config, part, name=split,
-                              collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
-                              add_special_tokens=prepared.add_special_tokens, rewards=rewards)
+        return _evaluate_part(config, bundle, prepared, part, split, rewards=rewards)
 
     report = run()
     if compare:

@@ -1,46 +1,81 @@
 """One training job, whichever executor runs it: in this kernel or launched on several processes.
 
 :func:`plan_job` checks everything a run needs before anything loads (an idle session, a config
-that trains, trackers that exist, the point to resume from, the data and, for a preference run,
-its columns and TRL) and returns a :class:`FinetuneJob`; :func:`open_record` then makes the run
-record (a new one, or the stopped run's own when resuming) with an absolute output folder. The
-kernel executor (``training.api.train``) and the multi-process one
-(``distributed.launch.train_distributed``) both start from these two, so their checks, their
-errors and their run records are the same.
+that trains, trackers that exist, a valid seed, the point to resume from, the data and, for a
+preference run, its columns and TRL) and returns a frozen :class:`FinetuneJob`; :func:`open_record`
+then makes the run record (a new one, or the stopped run's own when resuming) and returns the job
+bound to it (its run id and absolute output folder). The kernel executor
+(``training.api.train``: the HF ``Trainer`` in this process) and the multi-process one
+(``distributed.launch.train_distributed``: ``accelerate`` / ``torchrun`` workers) both start from
+these two, so their checks, their errors and their run records are the same; they also share
+``training.api``'s ``start_run`` / ``dispatch`` / ``announce_end`` and its test evaluation
+(``test_report``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.training.runs import RunRecord, TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
 
-__all__ = ["FinetuneJob", "open_record", "plan_job", "resolve_data", "resume_point"]
+if TYPE_CHECKING:
+    from llm_magic.runtime.training.data import TrainingData
+
+__all__ = ["FinetuneJob", "config_dict", "open_record", "plan_job", "resolve_data", "resume_point"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneJob:
-    """What a training run is asked to do, checked (see :func:`plan_job`)."""
+    """What a fine-tuning run is asked to do, checked (see :func:`plan_job`); both executors run it.
 
+    Built once by :func:`plan_job`; :func:`open_record` binds it to its run record (``run_id``,
+    ``output_dir``) and the kernel executor adds its tokenized splits (``prepared``), each as a new
+    frozen copy (:func:`dataclasses.replace`).
+    """
+
+    #: The validated config (``LLMConfig``); None only for :func:`~.runner.run_finetune` without a session.
     config: Any
     settings: TrainerSettings
+    #: The user's data (a DataFrame, a file, ...); a multi-process job's processes read it from its folder.
     data: Any
+    #: The seed of the run: ``--seed``, else the config's ``random_seed`` (42 when unset).
+    seed: int = 42
     #: The stopped run this job continues (its record is reused), or None for a new run.
-    previous: RunRecord | None
-    #: The ``checkpoint-N`` folder to resume from, or None.
-    resume_from: str | None
-    trackers: tuple[str, ...]
+    previous: RunRecord | None = None
+    #: The ``checkpoint-N`` folder to resume from (absolute), or None.
+    resume_from: str | None = None
+    #: Experiment trackers to report to (``--report-to``).
+    trackers: tuple[str, ...] = ()
+    #: ``--sample-every``: log the model's answers to a few validation prompts every N steps.
+    sample_every: int | None = None
+    #: ``adapter.loraplus_lr_ratio`` (LoRA+: B matrices learn this many times faster), or None.
+    loraplus_lr_ratio: float | None = None
+    #: llm_magic's cache folder (retrieval indices; ``Settings.cache_dir``; None: ``$LLM_MAGIC_CACHE``).
+    cache_dir: str | None = None
+    #: The run id and the run's output folder (checkpoints), set by :func:`open_record`.
+    run_id: str | None = None
+    output_dir: str | None = None
+    #: The tokenized splits, when this process trains (the kernel executor prepares them).
+    prepared: TrainingData | None = None
+
+    def replace(self, **changes: Any) -> "FinetuneJob":
+        """A copy with ``changes`` (the job itself never changes)."""
+        return dataclasses.replace(self, **changes)
 
 
-def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> FinetuneJob:
+def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any, seed: int | None = None,
+             sample_every: int | None = None) -> FinetuneJob:
     """The checked job for ``session``'s current config on ``data`` (default: the bound data).
 
+    ``seed`` (None: the config's ``random_seed``) and ``sample_every`` as for ``Session.train``.
     Raises the user's error (one line naming what to fix) before any model loads.
     """
+    from llm_magic.runtime.models.seeding import config_seed
     from llm_magic.runtime.training.tracking import parse_report_to
 
     session.check_idle("start training")
@@ -51,13 +86,35 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> 
         raise LlmMagicError(
             f"trainer.type: {settings.type!r} trains nothing. Use finetune (supervised fine-tuning) or dpo, kto, "
             "orpo (preference tuning).")
+    seed = config_seed(config) if seed is None else int(seed)
+    if seed < 0:
+        raise LlmMagicError(f"--seed {seed}: a seed is a whole number >= 0, e.g. --seed 42.")
     from llm_magic.runtime.training.runs import training_state
 
     previous, resume_from = resume_point(session, training_state(session), resume) if resume else (None, None)
     data = resolve_data(session, data)
     if settings.preference is not None:
         _check_preference_data(settings.preference.kind, config, data)
-    return FinetuneJob(config, settings, data, previous, resume_from, trackers)
+    adapter = getattr(config, "adapter", None)
+    return FinetuneJob(
+        config, settings, data, seed=seed, previous=previous,
+        # Absolute: a multi-process job's train.py runs in another folder than the notebook.
+        resume_from=os.path.abspath(resume_from) if resume_from else None,
+        trackers=trackers, sample_every=sample_every,
+        loraplus_lr_ratio=getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None,
+        cache_dir=session.settings.cache_dir,
+    )
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """``config`` as a plain dict (the run record's copy)."""
+    for method in ("to_dict", "model_dump"):
+        if hasattr(config, method):
+            try:
+                return dict(getattr(config, method)())
+            except TypeError:
+                continue
+    return dict(config) if isinstance(config, dict) else {}
 
 
 def resolve_data(session: Any, data: Any) -> Any:
@@ -118,18 +175,18 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
     )
 
 
-def open_record(state: TrainingState, job: FinetuneJob, config: dict[str, Any],
-                notes: Sequence[str] = ()) -> RunRecord:
-    """The job's run record, registered in ``state``: the stopped run's own when resuming.
+def open_record(state: TrainingState, job: FinetuneJob, notes: Sequence[str] = ()) -> tuple[FinetuneJob, RunRecord]:
+    """The job bound to its run record, and the record, registered in ``state``.
 
-    ``config`` is the record's copy of the config; ``notes`` are added once (a resumed run keeps
+    Resuming reuses the stopped run's own record; a new run gets a new id and an absolute output
+    folder. The record keeps a copy of the config; ``notes`` are added once (a resumed run keeps
     its notes).
     """
     if job.previous is not None:
         record = job.previous
         record.status, record.error, record.finished = "running", None, None
     else:
-        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config)
+        record = RunRecord(run_id=state.new_run_id(), kind="finetune", config=config_dict(job.config))
         # Absolute: a later %cd must not lose the run's checkpoints (--resume, %llm_save).
         record.output_dir = os.path.abspath(os.path.join(state.output_root, record.run_id))
         state.runs.append(record)
@@ -138,4 +195,4 @@ def open_record(state: TrainingState, job: FinetuneJob, config: dict[str, Any],
     for note in notes:
         if note not in record.notes:
             record.notes.append(note)
-    return record
+    return job.replace(run_id=record.run_id, output_dir=record.output_dir), record

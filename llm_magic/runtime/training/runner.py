@@ -1,6 +1,7 @@
 """One fine-tuning run: ``trainer:`` settings -> ``TrainingArguments`` + callbacks -> HF ``Trainer``.
 
-:func:`run_finetune` trains a loaded model in place and returns a :class:`RunResult`. It:
+:func:`run_job` trains a loaded model in place on a :class:`~.job.FinetuneJob` and returns a
+:class:`RunResult` (:func:`run_finetune` does the same from loose pieces, without a session). It:
 
 - validates on the validation split at the configured cadence and keeps the best weights by
   ``trainer.validation_metric`` (HF ``load_best_model_at_end``), with early stopping;
@@ -22,10 +23,16 @@ from typing import Any, Callable, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.training.data import SplitData, TrainingData
+from llm_magic.runtime.training.job import FinetuneJob
 from llm_magic.runtime.training.loggers import MetricLogger
+from llm_magic.runtime.training.runs import TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings
 
-__all__ = ["NAN_CAUSES", "RunResult", "SigintToStop", "run_finetune", "latest_checkpoint"]
+__all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_finetune",
+           "run_job"]
+
+#: Length of the answers ``--sample-every`` generates (for the rows it shows).
+SAMPLE_MAX_NEW_TOKENS = 16
 
 NAN_CAUSES = (
     "Likely causes: the learning rate is too high (try 10x lower, e.g. trainer.learning_rate: "
@@ -231,10 +238,32 @@ def run_finetune(
     seed: int = 42,
     tracking: Any = None,
 ) -> RunResult:
-    """Fine-tune ``model`` in place on ``data`` as ``settings`` say; see the module docstring.
+    """Fine-tune ``model`` in place on ``data`` as ``settings`` say, without a session or a config.
 
-    ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds its trackers'
-    callbacks; their runs stay open for the caller's test metrics and artifacts.
+    The same run as :func:`run_job` (which the session's executors call with their
+    :class:`~.job.FinetuneJob`), for scripts and tests that hold only the pieces: this builds the
+    job from them. ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds
+    its trackers' callbacks; their runs stay open for the caller's test metrics and artifacts.
+    """
+    job = FinetuneJob(None, settings, None, seed=seed, resume_from=resume_from, sample_every=sample_every,
+                      loraplus_lr_ratio=loraplus_lr_ratio, run_id=run_id, output_dir=output_dir, prepared=data)
+    state = TrainingState()
+    if history is not None:
+        state.history = history
+    if stop_event is not None:
+        state.stop_event = stop_event
+    return run_job(job, model, tokenizer, state, loggers=loggers,
+                   callbacks=tracking.callbacks if tracking else (), sample_generate=sample_generate)
+
+
+def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, *,
+            loggers: Sequence[MetricLogger] = (), callbacks: Sequence[Any] = (),
+            sample_generate: Callable[[Any, list[str]], list[str]] | None = None) -> RunResult:
+    """Fine-tune ``model`` in place on ``job.prepared`` as ``job.settings`` say; see the module docstring.
+
+    ``state`` gives the run its stop event and the history its logged steps go to; ``callbacks``
+    are further HF ``TrainerCallback``s (the experiment trackers'). ``sample_generate`` answers
+    ``--sample-every`` prompts (default: greedy answers as the job's config generates them).
     """
     from transformers import EarlyStoppingCallback, PrinterCallback
 
@@ -244,11 +273,17 @@ def run_finetune(
     )
     from llm_magic.runtime.training.trainer import LlmTrainer
 
-    if not len(data.train):
+    settings, data, output_dir, run_id, seed = job.settings, job.prepared, job.output_dir, job.run_id, job.seed
+    if data is None or not len(data.train):
         raise DataError("No training rows: the train split is empty. Pass more data with --data.")
-    stop_event = stop_event or threading.Event()
+    stop_event, history = state.stop_event, state.history
     notes = list(data.notes)
-    history = history if history is not None else []
+    if job.sample_every and sample_generate is None and job.config is not None:
+        from llm_magic.runtime.evaluation.evaluate import sample_generator
+        from llm_magic.runtime.generation.runner import prompt_limits
+
+        sample_generate = sample_generator(tokenizer, SAMPLE_MAX_NEW_TOKENS, data.add_special_tokens,
+                                           prompt_limits(job.config))
     validation = data.split("validation")
     eval_rows = validation.rows if validation else None
     if eval_rows is not None and settings.eval_steps:
@@ -273,20 +308,19 @@ def run_finetune(
 
     metrics_cb = MetricsCallback(run_id, loggers, history)
     stop_cb, nan_cb = StopCallback(stop_event), NanGuardCallback()
-    callbacks: list[Any] = [metrics_cb, stop_cb, nan_cb]
+    trainer_callbacks: list[Any] = [metrics_cb, stop_cb, nan_cb]
     if evaluating and settings.early_stop > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
+        trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
     if settings.clip_norm or settings.clip_value:
-        callbacks.append(ClipCallback(settings.clip_norm, settings.clip_value))
-    if sample_every and sample_generate is not None and validation:
+        trainer_callbacks.append(ClipCallback(settings.clip_norm, settings.clip_value))
+    if job.sample_every and sample_generate is not None and validation:
         examples = [{"prompt": p, "target": t} for p, t in list(zip(validation.prompts, validation.targets))[:3]]
-        callbacks.append(SampleCallback(sample_every, examples, sample_generate, metrics_cb.emit_samples))
-    if tracking:
-        callbacks.extend(tracking.callbacks)
+        trainer_callbacks.append(SampleCallback(job.sample_every, examples, sample_generate, metrics_cb.emit_samples))
+    trainer_callbacks.extend(callbacks)
 
     frozen = _freeze(model, settings.layers_to_freeze_regex)
     snapshot = _snapshot(model)
-    ludwig = dict(settings=settings, loraplus_lr_ratio=loraplus_lr_ratio,
+    ludwig = dict(settings=settings, loraplus_lr_ratio=job.loraplus_lr_ratio,
                   eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch)
     if preference is not None:
         from llm_magic.runtime.training.preference import build_preference_trainer
@@ -299,7 +333,7 @@ def run_finetune(
                                 desirable=validation.desirable and validation.desirable[:keep])
         trainer = build_preference_trainer(
             preference, model=model, args=args, train=data.train, validation=trimmed if evaluating else None,
-            tokenizer=tokenizer, callbacks=callbacks, seed=seed, **ludwig)
+            tokenizer=tokenizer, callbacks=trainer_callbacks, seed=seed, **ludwig)
     else:
         trainer = LlmTrainer(
             model=model,
@@ -308,7 +342,7 @@ def run_finetune(
             eval_dataset=eval_rows,
             data_collator=data.collator,
             processing_class=tokenizer,
-            callbacks=callbacks,
+            callbacks=trainer_callbacks,
             compute_metrics=compute_token_metrics if evaluating else None,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
             train_collator=padding_free_collator() if padding_free else None,
@@ -320,7 +354,7 @@ def run_finetune(
     train_output = None
     try:
         with SigintToStop(stop_event):
-            train_output = trainer.train(resume_from_checkpoint=resume_from)
+            train_output = trainer.train(resume_from_checkpoint=job.resume_from)
     except KeyboardInterrupt:
         # Not a SIGINT (SigintToStop absorbs those) but one raised by code, e.g. a callback: the
         # weights may be mid-step, so no checkpoint is written now; the run record then points
