@@ -166,5 +166,7 @@ class _BaseReference:
     """
 
     def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
+        # A private TRL method: TRL offers no public hook between building its "ref" adapter and
+        # precomputing the reference log-probs with it, and this is the one place both pass.
         _drop_reference_adapter(self.model)
         return super()._precompute_ref_logps(dataset, name, batch_size)

@@ -44,6 +44,9 @@ class LudwigTrainerMixin:
                 optimizer or self.optimizer, self.settings.scheduler, self.settings.learning_rate,
                 num_training_steps, self.eval_interval,
             )
+            # HF's own create_scheduler sets this private flag so that a rerun of the loop
+            # (auto_find_batch_size) builds the schedule anew for its step count; no public API
+            # does that, so a scheduler made here has to set it the same way.
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
