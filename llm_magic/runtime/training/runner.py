@@ -368,28 +368,28 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
             model.gradient_checkpointing_disable()
         model.eval()
 
-    state = trainer.state
+    progress = trainer.state  # HF's TrainerState (not the session's TrainingState)
     if nan_cb.problem:
         _restore(model, snapshot)
         for logger in metrics_cb.loggers:
-            logger.on_status("failed", state.global_step)
+            logger.on_status("failed", progress.global_step)
         raise LlmMagicError(f"Training stopped at step {nan_cb.step}: {nan_cb.problem}. {NAN_CAUSES}")
     if stop_cb.stopped_at is not None:
         status = "stopped"
-    elif state.global_step < state.max_steps:
+    elif progress.global_step < progress.max_steps:
         status = "early_stopped"
     else:
         status = "finished"
-    checkpoint = os.path.join(output_dir, f"checkpoint-{state.global_step}")
+    checkpoint = os.path.join(output_dir, f"checkpoint-{progress.global_step}")
     return RunResult(
         run_id=run_id,
         output_dir=output_dir,
         status=status,
-        global_step=state.global_step,
-        max_steps=state.max_steps,
-        epoch=float(state.epoch or 0.0),
-        best_step=state.best_global_step,
-        best_metric=state.best_metric,
+        global_step=progress.global_step,
+        max_steps=progress.max_steps,
+        epoch=float(progress.epoch or 0.0),
+        best_step=progress.best_global_step,
+        best_metric=progress.best_metric,
         checkpoint=checkpoint if os.path.isdir(checkpoint) else latest_checkpoint(output_dir),
         train_loss=getattr(train_output, "training_loss", None),
         seconds=time.monotonic() - started,
