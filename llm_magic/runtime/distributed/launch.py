@@ -28,13 +28,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
-from llm_magic.runtime.training.loggers import EVENTS
+from llm_magic.runtime.training.loggers import EVENTS, MetricLogger
+
+if TYPE_CHECKING:
+    from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.training.job import FinetuneJob
+    from llm_magic.runtime.training.runs import RunRecord, TrainingState
 
 __all__ = ["launch_command", "train_distributed"]
 
@@ -169,7 +174,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
                     busy=f"training run {record.run_id} ({processes} processes) is in progress")
 
 
-def _folder(job: Any) -> Path:
+def _folder(job: FinetuneJob) -> Path:
     """The job folder a launch runs (``train.py`` and its files), in the run's output folder."""
     return Path(job.output_dir) / "job"
 
@@ -192,14 +197,15 @@ class Launch:
     cache_dir: str | None = None
 
     @classmethod
-    def of(cls, job: Any, processes: int, cpu: bool, *, tracking_root: str | None,
+    def of(cls, job: FinetuneJob, processes: int, cpu: bool, *, tracking_root: str | None,
            stop_grace: float | None) -> "Launch":
         """The launch of ``job`` (a bound :class:`~llm_magic.runtime.training.job.FinetuneJob`) on ``processes``."""
         return cls(processes, cpu, job.resume_from, job.sample_every, tuple(job.trackers), job.run_id,
                    tracking_root, stop_grace, job.cache_dir)
 
 
-def _run(job: Any, launch: Launch, bundle: Any, record: Any, state: Any, loggers: list) -> None:
+def _run(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: RunRecord, state: TrainingState,
+         loggers: list[MetricLogger]) -> None:
     """The multi-process executor's body: launch, tail the metrics until the processes end, take the result back.
 
     A stop (event, Stop button, first Ctrl-C) creates the job's stop file: the processes finish
@@ -265,7 +271,7 @@ def _run(job: Any, launch: Launch, bundle: Any, record: Any, state: Any, loggers
             raise
 
 
-def _take_back(job: Any, launch: Launch, bundle: Any, record: Any, state: Any) -> None:
+def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: RunRecord, state: TrainingState) -> None:
     """Load rank 0's weights into the session's model; copy its outcome, history and test metrics.
 
     A stopped run comes back like a one-process stop: the weights reached so far, and the

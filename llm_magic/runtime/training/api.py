@@ -10,13 +10,17 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.training.job import FinetuneJob, config_dict, open_record, plan_job, resolve_data
 from llm_magic.runtime.training.loggers import BaseLogger, MetricLogger, TextLogger, metric_loggers
 from llm_magic.runtime.training.runs import RunRecord, TrainingState, recorded, training_state
 from llm_magic.runtime.training.settings import settings_from_config
+
+if TYPE_CHECKING:
+    from llm_magic.runtime.evaluation.report import EvalReport
+    from llm_magic.runtime.models.loader import LoadedModel
 
 __all__ = ["announce_end", "dispatch", "evaluate", "evaluate_model", "start_run", "status", "stop_training",
            "test_report", "train"]
@@ -201,7 +205,7 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
         session.busy_reason = None
 
 
-def _execute_finetune(job: FinetuneJob, bundle: Any, record: RunRecord, state: TrainingState,
+def _execute_finetune(job: FinetuneJob, bundle: LoadedModel, record: RunRecord, state: TrainingState,
                       loggers: list[MetricLogger]) -> None:
     """The kernel executor's body: run ``job`` with the HF Trainer in this process, fill ``record``."""
     from llm_magic.runtime.training.runner import run_job
@@ -246,7 +250,7 @@ def announce_end(record: RunRecord, loggers: Sequence[MetricLogger]) -> None:
         logger.on_status(record.status, record.global_step)
 
 
-def test_report(job: FinetuneJob, bundle: Any) -> Any:
+def test_report(job: FinetuneJob, bundle: LoadedModel) -> EvalReport | None:
     """The test-split report of ``bundle``'s model for ``job``, as ``%llm_eval`` computes it; None without one.
 
     On ``job.prepared`` when this process trained (the kernel executor), else on ``job.data``

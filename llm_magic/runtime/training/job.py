@@ -24,6 +24,7 @@ from llm_magic.runtime.training.runs import RunRecord, TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
 
 if TYPE_CHECKING:
+    from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.training.data import TrainingData
 
 __all__ = ["FinetuneJob", "config_dict", "open_record", "plan_job", "resolve_data", "resume_point"]
@@ -39,7 +40,7 @@ class FinetuneJob:
     """
 
     #: The validated config (``LLMConfig``); None only for :func:`~.runner.run_finetune` without a session.
-    config: Any
+    config: LLMConfig | None
     settings: TrainerSettings
     #: The user's data (a DataFrame, a file, ...); a multi-process job's processes read it from its folder.
     data: Any
