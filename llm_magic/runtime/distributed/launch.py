@@ -279,7 +279,7 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
     """
     from llm_magic.runtime.persistence import layout
     from llm_magic.runtime.persistence.load import apply_adapter_weights
-    from llm_magic.runtime.training.api import test_report
+    from llm_magic.runtime.training.api import final_test_report
 
     run_dir = _folder(job) / _script.RUN_DIR
     result = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
@@ -314,8 +314,8 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
             state.history.append({k: v for k, v in row.items() if v == v})  # NaN: not logged then
     if any(k.startswith("test_") for k in record.metrics):
         # The same report object a one-process run returns, computed on the weights just loaded
-        # (training.api.test_report, with no idle check: a background run is still 'busy' here).
-        record.report = test_report(job, bundle)
+        # (training.api.final_test_report, with no idle check: a background run is still 'busy' here).
+        record.report = final_test_report(job, bundle)
 
 
 def _load_full_weights(model: Any, run_dir: Path) -> None:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from llm_magic.runtime.evaluation.report import EvalReport
     from llm_magic.runtime.models.loader import LoadedModel
 
-__all__ = ["announce_end", "dispatch", "evaluate", "evaluate_model", "start_run", "status", "stop_training",
-           "test_report", "train"]
+__all__ = ["announce_end", "dispatch", "evaluate", "evaluate_model", "final_test_report", "start_run", "status",
+           "stop_training", "train"]
 
 
 def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache_dir: str | None = None) -> Any:
@@ -227,7 +227,7 @@ def _execute_finetune(job: FinetuneJob, bundle: LoadedModel, record: RunRecord, 
         record.notes += result.notes
         if result.best_metric is not None:
             record.metrics[f"best_validation_{job.settings.validation_metric}"] = result.best_metric
-        report = test_report(job, bundle) if result.status != "stopped" else None
+        report = final_test_report(job, bundle) if result.status != "stopped" else None
         if report is not None:
             metrics = {f"test_{k}": v for k, v in report.metrics.items()}
             record.report = report
@@ -250,7 +250,7 @@ def announce_end(record: RunRecord, loggers: Sequence[MetricLogger]) -> None:
         logger.on_status(record.status, record.global_step)
 
 
-def test_report(job: FinetuneJob, bundle: LoadedModel) -> EvalReport | None:
+def final_test_report(job: FinetuneJob, bundle: LoadedModel) -> EvalReport | None:
     """The test-split report of ``bundle``'s model for ``job``, as ``%llm_eval`` computes it; None without one.
 
     On ``job.prepared`` when this process trained (the kernel executor), else on ``job.data``

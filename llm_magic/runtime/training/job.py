@@ -9,7 +9,7 @@ bound to it (its run id and absolute output folder). The kernel executor
 (``distributed.launch.train_distributed``: ``accelerate`` / ``torchrun`` workers) both start from
 these two, so their checks, their errors and their run records are the same; they also share
 ``training.api``'s ``start_run`` / ``dispatch`` / ``announce_end`` and its test evaluation
-(``test_report``).
+(``final_test_report``).
 """
 from __future__ import annotations
 
