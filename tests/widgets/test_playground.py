@@ -216,3 +216,38 @@ def test_the_fallback_recorded_through_a_shell_shows_the_prompt_and_the_settings
     assert "temperature: 0.75" in updated and "temperature: 0.3" not in updated
     assert "one two three" in updated and html.escape(story) in updated
     assert updated.count(html.escape(story)) == 1  # shown once, with its answer
+
+
+def test_a_kernel_shutdown_replaces_a_live_playground_by_its_static_html(monkeypatch):
+    """ipykernel's shutdown request sets the shell's ``exit_now``: the live output becomes HTML."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    live = Playground(Recorder(), {}, text="Hello", notebook=True)
+    display(live)
+    live.run()
+    done = Playground(Recorder(), {}, text="Bye", notebook=True)
+    display(done)
+    done.retire()
+    before = len(recorder.events)
+    try:
+        shell.exit_now = True
+    finally:
+        shell.exit_now = False
+    # (Playgrounds of earlier tests, still referenced, are updated too: only these two are checked.)
+    updates = [e for e in recorder.events[before:] if e["display_id"] == live.handle.display_id]
+    assert not [e for e in recorder.events[before:] if e["display_id"] == done.handle.display_id]
+    assert len(updates) == 1 and updates[0]["update"]
+    assert WIDGET_VIEW_MIME not in updates[0]["data"]
+    assert "its kernel shut down" in updates[0]["data"]["text/html"] and "one two three" in updates[0]["data"]["text/html"]
+    assert live.orphaned and not done.orphaned
+    after = len(recorder.events)
+    shell.exit_now = True  # a second shutdown signal: nothing left to replace
+    shell.exit_now = False
+    assert len(recorder.events) == after
