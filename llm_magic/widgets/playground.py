@@ -286,10 +286,16 @@ class Playground:
         return "".join(parts)
 
     def _refresh_fallback(self) -> None:
-        if self.handle is not None:
-            from llm_magic.widgets.frontend import widget_bundle
+        if self.handle is None:
+            return
+        if self.retired or self.orphaned:
+            # An answer that ends after Done or the kernel's shutdown must not bring the
+            # (closed, or soon dead) widget view back into the output: static HTML only.
+            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+            return
+        from llm_magic.widgets.frontend import widget_bundle
 
-            self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
+        self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
 
     def retire(self) -> None:
         """What Done does: replace the controls by the static fallback and close the widgets.

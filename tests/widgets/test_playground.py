@@ -251,3 +251,34 @@ def test_a_kernel_shutdown_replaces_a_live_playground_by_its_static_html(monkeyp
     shell.exit_now = True  # a second shutdown signal: nothing left to replace
     shell.exit_now = False
     assert len(recorder.events) == after
+
+
+def test_an_answer_ending_after_the_shutdown_leaves_the_output_static(monkeypatch):
+    """Stop ends the answer after the current token: its last update must not bring the view back."""
+    import threading
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(text, settings, on_text):
+        started.set()
+        release.wait(30)
+        return GenerationResult(text=" late", prompt=text, settings=dict(settings), tokens=1, seconds=0.1)
+
+    pg = Playground(slow, {}, text="Hello", notebook=True)
+    display(pg)
+    pg.generate_button.click()
+    assert started.wait(30)
+    pg.orphan()
+    release.set()
+    pg.wait(30)
+    last = [e for e in recorder.events if e.get("display_id") == pg.handle.display_id][-1]
+    assert WIDGET_VIEW_MIME not in last["data"] and " late" in last["data"]["text/html"]
