@@ -41,6 +41,7 @@ SESSION = "window.jupyterapp.shell.currentWidget.sessionContext"
 
 
 def _put_notebook(url: str, name: str, content: dict) -> None:
+    """Write ``content`` as the notebook ``name`` through the server's contents API."""
     request = urllib.request.Request(f"{url}/api/contents/{name}", method="PUT",
                                      data=json.dumps({"type": "notebook", "format": "json",
                                                       "content": content}).encode(),
@@ -56,13 +57,13 @@ def _open(page, url: str, name: str) -> None:
 
 
 def _run_all(page, cells: int) -> None:
+    """Run every cell; wait until each shows an execution count."""
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    deadline = 300_000
     page.wait_for_function(
         f"""() => {{
           const prompts = [...document.querySelectorAll('{FRONT} .jp-InputPrompt')].map(p => p.textContent);
           return prompts.length === {cells} && prompts.every(p => /\\d/.test(p));
-        }}""", timeout=deadline)
+        }}""", timeout=300_000)
 
 
 def _generate(page) -> str:
@@ -77,6 +78,7 @@ def _generate(page) -> str:
 
 
 def _save(page, url: str, name: str, copy: str) -> Path:
+    """Save the notebook from the page; return a copy of the saved file, ``ARTIFACTS / copy``."""
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function("""() => {
       const w = window.jupyterapp.shell.currentWidget;
