@@ -318,8 +318,8 @@ class Playground:
         preference to the fallback of a trusted output: replacing the output while the kernel
         still can (the shutdown request arrives before the kernel exits) leaves the page, and
         the notebook once saved again, showing the last state instead of "Error displaying
-        widget". JupyterLab drops this update on a *restart* (it forgets the old kernel's
-        displays before asking for it); a shutdown reaches the page. The widgets are left open:
+        widget". JupyterLab 4.6 does not apply this update on a *restart* (it has let go
+        of the old kernel's displays by then); after a shutdown it does. The widgets are left open:
         the kernel's exit ends them.
         """
         if self.retired or self.orphaned or self.handle is None:
