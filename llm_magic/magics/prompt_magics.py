@@ -83,6 +83,9 @@ def split_generation_flags(argv: list[str], fields: dict[str, Any], own_flags: s
     return rest, overrides
 
 
+#: Why the session is busy while a playground answer is generated (what a command run meanwhile says).
+PLAYGROUND_BUSY = "the playground is generating an answer"
+
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
@@ -161,7 +164,9 @@ class PromptMagics(Magics):
         settings = runner.effective_settings(session.require_config(), overrides, _flag)
 
         def generate(prompt_text: str, values: dict[str, Any], on_text: Any) -> Any:
-            return runner.generate(session, prompt_text, on_text=on_text, **{**overrides, **values})
+            # The worker thread holds the session busy, so a cell run meanwhile is refused clearly.
+            return runner.generate(session, prompt_text, on_text=on_text, busy=PLAYGROUND_BUSY,
+                                   **{**overrides, **values})
 
         return Playground(generate, settings.model_dump(), text=text)
 

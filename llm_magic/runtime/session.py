@@ -9,9 +9,10 @@ session) does not; ``tests/test_imports.py`` keeps the imports one way (nothing 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.config import LLMConfig, load_config
@@ -148,11 +149,19 @@ class Session:
         with self.lock:
             if self._models is not None and self._models.loaded:
                 plan = self._models.plan(config)
-                kept = None
+                kept, undo = None, None
                 if plan.action in ("rewrap", "reload"):
                     self._models.check(config)  # an obviously bad config saves nothing
-                    kept = self._keep_trained_weights()
-                change = self._models.sync(config)
+                    kept, undo = self._keep_trained_weights()
+                try:
+                    change = self._models.sync(config)
+                except BaseException:
+                    # A failed command leaves the files as they were: no kept-N copy of weights
+                    # the session still holds (the next change that works saves them again).
+                    if undo is not None:
+                        with deferred_interrupts():
+                            undo()
+                    raise
                 if kept:
                     change = replace(change, kept=kept)
             elif load:
@@ -162,24 +171,46 @@ class Session:
                 self.config_name = name
         return change
 
-    def _keep_trained_weights(self) -> str | None:
+    def _keep_trained_weights(self) -> tuple[str | None, Callable[[], None] | None]:
         """Save the loaded weights if training changed them and no folder holds them yet.
 
-        Returns the folder that holds them (None when nothing trained is at stake).
+        Returns the folder that holds them (None when nothing trained is at stake) and, when
+        this call wrote it, a function that removes it again and forgets it (None otherwise).
         """
         bundle = self._models.loaded if self._models is not None else None
         if bundle is None or not bundle.trained_by:
-            return bundle.kept_in if bundle is not None else None
+            return (bundle.kept_in if bundle is not None else None), None
         if bundle.kept_in:
-            return bundle.kept_in
+            return bundle.kept_in, None
         root = os.path.abspath(os.path.join(self.training.output_root, bundle.trained_by))
         number = 1
         while os.path.exists(os.path.join(root, f"kept-{number}")):
             number += 1
+        folder = os.path.join(root, f"kept-{number}")
+        # The highest folder the save creates, and the times of the one above it (removing an
+        # entry changes them): what undoing the save puts back.
+        created = folder
+        while not os.path.exists(os.path.dirname(created)):
+            created = os.path.dirname(created)
+        parent = os.path.dirname(created)
+        times = os.stat(parent)
+        last_folder = self.persistence.last_folder
+
+        def undo() -> None:
+            shutil.rmtree(created, ignore_errors=True)
+            os.utime(parent, ns=(times.st_atime_ns, times.st_mtime_ns))
+            self.persistence.last_folder = last_folder
+            # The bundle the failed change left (put back, or rebuilt) no longer has a copy.
+            if self._models is not None and self._models.loaded is not None:
+                self._models.loaded.kept_in = None
+
         # _save records the folder in bundle.kept_in: a retry does not save again.
-        report = self._save(self.require_config(), bundle, os.path.join(root, f"kept-{number}"),
-                            checkpoint=False)
-        return str(report.path)
+        try:
+            report = self._save(self.require_config(), bundle, folder, checkpoint=False)
+        except BaseException:
+            undo()  # a save that failed half-way leaves nothing either
+            raise
+        return str(report.path), undo
 
     def swap_in(self, models: ModelManager, config: LLMConfig, name: str, action: str,
                 also: Any = None) -> None:

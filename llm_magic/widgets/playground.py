@@ -18,7 +18,10 @@ widget's model. It is refreshed after every answer and by Done, not on every sli
 keystroke: a display update makes JupyterLab draw the live view again, which would take the
 focus from the control in use. JupyterLab itself draws the widget view of a trusted notebook in
 preference to any fallback, so a notebook saved while the playground is live shows "Error
-displaying widget" there once the kernel is gone; Done (or the widget-state setting) avoids it.
+displaying widget" there once the kernel is gone. Done avoids it, and so does shutting the kernel
+down before saving: at shutdown every live playground replaces its output by the static HTML
+(:meth:`Playground.orphan`); JupyterLab's widget-state setting draws the saved controls instead
+(``docs/troubleshooting.md``).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import math
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from llm_magic.errors import LlmMagicError
@@ -88,6 +92,8 @@ class Playground:
         self.handle: Any = None
         #: True once Done replaced the controls by static HTML.
         self.retired = False
+        #: True once the kernel shut down (or restarted) with the playground live; see :meth:`orphan`.
+        self.orphaned = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.prompt = w.Textarea(value=text, placeholder="Type a prompt…", layout=w.Layout(width="100%", height="6em"))
@@ -255,7 +261,12 @@ class Playground:
         It is what nbconvert, GitHub and a frontend without the widget's model show, so it names
         everything needed to redo the answer without the kernel that made it.
         """
-        state = "closed with Done" if self.retired else "interactive while its kernel runs; rerun the cell to use it"
+        if self.retired:
+            state = "closed with Done"
+        elif self.orphaned:
+            state = "its kernel shut down; rerun the cell to use it"
+        else:
+            state = "interactive while its kernel runs; rerun the cell to use it"
         parts = ["<div class='llm-magic-playground'><b>Prompt playground</b> "
                  f"<span style='color:#888'>({html.escape(state)})</span>"]
         if self.last_result is None or self.prompt.value != self.last_prompt:
@@ -275,10 +286,16 @@ class Playground:
         return "".join(parts)
 
     def _refresh_fallback(self) -> None:
-        if self.handle is not None:
-            from llm_magic.widgets.frontend import widget_bundle
+        if self.handle is None:
+            return
+        if self.retired or self.orphaned:
+            # An answer that ends after Done or the kernel's shutdown must not bring the
+            # (closed, or soon dead) widget view back into the output: static HTML only.
+            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+            return
+        from llm_magic.widgets.frontend import widget_bundle
 
-            self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
+        self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
 
     def retire(self) -> None:
         """What Done does: replace the controls by the static fallback and close the widgets.
@@ -294,16 +311,69 @@ class Playground:
             self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
         _close_tree(self.widget)
 
+    def orphan(self) -> None:
+        """What a kernel shutdown or restart does to a live playground: its output becomes static HTML.
+
+        The widget models die with the kernel, and JupyterLab draws the (missing) widget in
+        preference to the fallback of a trusted output: replacing the output while the kernel
+        still can (the shutdown request arrives before the kernel exits) leaves the page, and
+        the notebook once saved again, showing the last state instead of "Error displaying
+        widget". JupyterLab 4.6 does not apply this update on a *restart* (it has let go
+        of the old kernel's displays by then); after a shutdown it does. The widgets are left open:
+        the kernel's exit ends them.
+        """
+        if self.retired or self.orphaned or self.handle is None:
+            return
+        self.orphaned = True
+        self.stop()
+        self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+
     def _ipython_display_(self) -> None:
         if self.notebook:
             from llm_magic.widgets.frontend import display_widget
 
             self.handle = display_widget(self.widget, self.render_html(), self.render_text())
+            _orphan_at_shutdown(self)
         else:
             print(self.render_text())
 
     def __repr__(self) -> str:
         return self.render_text()
+
+
+#: The playgrounds shown in this kernel (weakly: one that is gone needs nothing at shutdown).
+_SHOWN: "weakref.WeakSet[Playground]" = weakref.WeakSet()
+_watched: set[int] = set()
+
+
+def _orphan_at_shutdown(playground: Playground) -> None:
+    """Have :meth:`Playground.orphan` run on every shown playground when the kernel shuts down.
+
+    A Jupyter kernel's shutdown request (JupyterLab's "Shut Down Kernel" and "Restart Kernel",
+    or the server stopping) sets the shell's ``exit_now`` trait before the kernel replies and
+    exits, while its output channel still reaches the page: the traitlets observer is the
+    public hook that runs then (IPython has no shutdown event). ``exit`` in a cell sets it too.
+    """
+    _SHOWN.add(playground)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is None or id(shell) in _watched or not shell.has_trait("exit_now"):
+        return
+    _watched.add(id(shell))
+    shell.observe(_on_exit_now, names="exit_now")
+
+
+def _on_exit_now(change: Any) -> None:
+    if not change.get("new"):
+        return
+    for playground in list(_SHOWN):
+        try:
+            playground.orphan()
+        except Exception:  # noqa: BLE001 - the kernel is exiting: never let one output keep it from it
+            pass
 
 
 class _OutputProgress:

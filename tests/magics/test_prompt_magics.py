@@ -342,3 +342,51 @@ def test_interrupted_predict_keeps_finished_rows_and_session_stays_usable(tiny, 
 def test_cell_magic_help_shows_the_cell_magic_usage(ip):
     doc = ip.shell.find_cell_magic("llm_prompt").__doc__
     assert "%%llm_prompt [--raw]" in doc
+
+
+def test_a_playground_answer_holds_the_session_busy(tiny, session):
+    """Another command run while the playground generates is refused clearly, then works again."""
+    import threading
+
+    pg = tiny.line("llm_playground")
+    pg.prompt.value = "hello"
+    pg.sliders["max_new_tokens"].value = 64
+    started, release = threading.Event(), threading.Event()
+    seen = {}
+    original = pg._generate
+
+    def on_hold(text, settings, on_text):
+        def held(partial):
+            if not started.is_set():
+                seen["busy"] = session.busy_reason
+                started.set()
+                release.wait(60)  # the answer is under way: a cell runs now
+            on_text(partial)
+        return original(text, settings, held)
+
+    pg._generate = on_hold
+    pg.generate_button.click()
+    assert started.wait(120)
+    try:
+        assert seen["busy"] == "the playground is generating an answer"
+        with pytest.raises(UsageError, match="Cannot generate now: the playground is generating an answer"):
+            tiny.cell("llm_prompt", "", "hello")
+        with pytest.raises(UsageError, match="Cannot unload the model now"):
+            tiny.line("llm_info", "--unload")
+    finally:
+        release.set()
+    pg.wait(120)
+    assert pg.last_result is not None and session.busy_reason is None
+    tiny.cell("llm_prompt", "--max_new_tokens 2", "hello")  # free again
+
+
+def test_the_playground_says_so_when_the_session_is_busy(tiny, session):
+    pg = tiny.line("llm_playground")
+    pg.prompt.value = "hello"
+    session.busy_reason = "a background training run is in progress"
+    try:
+        assert pg.run() is None
+    finally:
+        session.busy_reason = None
+    assert "Cannot generate now: a background training run is in progress" in pg.output.value
+    assert not pg.running and not pg.generate_button.disabled

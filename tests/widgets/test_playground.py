@@ -216,3 +216,69 @@ def test_the_fallback_recorded_through_a_shell_shows_the_prompt_and_the_settings
     assert "temperature: 0.75" in updated and "temperature: 0.3" not in updated
     assert "one two three" in updated and html.escape(story) in updated
     assert updated.count(html.escape(story)) == 1  # shown once, with its answer
+
+
+def test_a_kernel_shutdown_replaces_a_live_playground_by_its_static_html(monkeypatch):
+    """ipykernel's shutdown request sets the shell's ``exit_now``: the live output becomes HTML."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    live = Playground(Recorder(), {}, text="Hello", notebook=True)
+    display(live)
+    live.run()
+    done = Playground(Recorder(), {}, text="Bye", notebook=True)
+    display(done)
+    done.retire()
+    before = len(recorder.events)
+    try:
+        shell.exit_now = True
+    finally:
+        shell.exit_now = False
+    # (Playgrounds of earlier tests, still referenced, are updated too: only these two are checked.)
+    updates = [e for e in recorder.events[before:] if e["display_id"] == live.handle.display_id]
+    assert not [e for e in recorder.events[before:] if e["display_id"] == done.handle.display_id]
+    assert len(updates) == 1 and updates[0]["update"]
+    assert WIDGET_VIEW_MIME not in updates[0]["data"]
+    assert "its kernel shut down" in updates[0]["data"]["text/html"] and "one two three" in updates[0]["data"]["text/html"]
+    assert live.orphaned and not done.orphaned
+    after = len(recorder.events)
+    shell.exit_now = True  # a second shutdown signal: nothing left to replace
+    shell.exit_now = False
+    assert len(recorder.events) == after
+
+
+def test_an_answer_ending_after_the_shutdown_leaves_the_output_static(monkeypatch):
+    """Stop ends the answer after the current token: its last update must not bring the view back."""
+    import threading
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(text, settings, on_text):
+        started.set()
+        release.wait(30)
+        return GenerationResult(text=" late", prompt=text, settings=dict(settings), tokens=1, seconds=0.1)
+
+    pg = Playground(slow, {}, text="Hello", notebook=True)
+    display(pg)
+    pg.generate_button.click()
+    assert started.wait(30)
+    pg.orphan()
+    release.set()
+    pg.wait(30)
+    last = [e for e in recorder.events if e.get("display_id") == pg.handle.display_id][-1]
+    assert WIDGET_VIEW_MIME not in last["data"] and " late" in last["data"]["text/html"]

@@ -20,7 +20,7 @@ from llm_magic.runtime.config.rules import check_rules
 from llm_magic.runtime.config.schema.features import TextInputPreprocessing, TextOutputPreprocessing
 from llm_magic.runtime.config.schema.root import LLMConfig
 from llm_magic.runtime.config.translate import KNOWN_ALIASES, line_for, translate
-from llm_magic.runtime.config.yaml_lines import parse_yaml
+from llm_magic.runtime.config.yaml_lines import parse_yaml, with_alias_notes
 
 _EXAMPLE = ("model_type: llm\nbase_model: llm-magic/tiny\ninput_features: [{name: question, type: text}]\n"
             "output_features: [{name: answer, type: text}]")
@@ -54,6 +54,7 @@ def load_config(source: Any) -> LLMConfig:
     problems += section_problems
     problems += check_rules(sections, data, lambda path: line_for(path, lines))
     if problems:
+        problems = with_alias_notes(problems, lines)  # where an alias brought a key from
         raise ConfigError(sorted(problems, key=lambda p: (p.line is None, p.line or 0)))
 
     config = LLMConfig.model_validate(data)

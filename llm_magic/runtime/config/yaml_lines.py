@@ -6,6 +6,12 @@ libyaml's ``CSafeLoader`` when PyYAML was built with it (several times faster th
 ``SafeLoader``, which is the fallback); both are safe loaders: plain data only, no Python objects.
 Duplicate keys (which PyYAML silently resolves to the last) are reported.
 
+A key reached through an alias (``trainer: *t``) keeps the line where it is written, in the
+anchored block (that is where its value is fixed), and a note saying where the alias uses it
+(:class:`LineMap`); a key whose value is an alias keeps its own line, noting the anchor's. Keys a
+``<<: *t`` merge brings in are read after the data is built, when PyYAML has folded them into the
+mapping: a merged key the mapping gives again is an override, not a duplicate.
+
 Aliases (``*name``) are shared nodes in the composed tree, so a few lines can stand for billions
 of values ("billion laughs"); everything that walks the data afterwards (line numbers, pydantic)
 would expand them. Before anything is constructed we count the nodes the tree stands for, each
@@ -50,10 +56,47 @@ def join_path(parent: str, key: Any) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
+class LineMap(dict):
+    """``path -> line`` of every key, and :attr:`notes`: ``path -> `` what an alias made of it.
+
+    A key reached through an alias (``trainer: *t``) or a merge (``<<: *t``) has the line where it
+    is written, in the anchored block: that is where its value can be fixed. Its note says where
+    the block is used (``reached through the alias at line 8``), since the error names a path
+    (``trainer.learning_rate``) that line does not show; :func:`with_alias_notes` adds it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: dict[str, str] = {}
+
+
+def with_alias_notes(problems: list[ConfigErrorItem], lines: dict[str, int]) -> list[ConfigErrorItem]:
+    """``problems`` with the alias note (see :class:`LineMap`) of their path, or of its nearest key."""
+    notes = getattr(lines, "notes", None)
+    if not notes:
+        return problems
+    out = []
+    for item in problems:
+        note, path = None, item.path
+        while path and note is None:
+            note = notes.get(path)
+            if path in lines:  # the nearest written key decides (a missing key takes its parent's)
+                break
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        out.append(ConfigErrorItem(item.path, item.line, f"{item.message} ({note})") if note else item)
+    return out
+
+
 def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
-    """``(data, path -> line, problems)``; data is None when the text is not valid YAML."""
+    """``(data, path -> line, problems)``; data is None when the text is not valid YAML.
+
+    The lines are a :class:`LineMap`: keys reached through an alias carry a note.
+    """
+    merges: dict[int, tuple[int, set[int]]] = {}
     try:
-        node, data = _compose_and_construct(text)
+        # Building a mapping folds its `<<` merges into it in place: note them before.
+        node, data = _compose_and_construct(text, before=lambda root: _find_merges(root, merges))
     except YamlTooLarge as exc:
         return None, {}, [ConfigErrorItem("", exc.line, str(exc))]
     except yaml.YAMLError as exc:
@@ -69,20 +112,26 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigErrorItem]]:
         return None, {}, [ConfigErrorItem(
             "", line, f"YAML syntax error: {detail}. Check the indentation and quoting on this line "
                       "(values containing ': ' or starting with '{' need quotes).")]
-    lines: dict[str, int] = {}
+    lines = LineMap()
     problems: list[ConfigErrorItem] = []
     if node is not None:
-        _walk(node, "", lines, problems)
+        _walk(node, "", lines, problems, set(), merges)
     return data, lines, problems
 
 
-def _compose_and_construct(text: str, loader_class: type = ConfigLoader) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for line numbers) and the data built from it, from a single parse."""
+def _compose_and_construct(text: str, loader_class: type = ConfigLoader,
+                           before: Any = None) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the data built from it, from a single parse.
+
+    ``before(node)`` sees the tree (size-checked) before the data is built from it.
+    """
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is not None:
             check_expanded_size(node)
+            if before is not None:
+                before(node)
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
         loader.dispose()
@@ -147,23 +196,84 @@ def safe_load(text: str, yaml11_booleans: bool = False) -> Any:
     return _compose_and_construct(text, _SAFE_BASE if yaml11_booleans else ConfigLoader)[1]
 
 
-def _walk(node: yaml.Node, path: str, lines: dict[str, int], problems: list[ConfigErrorItem]) -> None:
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _find_merges(root: yaml.Node, merges: dict[int, tuple[int, set[int]]]) -> None:
+    """For each mapping with a ``<<`` key: the line of its (first) ``<<`` and its own key nodes.
+
+    Building the data folds the merged pairs into the mapping's node; these tell them apart
+    afterwards, whatever order the installed PyYAML folds them in.
+    """
+    done: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            tags = [key.tag for key, _ in node.value]
+            if _MERGE_TAG in tags:
+                line = node.value[tags.index(_MERGE_TAG)][0].start_mark.line + 1
+                merges[id(node)] = (line, {id(key) for key, _ in node.value if key.tag != _MERGE_TAG})
+        stack.extend(_children(node))
+
+
+def _walk(node: yaml.Node, path: str, lines: LineMap, problems: list[ConfigErrorItem], seen: set[int],
+          merges: dict[int, tuple[int, set[int]]], note: str | None = None) -> None:
+    """Record the line of every key under ``node`` (at ``path``) and report duplicate keys.
+
+    ``seen`` holds the nodes walked so far: the composed tree shares an anchored node with its
+    aliases, and anchors come first in the text, so a node met again is an alias of it. Under
+    an alias (``note`` set) keys keep the anchored block's lines, with ``note`` saying where.
+    A mapping's pairs are in the order the data was built from (merged pairs first, see
+    :func:`_find_merges`): the last of a key wins, as in the data; only the mapping's own keys
+    can be duplicates (a merged key given again is an override).
+    """
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        merge_line, own = merges.get(id(node), (None, None))
+        first: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            child = f"{path}.{key}" if path else str(key)
+            child = join_path(path, key)
             line = key_node.start_mark.line + 1
-            if child in seen:
+            if own is not None and id(key_node) not in own:  # brought in by `<<`
+                here = note or (f"merged in by `<<` at line {merge_line}" if line != merge_line else None)
+                lines[child] = line
+                lines.notes.pop(child, None)
+                if here:
+                    lines.notes[child] = here
+                _walk(value_node, child, lines, problems, seen, merges, here or "")
+                continue
+            if child in first:
                 problems.append(ConfigErrorItem(
-                    child, line, f"duplicate key `{key}` (first at line {lines[child]}); YAML would keep "
+                    child, line, f"duplicate key `{key}` (first at line {first[child]}); YAML would keep "
                                  "only the last one. Remove one of them."))
-            seen.add(child)
-            lines[child] = line
-            _walk(value_node, child, lines, problems)
+            first[child] = lines[child] = line
+            lines.notes.pop(child, None)
+            if note is not None:
+                if note:
+                    lines.notes[child] = note
+                _walk(value_node, child, lines, problems, seen, merges, note)
+            elif id(value_node) in seen:  # an alias of a value written earlier
+                lines.notes[child] = f"its value is the anchor at line {value_node.start_mark.line + 1}"
+                _walk(value_node, child, lines, problems, seen, merges, f"reached through the alias at line {line}")
+            else:
+                _walk(value_node, child, lines, problems, seen, merges)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = join_path(path, index)
             lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, problems)
-
+            if note is None and id(item) in seen:
+                # The composed tree keeps no position of the alias itself: a one-line (flow)
+                # list is its line; in a block list only the anchor's line is known.
+                one_line = node.start_mark.line == node.end_mark.line
+                alias_note = "reached through an alias" + (f" at line {node.start_mark.line + 1}" if one_line else "")
+                lines.notes[child] = alias_note
+                _walk(item, child, lines, problems, seen, merges, alias_note)
+            else:
+                if note:
+                    lines.notes[child] = note
+                _walk(item, child, lines, problems, seen, merges, note)

@@ -194,12 +194,20 @@ def generate_samples(
     in a comparison both models get the same seed and settings. Stopping (KeyboardInterrupt)
     keeps the results so far, the current one partial, and skips the rest.
     """
-    from llm_magic.runtime.generation.settings import hf_kwargs
-    from llm_magic.runtime.generation.streaming import generate_one
-
     if n < 1:
         raise LlmMagicError(f"--n {n}: the number of samples must be at least 1.")
     session.check_idle("generate")
+    return _samples(session, text, raw=raw, seed=seed, n=n, compare=compare, overrides=overrides,
+                    name_format=name_format, listener=listener)
+
+
+def _samples(session: Any, text: str, *, raw: bool, seed: int | None, n: int, compare: bool,
+             overrides: dict[str, Any] | None, name_format: Callable[[str], str],
+             listener: GenerationListener | None) -> GenerationResults:
+    """:func:`generate_samples` once the session was found idle (or claimed busy by the caller)."""
+    from llm_magic.runtime.generation.settings import hf_kwargs
+    from llm_magic.runtime.generation.streaming import generate_one
+
     config = session.require_config()
     settings = effective_settings(config, overrides, name_format)
     bundle = session.load_model()
@@ -242,10 +250,27 @@ def generate_samples(
 
 
 def generate(session: Any, text: str, *, raw: bool = False, seed: int | None = None,
-             on_text: Callable[[str], None] | None = None, **overrides: Any) -> GenerationResult:
-    """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows."""
+             on_text: Callable[[str], None] | None = None, busy: str | None = None,
+             **overrides: Any) -> GenerationResult:
+    """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows.
+
+    ``busy``: mark the session busy with this reason while generating, as a background training
+    run does. The playground generates on a worker thread while the kernel runs other cells, and
+    a command there (training, loading or unloading a model, another generation) must be refused
+    clearly instead of using the model mid-answer. Refused itself when the session is busy.
+    """
     listener = _CallbackListener(on_text) if on_text is not None else None
-    return generate_samples(session, text, raw=raw, seed=seed, overrides=overrides, listener=listener)[0]
+    if busy is None:
+        return generate_samples(session, text, raw=raw, seed=seed, overrides=overrides, listener=listener)[0]
+    # Checked and claimed under the session's lock: two claims at once cannot both pass.
+    with session.lock:
+        session.check_idle("generate")
+        session.busy_reason = busy
+    try:
+        return _samples(session, text, raw=raw, seed=seed, n=1, compare=False, overrides=overrides,
+                        name_format=str, listener=listener)[0]
+    finally:
+        session.busy_reason = None
 
 
 class _CallbackListener:

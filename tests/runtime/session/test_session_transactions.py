@@ -167,3 +167,49 @@ def test_a_config_refused_by_cheap_checks_writes_no_copy(trained, tmp_path):
         ip.cell("llm_config", "", config(tmp_path / "no-such-model"))
     assert session.config is cfg and adapter_bytes(session) == weights
     assert not list(tmp_path.glob("llm_magic_runs/*/kept-*"))
+
+
+def _files(root):
+    """Every file and folder under ``root`` with its size and modification time."""
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))} if root.exists() else {}
+
+
+def test_a_config_that_fails_to_load_leaves_the_files_as_they_were(trained, tmp_path, tiny_dir):
+    """The kept-N copy is written before the new model loads: a failure removes it again."""
+    from tests.tiny_models import build_tiny_model
+
+    ip, session, weights = trained
+    runs = tmp_path / "llm_magic_runs"
+    before, kept_in = _files(runs), session.models.loaded.kept_in
+    broken = build_tiny_model("llama", tmp_path / "broken")
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(UsageError):
+        ip.cell("llm_config", "", config(broken))  # a reload: the new base fails to load
+    assert _files(runs) == before and not list(runs.glob("*/kept-*"))
+    assert session.models.loaded.kept_in == kept_in and adapter_bytes(session) == weights
+    # A rewrap (new rank) that fails half-way: the same.
+    from llm_magic.runtime.models import adapters
+
+    real_attach = adapters.attach_adapter
+
+    attached = []
+
+    def attach_fails(*args, **kwargs):
+        attached.append(1)
+        if len(attached) == 1:  # the new adapter; putting the old one back is not interrupted
+            raise KeyboardInterrupt
+        return real_attach(*args, **kwargs)
+
+    adapters.attach_adapter = attach_fails
+    try:
+        with pytest.raises(UsageError, match="interrupted"):
+            ip.cell("llm_config", "", config(tiny_dir, "{type: lora, r: 8, target_modules: [q_proj, v_proj]}"))
+    finally:
+        adapters.attach_adapter = real_attach
+    assert _files(runs) == before and session.models.loaded.kept_in == kept_in
+    assert adapter_bytes(session) == weights
+    # The weights are still at stake, so a change that works saves them (not a folder now gone).
+    ip.cell("llm_config", "", config(tiny_dir, "{type: lora, r: 8, target_modules: [q_proj, v_proj]}"))
+    kept = list(runs.glob("*/kept-*"))
+    assert len(kept) == 1 and (kept[0] / "adapter_model.safetensors").exists()
