@@ -29,8 +29,15 @@ import threading
 import time
 from typing import Any, Callable
 
+import ipywidgets as w
+import torch
+import yaml
+
 from llm_magic.errors import LlmMagicError
-from llm_magic.widgets.frontend import is_notebook
+from llm_magic.runtime.progress import listening
+from llm_magic.widgets.clipboard import copy_button
+from llm_magic.widgets.frontend import display_widget, is_notebook, widget_bundle
+from llm_magic.widgets.progress import text_line
 
 __all__ = ["SLIDERS", "Playground"]
 
@@ -76,10 +83,6 @@ class Playground:
 
     def __init__(self, generate: GenerateFn, settings: dict[str, Any] | None = None,
                  text: str = "", notebook: bool | None = None) -> None:
-        import ipywidgets as w
-
-        from llm_magic.widgets.clipboard import copy_button
-
         self._generate = generate
         self.notebook = is_notebook() if notebook is None else notebook
         start = dict(settings or {})
@@ -142,8 +145,6 @@ class Playground:
 
     def to_yaml(self) -> str:
         """The current settings as a ``generation:`` block to paste into a ``%%llm_config`` cell."""
-        import yaml
-
         return yaml.safe_dump({"generation": self.settings()}, sort_keys=False)
 
     def show_yaml(self) -> str:
@@ -175,8 +176,6 @@ class Playground:
         def work() -> None:
             try:
                 if threads:
-                    import torch
-
                     torch.set_num_threads(threads)  # a new thread starts with torch's default
                 self.run()
             finally:
@@ -201,8 +200,6 @@ class Playground:
 
     def run(self) -> Any:
         """Generate for the prompt box's text with the current settings, streaming the answer."""
-        from llm_magic.runtime.progress import listening
-
         self._stop.clear()
         prompt = self.prompt.value
         self.last_prompt = prompt
@@ -276,8 +273,6 @@ class Playground:
 
     def _refresh_fallback(self) -> None:
         if self.handle is not None:
-            from llm_magic.widgets.frontend import widget_bundle
-
             self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
 
     def retire(self) -> None:
@@ -296,8 +291,6 @@ class Playground:
 
     def _ipython_display_(self) -> None:
         if self.notebook:
-            from llm_magic.widgets.frontend import display_widget
-
             self.handle = display_widget(self.widget, self.render_html(), self.render_text())
         else:
             print(self.render_text())
@@ -317,8 +310,6 @@ class _OutputProgress:
         self.update(task)
 
     def update(self, task: Any) -> None:
-        from llm_magic.widgets.progress import text_line
-
         self.playground.output.value = _transcript(self.prompt, "", text_line(task))
 
     def end(self, task: Any) -> None:
