@@ -65,6 +65,7 @@ def balance_train_split(train: Any, targets: Sequence[str], config: Any, target_
     :class:`BalanceReport`, or ``train`` unchanged and None when no balancing is configured or the
     split is empty. Raises :class:`LlmMagicError` unless the targets hold exactly two classes.
     """
+    # lazy: pulls numpy; %load_ext stays light
     import numpy as np
 
     setting = balance_settings(config)
