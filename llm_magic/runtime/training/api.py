@@ -13,10 +13,19 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.data import model_context_length, prepare_data
+from llm_magic.runtime.evaluation.report import EvalComparison
+from llm_magic.runtime.generation.runner import prompt_limits
+from llm_magic.runtime.generation.streaming import thread_count
+from llm_magic.runtime.models.adapters import detach_adapter
+from llm_magic.runtime.secrets import redact
+from llm_magic.runtime.training.data import from_prepared
 from llm_magic.runtime.training.job import open_record, plan_job, resolve_data
 from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
 from llm_magic.runtime.training.runs import RunRecord, recorded, training_state
-from llm_magic.runtime.training.settings import settings_from_config
+from llm_magic.runtime.training.settings import scale_for_processes, settings_from_config
+from llm_magic.runtime.training.status import TrainingStatus
+from llm_magic.runtime.training.tracking import Tracking, parse_report_to, write_artifacts
 
 __all__ = ["evaluate", "evaluate_model", "status", "stop_training", "train"]
 
@@ -39,9 +48,8 @@ def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache
 
     ``cache_dir``: the session's ``Settings.cache_dir`` (where a retrieval index is cached).
     """
-    from llm_magic.runtime.data import model_context_length, prepare_data
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.seeding import config_seed
-    from llm_magic.runtime.training.data import from_prepared
 
     context = model_context_length(bundle.tokenizer, bundle.model)
     seed = config_seed(config) if seed is None else seed
@@ -76,8 +84,6 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     session.check_idle("start training")
     config = session.require_config()
     if settings_from_config(getattr(config, "trainer", None)).type == "none":
-        from llm_magic.runtime.training.tracking import parse_report_to
-
         trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
@@ -109,6 +115,7 @@ def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
     again under ``seeded``), so the weights a run starts from depend only on its seed; trained or
     loaded weights (their fingerprint changed) are never touched.
     """
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.seeding import config_seed, fingerprint, seed_everything
 
     seed = config_seed(config) if seed is None else int(seed)
@@ -116,7 +123,7 @@ def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
         raise LlmMagicError(f"--seed {seed}: a seed is a whole number >= 0, e.g. --seed 42.")
     fresh = bundle.initial_fingerprint is not None and fingerprint(bundle.model) == bundle.initial_fingerprint
     if fresh and bundle.adapter_seed != seed:
-        from llm_magic.runtime.models.adapters import detach_adapter
+        # lazy: pulls torch and transformers; %load_ext stays light
         from llm_magic.runtime.models.loader import wrap_adapter
 
         bundle.model = detach_adapter(bundle.model)
@@ -134,6 +141,7 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
     the thread ends.
     """
     if not background:
+        # lazy: pulls torch and transformers; %load_ext stays light
         from llm_magic.runtime.training.runner import SigintToStop
 
         try:
@@ -149,6 +157,7 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
         return record
     _bind(session, data)
     session.busy_reason = busy
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     state.thread = threading.Thread(target=_background, args=(session, state, execute, torch.get_num_threads()),
@@ -195,8 +204,6 @@ class RecordProgress:
 
 
 def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
-    from llm_magic.runtime.generation.streaming import thread_count
-
     # OpenMP's thread count is per-thread state: the training thread takes the caller's count.
     try:
         with thread_count(threads):
@@ -209,10 +216,9 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
 def _execute_finetune(session: Any, state: Any, record: RunRecord, bundle: Any, settings: Any,
                       prepared: Any, config: Any, loggers: list, resume_from: str | None,
                       sample_every: int | None, seed: int, trackers: Sequence[str] = ()) -> None:
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.evaluation.evaluate import evaluate_split, sample_generator
-    from llm_magic.runtime.generation.runner import prompt_limits
     from llm_magic.runtime.training.runner import run_finetune
-    from llm_magic.runtime.training.settings import scale_for_processes
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     record.notes = _config_notes(settings, config, processes)
@@ -272,7 +278,6 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     if unused:
         notes.append("Accepted without effect (Ludwig compatibility): "
                      + "; ".join(f"{path}: {value!r} ({reason})" for path, value, reason in unused) + ".")
-    from llm_magic.runtime.secrets import redact  # notes quote config values; they are printed and saved
 
     return [redact(note) for note in notes]
 
@@ -304,7 +309,6 @@ def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) 
     if not trackers or int(os.environ.get("RANK", "0")) != 0:
         yield None
         return
-    from llm_magic.runtime.training.tracking import Tracking, write_artifacts
 
     # A process of a multi-process job reports under the notebook's run name and runs folder.
     name, root = state.tracking_name or record.run_id, state.tracking_root or state.output_root
@@ -347,6 +351,7 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
     What ``%llm_eval`` and a multi-process run's final test evaluation both compute (the same
     split, seed and batch sizes). ``compare`` as for :func:`evaluate`.
     """
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.evaluation.evaluate import evaluate_split
 
     prepared = _prepare(config, bundle, data, cache_dir=cache_dir)
@@ -371,8 +376,6 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
 
     report = run()
     if compare:
-        from llm_magic.runtime.evaluation.report import EvalComparison
-
         with model.disable_adapter():
             base = run(rewards=False)  # the base against itself has no rewards to show
         report = EvalComparison(base=base, tuned=report)
@@ -395,6 +398,4 @@ def stop_training(session: Any, wait: float | None = None) -> bool:
 
 def status(session: Any) -> Any:
     """A :class:`~llm_magic.runtime.training.status.TrainingStatus` of the current or last run."""
-    from llm_magic.runtime.training.status import TrainingStatus
-
     return TrainingStatus.of(training_state(session))

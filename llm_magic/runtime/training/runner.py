@@ -20,10 +20,26 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import torch
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
+from llm_magic.runtime.models.seeding import full_determinism
+from llm_magic.runtime.training.callbacks import (
+    ClipCallback,
+    MetricsCallback,
+    NanGuardCallback,
+    SampleCallback,
+    StopCallback,
+)
+from llm_magic.runtime.training import packing
+from llm_magic.runtime.training import preference as preference_tuning
 from llm_magic.runtime.training.data import SplitData, TrainingData
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.settings import TrainerSettings
+from llm_magic.runtime.training.trainer import LlmTrainer
 
 __all__ = ["NAN_CAUSES", "RunResult", "SigintToStop", "run_finetune", "latest_checkpoint"]
 
@@ -55,8 +71,6 @@ class RunResult:
 
 def latest_checkpoint(output_dir: str) -> str | None:
     """The newest ``checkpoint-N`` folder in ``output_dir`` (None when there is none)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
 
 
@@ -70,8 +84,6 @@ def _eval_schedule(settings: TrainerSettings, steps_per_epoch: int) -> tuple[str
 
 
 def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
-    import torch
-
     if not settings.use_mixed_precision:
         return {}
     if torch.cuda.is_available():
@@ -83,11 +95,6 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
                     notes: list[str], seed: int = 42, padding_free: bool = False) -> Any:
     """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
-    import torch
-    from transformers import TrainingArguments
-
-    from llm_magic.runtime.models.seeding import full_determinism
-
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
     metric = settings.validation_metric
@@ -140,9 +147,7 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
         kwargs[checkpointing] = True
         kwargs[f"{checkpointing}_kwargs"] = {"use_reentrant": False}
     if settings.preference is not None:
-        from llm_magic.runtime.training.preference import preference_arguments
-
-        return preference_arguments(settings.preference, kwargs)
+        return preference_tuning.preference_arguments(settings.preference, kwargs)
     return TrainingArguments(**kwargs)
 
 
@@ -170,8 +175,6 @@ def _snapshot(model: Any) -> dict[str, Any]:
 
 
 def _restore(model: Any, snapshot: dict[str, Any]) -> None:
-    import torch
-
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name in snapshot:
@@ -236,14 +239,6 @@ def run_finetune(
     ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds its trackers'
     callbacks; their runs stay open for the caller's test metrics and artifacts.
     """
-    from transformers import EarlyStoppingCallback, PrinterCallback
-
-    from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
-    from llm_magic.runtime.training.callbacks import (
-        ClipCallback, MetricsCallback, NanGuardCallback, SampleCallback, StopCallback,
-    )
-    from llm_magic.runtime.training.trainer import LlmTrainer
-
     if not len(data.train):
         raise DataError("No training rows: the train split is empty. Pass more data with --data.")
     stop_event = stop_event or threading.Event()
@@ -255,15 +250,11 @@ def run_finetune(
         eval_rows = list(eval_rows)[: settings.eval_steps * settings.eval_batch_size]
     batches = math.ceil(len(data.train) / settings.batch_size)
     steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
-    from llm_magic.runtime.training.packing import padding_free_applies, padding_free_collator
-
     preference = settings.preference
     if preference is not None:
-        from llm_magic.runtime.training.preference import require_trl
-
-        require_trl(preference.kind)
+        preference_tuning.require_trl(preference.kind)
     # Padding-free batches are ours; TRL's preference trainers collate their own.
-    padding_free = preference is None and padding_free_applies(model)
+    padding_free = preference is None and packing.padding_free_applies(model)
     args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed,
                            padding_free=padding_free)
     args.run_name = run_id  # the trackers' run name
@@ -289,15 +280,13 @@ def run_finetune(
     ludwig = dict(settings=settings, loraplus_lr_ratio=loraplus_lr_ratio,
                   eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch)
     if preference is not None:
-        from llm_magic.runtime.training.preference import build_preference_trainer
-
         trimmed = validation
         if validation is not None and settings.eval_steps:
             keep = settings.eval_steps * settings.eval_batch_size
             trimmed = SplitData(validation.rows[:keep], validation.prompts[:keep], validation.targets[:keep],
                                 rejected=validation.rejected and validation.rejected[:keep],
                                 desirable=validation.desirable and validation.desirable[:keep])
-        trainer = build_preference_trainer(
+        trainer = preference_tuning.build_preference_trainer(
             preference, model=model, args=args, train=data.train, validation=trimmed if evaluating else None,
             tokenizer=tokenizer, callbacks=callbacks, seed=seed, **ludwig)
     else:
@@ -311,7 +300,7 @@ def run_finetune(
             callbacks=callbacks,
             compute_metrics=compute_token_metrics if evaluating else None,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
-            train_collator=padding_free_collator() if padding_free else None,
+            train_collator=packing.padding_free_collator() if padding_free else None,
             **ludwig,
         )
     # Our loggers replace HF's console printer (it would print every log dict).
