@@ -34,6 +34,11 @@ from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
+from llm_magic.runtime.persistence import layout
+from llm_magic.runtime.persistence.load import apply_adapter_weights
+from llm_magic.runtime.training.api import dispatch, evaluate_model, start_run
+from llm_magic.runtime.training.job import open_record, plan_job
+from llm_magic.runtime.training.runs import recorded, training_state
 
 __all__ = ["launch_command", "train_distributed"]
 
@@ -131,10 +136,6 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     ``stop_grace`` (seconds; None: :data:`STOP_GRACE_SECONDS`) and ``cache_dir`` (None:
     ``$LLM_MAGIC_CACHE``) come from the session's ``Settings``.
     """
-    from llm_magic.runtime.training.api import dispatch, start_run
-    from llm_magic.runtime.training.job import open_record, plan_job
-    from llm_magic.runtime.training.runs import training_state
-
     # The same checks, in the same order, as a run in the kernel (training.job), before any process starts.
     planned = plan_job(session, data, resume=resume, report_to=report_to)
     config, data, trackers = planned.config, planned.data, list(planned.trackers)
@@ -145,6 +146,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
             "rank 0 cannot generate alone. Drop --sample-every, or use backend.strategy: ddp (or ZeRO-1/2)."
         )
     _strategy.check_runnable(plan, processes)
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     cpu = not torch.cuda.is_available()
@@ -199,8 +201,8 @@ def _run(session: Any, state: Any, record: Any, job: Path, launch: Launch, bundl
     take longer than ``launch.stop_grace`` (default :data:`STOP_GRACE_SECONDS`), or on a second
     Ctrl-C, are they ended.
     """
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.runner import SigintToStop
-    from llm_magic.runtime.training.runs import recorded
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     if launch.cpu:
@@ -263,9 +265,6 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
     A stopped run comes back like a one-process stop: the weights reached so far, and the
     checkpoint to resume from.
     """
-    from llm_magic.runtime.persistence import layout
-    from llm_magic.runtime.persistence.load import apply_adapter_weights
-
     result = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
     manifest = layout.read_manifest(run_dir)
     if manifest.kind == "adapter":
@@ -290,6 +289,7 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
         )
     history = run_dir / layout.HISTORY_NAME
     if history.exists():
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
         rows = pd.read_csv(history).to_dict("records")
@@ -304,13 +304,12 @@ def _take_back(session: Any, record: Any, run_dir: Path, bundle: Any, frame: Any
 def _evaluate_test(config: Any, bundle: Any, frame: Any, cache_dir: str | None = None) -> Any:
     """The test-split report of ``bundle``, exactly as ``Session.evaluate`` computes it (minus its
     idle check: a background run is still 'busy' while it finishes here)."""
-    from llm_magic.runtime.training.api import evaluate_model
-
     return evaluate_model(config, bundle, frame, "test", cache_dir=cache_dir)
 
 
 def _load_full_weights(model: Any, run_dir: Path) -> None:
     """Full fine-tune: copy rank 0's saved weights (one or sharded safetensors files) into ``model``."""
+    # lazy: pulls safetensors; %load_ext stays light
     from safetensors.torch import load_file
 
     files = sorted(run_dir.glob("model*.safetensors"))
