@@ -69,6 +69,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython) -> None:
     """Register the llm_magic magics with IPython (``%load_ext llm_magic``)."""
+    # lazy: the magics import IPython; `import llm_magic` stays light
     from llm_magic.magics import register_magics
 
     register_magics(ipython)

@@ -6,6 +6,7 @@ imports, which never run, are left out.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 import textwrap
@@ -60,6 +61,47 @@ def test_only_the_magics_and_the_package_face_import_the_session(package):
                    and not m.startswith("llm_magic.magics."))
     assert not wrong, (f"{', '.join(wrong)} import {SESSION}: a feature module takes the parts it "
                        "needs as arguments and returns values; the session calls it.")
+
+
+def test_every_function_level_import_says_why(package):
+    # A function-level import is either moved to the top of its module or kept with its reason
+    # (e.g. "# lazy: pulls torch; %load_ext stays light"): never one that only hides a cycle.
+    _, imports = package
+    bare = graph.uncommented_lazy_imports(imports)
+    assert not bare, (
+        "function-level imports without a comment giving the reason; move each to the top of its module, "
+        "or say why it stays (one comment line above a run of imports covers the run):\n"
+        + "\n".join(f"  {imp.path.relative_to(ROOT)}:{imp.line} imports {imp.target}" for imp in bare))
+
+
+def _logger_outliers(root: Path, package: str) -> list[str]:
+    """``file:line`` of each ``getLogger`` call that names an llm_magic logger other than by ``__name__``.
+
+    At module level every ``getLogger(...)`` must be ``getLogger(__name__)`` (the module's own
+    logger); inside functions a library's logger may be looked up by its name, never one of ours.
+    """
+    found = []
+    for path in graph.module_names(root, package).values():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       for n in ast.walk(f)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+                    == "getLogger"):
+                continue
+            arg = node.args[0] if node.args else None
+            if isinstance(arg, ast.Name) and arg.id == "__name__":
+                continue
+            ours = isinstance(arg, ast.Constant) and str(arg.value).split(".")[0] == package
+            if ours or id(node) not in in_function:
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_modules_log_under_their_own_name():
+    outliers = _logger_outliers(ROOT, "llm_magic")
+    assert not outliers, ("loggers not named by their module; use logging.getLogger(__name__):\n  "
+                          + "\n  ".join(outliers))
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -120,3 +162,19 @@ def test_the_analysis_reports_uncommented_lazy_imports(tmp_path):
     })
     imports = graph.all_imports(tmp_path, "pkg")
     assert [imp.target for imp in graph.uncommented_lazy_imports(imports)] == ["pandas"]
+
+
+def test_the_logger_check_finds_a_hand_named_logger(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "import logging\nlogger = logging.getLogger(__name__)\n",
+        "pkg/a.py": """
+            import logging
+            from logging import getLogger
+            logger = logging.getLogger("pkg.models")  # ours, named by hand
+            other = getLogger()  # the root logger at module level
+            def quiet():
+                logging.getLogger("transformers").setLevel(logging.ERROR)  # a library's: fine
+                return logging.getLogger("pkg.a.debug")  # ours again
+            """,
+    })
+    assert _logger_outliers(tmp_path, "pkg") == ["pkg/a.py:4", "pkg/a.py:5", "pkg/a.py:8"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 
+from llm_magic.widgets.progress import install
+
 # (module, class) pairs; one Magics class per concern, in the jupysql style.
 MAGIC_CLASSES: list[tuple[str, str]] = [
     # First: its settings (from ipython_config.py) reach the session before any other magic runs.
@@ -26,6 +28,5 @@ def register_magics(ipython) -> None:
     for module_name, class_name in MAGIC_CLASSES:
         module = importlib.import_module(module_name)
         ipython.register_magics(getattr(module, class_name))
-    from llm_magic.widgets.progress import install
 
     install()  # slow steps (model load, tokenizing, evaluation) report into the cell's output

@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 from IPython.core.error import UsageError
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.secrets import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,8 +24,6 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LlmMagicError as exc:
-            from llm_magic.runtime.secrets import redact  # no torch: a few stdlib imports
-
             # Messages may quote config values or library errors: never a Hugging Face token.
             raise UsageError(redact(str(exc))) from None
         except KeyboardInterrupt:

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
 
 from llm_magic.errors import ConfigError, ConfigErrorItem, LlmMagicError
 from llm_magic.magics._common import user_errors
+from llm_magic.runtime.config import load_config
+from llm_magic.runtime.session import get_session
+from llm_magic.widgets.config_view import ConfigView
+from llm_magic.widgets.prompt_preview import maybe_show_preview
 
 #: Lines above the YAML body in a ``%%llm_config`` cell: the magic line itself.
 _MAGIC_LINES = 1
@@ -61,8 +66,6 @@ class ConfigMagics(Magics):
             %llm_config            # show the current config
             %llm_config lora_run   # make a stored config current again
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_config, line)
         session = get_session()
         if cell is None:
@@ -70,11 +73,10 @@ class ConfigMagics(Magics):
         if not cell.strip():
             raise LlmMagicError("%%llm_config: the cell is empty; write the YAML config below the magic line.")
         if args.interpolate:
+            # lazy: pulls jinja2, only for a cell that interpolates; %load_ext stays light
             from llm_magic.runtime.config.interpolate import interpolate
 
             cell = interpolate(cell, self.shell.user_ns if self.shell is not None else {})
-
-        from llm_magic.runtime.config import load_config
 
         try:
             config = load_config(cell)  # raises before anything in the session changes
@@ -97,13 +99,5 @@ class ConfigMagics(Magics):
 
     @staticmethod
     def _display(session) -> None:
-        from IPython.display import display
-
-        from llm_magic.widgets.config_view import ConfigView
-
         display(ConfigView(session.config, session.config_name))
-        try:
-            from llm_magic.widgets.prompt_preview import maybe_show_preview
-        except ImportError:  # the preview widget is optional
-            return
         maybe_show_preview(session)

@@ -5,6 +5,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from llm_magic.magics._common import resolve_data_arg, user_errors
+from llm_magic.runtime.session import get_session
+from llm_magic.widgets.prompt_preview import PromptPreviewView
 
 
 @magics_class
@@ -30,9 +32,6 @@ class DataMagics(Magics):
             %llm_preview --data df
             %llm_preview --row 3 --split validation
         """
-        from llm_magic.runtime.session import get_session
-        from llm_magic.widgets.prompt_preview import PromptPreviewView
-
         args = parse_argstring(self.llm_preview, line)
         session = get_session()
         data = resolve_data_arg(self.shell, args.data)

@@ -5,6 +5,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from llm_magic.magics._common import user_errors
+from llm_magic.runtime.session import get_session
 
 
 @magics_class
@@ -25,8 +26,6 @@ class ModelMagics(Magics):
             %llm_info
             %llm_info --unload
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_info, line)
         session = get_session()
         if args.unload:

@@ -13,6 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import user_errors
+from llm_magic.runtime.session import get_session
 
 __all__ = ["PersistMagics"]
 
@@ -44,8 +45,6 @@ class PersistMagics(Magics):
 
         Usage: %llm_save DIR [--no-checkpoint] [--overwrite]
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_save, line)
         return get_session().save(_path(args.directory, "llm_save"), checkpoint=not args.no_checkpoint,
                                   overwrite=args.overwrite)
@@ -62,8 +61,6 @@ class PersistMagics(Magics):
 
         Usage: %llm_load DIR [--name NAME]
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_load, line)
         return get_session().load(_path(args.directory, "llm_load"), name=args.name)
 
@@ -75,8 +72,6 @@ class PersistMagics(Magics):
 
         Usage: %llm_merge
         """
-        from llm_magic.runtime.session import get_session
-
         if line.strip():
             raise LlmMagicError(f"%llm_merge takes no arguments (got {line.strip()!r}).")
         return get_session().merge()
@@ -91,8 +86,6 @@ class PersistMagics(Magics):
 
         Usage: %llm_export DIR
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_export, line)
         return get_session().export(_path(args.directory, "llm_export"))
 
@@ -109,8 +102,6 @@ class PersistMagics(Magics):
 
         Usage: %llm_upload REPO_ID [--dir DIR] [--private] [--commit-message MESSAGE]
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_upload, line)
         # IPython's argument splitting keeps quotes; a quoted message or path means its content.
         directory = args.dir.strip("'\"") if args.dir else None

@@ -10,12 +10,17 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+import yaml
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import resolve_data_arg, user_errors
+from llm_magic.runtime.generation import runner
+from llm_magic.runtime.generation.settings import generation_fields, generation_model_class
+from llm_magic.runtime.session import get_session
+from llm_magic.widgets.stream_output import StreamOutput
 
 __all__ = ["PromptMagics", "split_generation_flags"]
 
@@ -45,8 +50,6 @@ def split_generation_flags(argv: list[str], fields: dict[str, Any], own_flags: s
     closest names. Values are parsed as YAML (``0.7`` is a float, ``null`` is None); a boolean
     flag without a value means true.
     """
-    import yaml
-
     rest: list[str] = []
     overrides: dict[str, Any] = {}
     i = 0
@@ -100,8 +103,6 @@ class PromptMagics(Magics):
 
     def _parse(self, magic: Any, line: str) -> tuple[Any, dict[str, Any]]:
         """The magic's own arguments and the generation overrides of ``line``."""
-        from llm_magic.runtime.generation.settings import generation_fields, generation_model_class
-
         own = {s for action in magic.parser._actions for s in action.option_strings}
         rest, overrides = split_generation_flags(
             arg_split(line, posix=True), generation_fields(generation_model_class()), own
@@ -135,10 +136,6 @@ class PromptMagics(Magics):
         when the template uses several columns, write them as ``column: value`` lines. The stop
         button ends generation and keeps what was generated so far.
         """
-        from llm_magic.runtime.generation import runner
-        from llm_magic.runtime.session import get_session
-        from llm_magic.widgets.stream_output import StreamOutput
-
         args, overrides = self._parse(self.llm_prompt, line)
         session = get_session()
         text = cell.strip("\n")
@@ -158,7 +155,7 @@ class PromptMagics(Magics):
     llm_prompt.__doc__ = f"{llm_prompt.__doc__}\n{_GENERATION_HELP}\n"
 
     def _playground(self, session: Any, text: str, overrides: dict[str, Any]) -> Any:
-        from llm_magic.runtime.generation import runner
+        # lazy: pulls torch and ipywidgets; %load_ext stays light
         from llm_magic.widgets.playground import Playground
 
         settings = runner.effective_settings(session.require_config(), overrides, _flag)
@@ -178,8 +175,6 @@ class PromptMagics(Magics):
         Generate and a Stop button, and "Copy as YAML" that copies the chosen values to the
         clipboard. Text-only in terminal IPython.
         """
-        from llm_magic.runtime.session import get_session
-
         _, overrides = self._parse(self.llm_prompt, line)
         return self._playground(get_session(), "", overrides)
 
@@ -197,9 +192,6 @@ class PromptMagics(Magics):
         inputs, the rendered ``prompt`` and ``<output>_response`` (plus ``<output>_predictions``,
         the label, for category outputs). The stop button keeps the rows already finished.
         """
-        from llm_magic.runtime.generation import runner
-        from llm_magic.runtime.session import get_session
-
         args, overrides = self._parse(self.llm_predict, line)
         data = resolve_data_arg(self.shell, args.data)
         frame = runner.predict(

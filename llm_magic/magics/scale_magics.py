@@ -12,6 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import resolve_data_arg, user_errors
+from llm_magic.runtime.session import get_session
 
 __all__ = ["ScaleMagics"]
 
@@ -41,8 +42,6 @@ class ScaleMagics(Magics):
             %llm_export_script jobs/sentiment --processes 8
             %llm_export_script jobs/sentiment --processes 16 --machines 2 --data train.parquet
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_export_script, line)
         directory = " ".join(args.directory).strip().strip("'\"")
         if not directory:

@@ -18,7 +18,9 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Enum, Float, TraitError, Unicode, observe, validate
 
 from llm_magic.magics._common import user_errors
-from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT  # a leaf module: errors and the stdlib
+from llm_magic.runtime.session import get_session
+from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT, Settings, SettingsError, cache_root
+from llm_magic.widgets.frontend import is_notebook, set_frontend
 
 #: Seconds between two chart messages to the page by default (``LossPlot.min_interval``).
 DEFAULT_CHART_INTERVAL = 0.25
@@ -69,8 +71,6 @@ class LlmMagics(Magics):
     # ------------------------------------------------------------------ validation
     @validate("output_root", "stop_grace", "cache_dir")
     def _check_runtime(self, proposal):
-        from llm_magic.runtime.settings import Settings, SettingsError
-
         name, value = proposal["trait"].name, proposal["value"]
         try:
             Settings(**{name: value})
@@ -93,15 +93,9 @@ class LlmMagics(Magics):
 
     def settings(self):
         """The runtime part of these settings, as the session takes them (a ``Settings``)."""
-        from llm_magic.runtime.settings import Settings
-
         return Settings(output_root=self.output_root, stop_grace=self.stop_grace, cache_dir=self.cache_dir)
 
     def _push(self) -> None:
-        # Both imports are light (no torch): %load_ext stays fast.
-        from llm_magic.runtime.session import get_session
-        from llm_magic.widgets.frontend import set_frontend
-
         get_session().configure(self.settings())
         set_frontend(None if self.frontend == "auto" else self.frontend)
 
@@ -115,9 +109,6 @@ class LlmMagics(Magics):
         ipython_config.py); ``%config LlmMagics`` lists them with their help.
         """
         import os
-
-        from llm_magic.runtime.settings import cache_root
-        from llm_magic.widgets.frontend import is_notebook
 
         def origin(name: str, env: str | None = None) -> str:
             if getattr(self, name) != self.trait_defaults(name):

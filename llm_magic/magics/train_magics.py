@@ -5,7 +5,12 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Unicode
 
+from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import llm_settings, resolve_data_arg, user_errors
+from llm_magic.runtime.session import get_session
+from llm_magic.runtime.training.api import status
+from llm_magic.runtime.training.runs import RunsTable
+from llm_magic.widgets.loss_plot import LossPlot
 
 
 @magics_class
@@ -56,8 +61,6 @@ class TrainMagics(Magics):
             %llm_train --data df --report-to tensorboard,mlflow
             %llm_train --data df --seed 7
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_train, line)
         session = get_session()
         if args.stop:
@@ -68,16 +71,12 @@ class TrainMagics(Magics):
                 print("No training run in progress.")
             return None
         if args.sample_every is not None and args.sample_every <= 0:
-            from llm_magic.errors import LlmMagicError
-
             raise LlmMagicError(f"--sample-every {args.sample_every}: expected a positive number of steps.")
         data = resolve_data_arg(self.shell, args.data)
         settings = llm_settings(self.shell)
         chart_interval = settings.chart_interval if settings is not None else None
 
         def loggers(record):
-            from llm_magic.widgets.loss_plot import LossPlot
-
             plot = LossPlot(record.run_id, on_stop=session.stop_training, outcome=lambda: record.status,
                             foreground=not args.background, min_interval=chart_interval)
             plot.show()
@@ -113,8 +112,6 @@ class TrainMagics(Magics):
 
             %llm_eval --data df --split test --compare
         """
-        from llm_magic.runtime.session import get_session
-
         args = parse_argstring(self.llm_eval, line)
         return get_session().evaluate(resolve_data_arg(self.shell, args.data), split=args.split,
                                       compare=args.compare)
@@ -123,9 +120,6 @@ class TrainMagics(Magics):
     @user_errors
     def llm_status(self, line: str = ""):
         """Progress of the current (or last) training run: step, losses, best checkpoint, ETA."""
-        from llm_magic.runtime.session import get_session
-        from llm_magic.runtime.training.api import status
-
         return status(get_session())
 
     @line_magic
@@ -137,8 +131,5 @@ class TrainMagics(Magics):
         """The runs of this session, one row per run: status, steps, duration, best eval loss,
         the key test metric, adapter and base model. ``--all`` adds every differing config key and
         every metric."""
-        from llm_magic.runtime.session import get_session
-        from llm_magic.runtime.training.runs import RunsTable
-
         args = parse_argstring(self.llm_runs, line)
         return RunsTable(get_session().runs.runs, all_columns=args.all_columns)

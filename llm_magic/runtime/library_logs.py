@@ -9,7 +9,7 @@ bitsandbytes uses its own compiled CPU kernel for the same 4-bit matmul (and fet
 other one would download code from the Hub at import time).
 
 :func:`absorb` drops such records before any handler sees them and re-logs them at DEBUG under
-``llm_magic.libraries``, so they remain available to whoever turns on debug logging;
+``llm_magic.runtime.library_logs``, so they remain available to whoever turns on debug logging;
 :func:`absorbed` lists what was taken. ``llm_magic.runtime`` installs it on import, before any
 module of the runtime can import peft or bitsandbytes.
 
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 
+from llm_magic.runtime.secrets import redact
+
 __all__ = ["ABSORBED", "LIBRARIES", "absorb", "absorbed"]
 
 #: Top-level logger names whose records are redacted.
@@ -33,7 +35,7 @@ ABSORBED: dict[str, tuple[str, ...]] = {
     "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward",),
 }
 
-_debug = logging.getLogger("llm_magic.libraries")
+_debug = logging.getLogger(__name__)
 _taken: list[str] = []
 
 
@@ -70,8 +72,6 @@ def absorb() -> None:
 
 def _redacting(factory):
     """``factory`` whose records from :data:`LIBRARIES` have their tokens redacted."""
-    from llm_magic.runtime.secrets import redact
-
     def make(*args, **kwargs):
         record = factory(*args, **kwargs)
         if record.name.split(".", 1)[0] in LIBRARIES:

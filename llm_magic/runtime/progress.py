@@ -19,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+from llm_magic.runtime.secrets import redact
+
 __all__ = ["ProgressListener", "Task", "listening", "set_default_listener", "silence_library_bars", "task"]
 
 
 def _redact(text: str) -> str:
     # Descriptions name models ("Loading <base_model>"): a token pasted there must not be shown.
-    from llm_magic.runtime.secrets import redact  # stdlib only
-
     return redact(text)
 
 
@@ -127,14 +127,14 @@ def silence_library_bars() -> None:
     """Turn off the tqdm bars of transformers, huggingface_hub and datasets (those imported)."""
     # Only libraries already imported: importing datasets just to silence it costs a second.
     if "huggingface_hub" in sys.modules:
-        from huggingface_hub.utils import disable_progress_bars
+        from huggingface_hub.utils import disable_progress_bars  # already imported (checked above): costs nothing
 
         disable_progress_bars()
     if "transformers" in sys.modules:
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_logging  # already imported (checked above): costs nothing
 
         hf_logging.disable_progress_bar()
     if "datasets" in sys.modules:
-        import datasets
+        import datasets  # already imported (checked above): costs nothing
 
         datasets.disable_progress_bars()

@@ -83,6 +83,7 @@ def known_tokens() -> list[str]:
     found.add(_read(path) or "")
     found.update(_stored_tokens(path.parent / "stored_tokens"))
     try:  # whatever else huggingface_hub resolves (e.g. a Colab secret)
+        # lazy: pulls huggingface_hub; load_config and %load_ext stay light
         from huggingface_hub import get_token
 
         found.add((get_token() or "").strip())

@@ -13,6 +13,8 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 __all__ = ["cgroup_cpu_limit", "limit_threads", "usable_cores"]
 
 _CGROUP = Path("/sys/fs/cgroup")
@@ -92,8 +94,6 @@ def usable_cores(root: Path = _CGROUP) -> int:
 
 def limit_threads(root: Path = _CGROUP) -> int:
     """Lower torch's intra-op thread count to :func:`usable_cores` if above; return the count."""
-    import torch  # the caller is about to run torch work anyway
-
     cores = usable_cores(root)
     if torch.get_num_threads() > cores:
         torch.set_num_threads(cores)

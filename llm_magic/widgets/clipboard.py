@@ -56,6 +56,7 @@ def _button_class() -> Any:
     """The anywidget class, built on first use (anywidget is imported only by the playground)."""
     global _CLASS
     if _CLASS is None:
+        # lazy: anywidget costs 0.1-0.4 s; paid by the first notebook playground only
         import anywidget
         import traitlets
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from llm_magic.runtime.config.yaml_lines import parse_yaml
 from llm_magic.runtime.secrets import redact
 
 
@@ -54,8 +55,6 @@ def written(config: Any) -> dict[str, Any]:
     """
     source = getattr(config, "source", None)
     if isinstance(source, str):
-        from llm_magic.runtime.config.yaml_lines import parse_yaml
-
         data = parse_yaml(source)[0]
         if isinstance(data, dict):
             return data

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 
+from IPython import get_ipython
+from IPython.display import display
+
 FRONTENDS = ("notebook", "terminal")
 # The user's setting (``%config LlmMagics.frontend``), pushed in by the magics; None: not set.
 _chosen: str | None = None
@@ -29,10 +32,6 @@ def is_notebook() -> bool:
     forced = _chosen or os.environ.get("LLM_MAGIC_FRONTEND", "").strip().lower()
     if forced in FRONTENDS:
         return forced == "notebook"
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
@@ -62,6 +61,4 @@ def display_widget(widget: object, html: str, text: str) -> object:
     ``handle.update(widget_bundle(...), raw=True)`` refreshes the fallback (e.g. after each answer)
     so a saved notebook keeps the last state.
     """
-    from IPython.display import display
-
     return display(widget_bundle(widget, html, text), raw=True, display_id=True)

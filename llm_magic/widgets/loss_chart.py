@@ -58,6 +58,7 @@ def _chart_class() -> Any:
     0.1-0.4 s, which ``%load_ext llm_magic`` must not pay."""
     global _widget_class
     if _widget_class is None:
+        # lazy: anywidget costs 0.1-0.4 s; paid by the first chart shown only
         import anywidget
         import traitlets
 

@@ -17,8 +17,12 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from IPython.display import display
+
 from llm_magic.runtime.training.loggers import BaseLogger, TextLogger, eta_seconds, format_duration, route_event
 from llm_magic.widgets.frontend import is_notebook
+from llm_magic.widgets.loss_chart import PointSender, chart_widget
+from llm_magic.widgets.loss_picture import render_svg
 
 __all__ = ["LossPlot"]
 
@@ -230,10 +234,6 @@ class LossPlot(BaseLogger):
         """Display the live chart (notebook) in the current cell output; nothing in a terminal."""
         if self._text is not None or self._handle is not None:
             return
-        from IPython.display import display
-
-        from llm_magic.widgets.loss_chart import PointSender, chart_widget
-
         self.widget = chart_widget(self._stop_clicked, self._history)
         self.widget.foreground = self.foreground
         self._sender = PointSender(self._send, self.min_interval)
@@ -269,8 +269,6 @@ class LossPlot(BaseLogger):
 
     def figure_svg(self) -> str:
         """The chart as it stands, as an SVG document (the final picture)."""
-        from llm_magic.widgets.loss_picture import render_svg
-
         return render_svg(self.points, self.best_step, self.summary())
 
 

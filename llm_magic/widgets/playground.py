@@ -33,8 +33,16 @@ import time
 import weakref
 from typing import Any, Callable
 
+import ipywidgets as w
+from IPython import get_ipython
+import torch
+import yaml
+
 from llm_magic.errors import LlmMagicError
-from llm_magic.widgets.frontend import is_notebook
+from llm_magic.runtime.progress import listening
+from llm_magic.widgets.clipboard import copy_button
+from llm_magic.widgets.frontend import display_widget, is_notebook, widget_bundle
+from llm_magic.widgets.progress import text_line
 
 __all__ = ["SLIDERS", "Playground"]
 
@@ -80,10 +88,6 @@ class Playground:
 
     def __init__(self, generate: GenerateFn, settings: dict[str, Any] | None = None,
                  text: str = "", notebook: bool | None = None) -> None:
-        import ipywidgets as w
-
-        from llm_magic.widgets.clipboard import copy_button
-
         self._generate = generate
         self.notebook = is_notebook() if notebook is None else notebook
         start = dict(settings or {})
@@ -148,8 +152,6 @@ class Playground:
 
     def to_yaml(self) -> str:
         """The current settings as a ``generation:`` block to paste into a ``%%llm_config`` cell."""
-        import yaml
-
         return yaml.safe_dump({"generation": self.settings()}, sort_keys=False)
 
     def show_yaml(self) -> str:
@@ -181,8 +183,6 @@ class Playground:
         def work() -> None:
             try:
                 if threads:
-                    import torch
-
                     torch.set_num_threads(threads)  # a new thread starts with torch's default
                 self.run()
             finally:
@@ -207,8 +207,6 @@ class Playground:
 
     def run(self) -> Any:
         """Generate for the prompt box's text with the current settings, streaming the answer."""
-        from llm_magic.runtime.progress import listening
-
         self._stop.clear()
         prompt = self.prompt.value
         self.last_prompt = prompt
@@ -293,8 +291,6 @@ class Playground:
             # (closed, or soon dead) widget view back into the output: static HTML only.
             self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
             return
-        from llm_magic.widgets.frontend import widget_bundle
-
         self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
 
     def retire(self) -> None:
@@ -330,8 +326,6 @@ class Playground:
 
     def _ipython_display_(self) -> None:
         if self.notebook:
-            from llm_magic.widgets.frontend import display_widget
-
             self.handle = display_widget(self.widget, self.render_html(), self.render_text())
             _orphan_at_shutdown(self)
         else:
@@ -355,10 +349,6 @@ def _orphan_at_shutdown(playground: Playground) -> None:
     public hook that runs then (IPython has no shutdown event). ``exit`` in a cell sets it too.
     """
     _SHOWN.add(playground)
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return
     shell = get_ipython()
     if shell is None or id(shell) in _watched or not shell.has_trait("exit_now"):
         return
@@ -387,8 +377,6 @@ class _OutputProgress:
         self.update(task)
 
     def update(self, task: Any) -> None:
-        from llm_magic.widgets.progress import text_line
-
         self.playground.output.value = _transcript(self.prompt, "", text_line(task))
 
     def end(self, task: Any) -> None:

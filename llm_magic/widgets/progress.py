@@ -18,6 +18,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+from IPython.display import display
+
+from llm_magic.runtime.progress import set_default_listener
 from llm_magic.widgets.frontend import is_notebook
 
 __all__ = ["ProgressDisplay", "html_line", "install", "text_line"]
@@ -78,8 +81,6 @@ class ProgressDisplay:
     def begin(self, task: Any) -> None:
         """Show the task (its output in a notebook, its line in a terminal)."""
         if self.notebook:
-            from IPython.display import display
-
             self._handles[id(task)] = display(self._bundle(task), raw=True, display_id=True)
         else:
             self._end_open_line()  # a task inside another: the outer line stays as it was
@@ -150,6 +151,4 @@ def _default_listener() -> ProgressDisplay:
 
 def install() -> None:
     """Make :class:`ProgressDisplay` draw every runtime task (``%load_ext llm_magic`` calls this)."""
-    from llm_magic.runtime.progress import set_default_listener
-
     set_default_listener(_default_listener)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from IPython.display import display
+
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.data.preview import PromptPreview
 from llm_magic.widgets.frontend import is_notebook
@@ -170,7 +172,6 @@ def maybe_show_preview(session: Any) -> PromptPreviewView | None:
     """
     if session.config is None or session.data is None:
         return None
-    from IPython.display import display
 
     try:
         view = PromptPreviewView(session.preview())

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from IPython.display import display
+
 from llm_magic.widgets.frontend import is_notebook
 
 __all__ = ["StreamOutput"]
@@ -52,8 +54,6 @@ class StreamOutput:
         self.footers = ["" for _ in titles]
         self._printed = ["" for _ in titles]
         if self.notebook:
-            from IPython.display import display
-
             self.handle = display(self._bundle(), raw=True, display_id=True)
             # The first display counts as an update: the throttle interval starts now (a zero start
             # would let the first token through whenever the machine's uptime exceeds the interval).

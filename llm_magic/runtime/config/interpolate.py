@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from llm_magic.errors import LlmMagicError
 
 __all__ = ["interpolate", "plain_data_problem"]
@@ -60,10 +64,6 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     A name the template reads that is missing, or that holds anything but plain data, is an
     :class:`LlmMagicError` naming it; so is anything the sandbox refuses. No user code runs.
     """
-    # lazy: jinja2 loads only for a cell that interpolates
-    from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
     env = _environment(ImmutableSandboxedEnvironment, StrictUndefined)
     env.globals = {"range": env.globals["range"]}
     try:
@@ -101,9 +101,6 @@ MAX_REPEAT = 100_000
 
 def _environment(base: type, undefined: type) -> Any:
     """The sandbox, also refusing ``*`` / ``**`` results that would exhaust memory or time."""
-    # lazy: jinja2 loads only for a cell that interpolates
-    from jinja2.exceptions import SecurityError
-
     class ConfigSandbox(base):  # type: ignore[misc, valid-type]
         intercepted_binops = frozenset(["*", "**"])
 
@@ -122,9 +119,6 @@ def _environment(base: type, undefined: type) -> Any:
 
 
 def _template_error(exc: Exception) -> LlmMagicError:
-    # lazy: jinja2 loads only for a cell that interpolates
-    from jinja2.exceptions import SecurityError
-
     where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
     if isinstance(exc, SecurityError):
         return LlmMagicError(f"--interpolate: refused by the sandbox{where}: {str(exc).rstrip('.')}. A config template may "

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.errors import DataError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
 
 __all__ = ["BalanceReport", "balance_settings", "balance_train_split"]
@@ -65,6 +65,7 @@ def balance_train_split(train: Any, targets: Sequence[str], config: Any, target_
     :class:`BalanceReport`, or ``train`` unchanged and None when no balancing is configured or the
     split is empty. Raises :class:`LlmMagicError` unless the targets hold exactly two classes.
     """
+    # lazy: pulls numpy; %load_ext stays light
     import numpy as np
 
     setting = balance_settings(config)

@@ -22,6 +22,7 @@ from llm_magic.runtime.data.tokenize import (
     TruncationReport,
     tokenize_for_training,
 )
+from llm_magic.runtime.progress import silence_library_bars, task
 
 __all__ = ["PreparedData", "clean_for_config", "clean_prompt_columns", "model_context_length", "prepare_data",
            "retriever_for_data", "target_texts"]
@@ -156,13 +157,10 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
     :func:`retriever_for_data`. Raises :class:`LlmMagicError` for
     missing columns, empty data, bad templates and split settings.
     """
-    import pandas as pd
-
     df = load_data(data)
     renderer = PromptRenderer(config, tokenizer=tokenizer)
     df, cleaning = clean_for_config(df, config, renderer)
     splits = split_data(sample_data(df, config, seed), config, seed)
-    from llm_magic.runtime.progress import silence_library_bars, task
 
     silence_library_bars()
     # The index holds the train rows before balancing, as in Ludwig (it indexes at preprocessing,
@@ -191,6 +189,7 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
 def _prepare_split(part: Any, renderer: Any, retriever: Any, tokenizer: Any, config: Any,
                    target_column: str, limits: Any) -> tuple[Any, Any]:
     """One split's ``(prompt/target frame, tokenized rows or None)``."""
+    # lazy: pulls pandas; %load_ext stays light
     import pandas as pd
 
     rows = [row for _, row in part.iterrows()]

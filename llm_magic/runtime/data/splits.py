@@ -90,6 +90,7 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
 
     Each split keeps the original index and row order. Splits may be empty (small data).
     """
+    # lazy: pulls numpy; %load_ext stays light
     import numpy as np
 
     split = getattr(_preprocessing(config), "split", None)
@@ -125,6 +126,7 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
             parts["train" if u < bounds[0] else "validation" if u < bounds[1] else "test"].append(label)
     elif kind == "datetime":
         _require_split_column(df, kind, column)
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
         values = df[column]

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from llm_magic.errors import LlmMagicError, ModelLoadError
+from llm_magic.runtime import embedded
+from llm_magic.runtime.data.sources import feature_setting
+from llm_magic.runtime.progress import task
 
 __all__ = [
     "SequenceLimits",
@@ -63,8 +66,6 @@ class SequenceLimits:
         A feature's ``sequence_length`` wins over its ``max_sequence_length``, as in Ludwig. The
         global limit defaults to ``context_length`` (the model's) and is capped by it, as in Ludwig.
         """
-        from llm_magic.runtime.data.sources import feature_setting
-
         total = getattr(getattr(config, "preprocessing", None), "global_max_sequence_length", None)
         if context_length is not None:
             total = context_length if total is None else min(total, context_length)
@@ -243,6 +244,7 @@ def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) ->
     are the tokenizer's pad id, padded ``attention_mask`` is 0 and padded ``labels`` are -100, on
     the tokenizer's ``padding_side``.
     """
+    # lazy: pulls transformers; %load_ext stays light
     from transformers import DataCollatorForSeq2Seq
 
     ensure_pad_token(tokenizer)
@@ -251,15 +253,14 @@ def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) ->
 
 
 def _base_model_path(config: Any) -> str:
-    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
-
     name = config.base_model
-    return str(embedded_model_path()) if is_embedded_model(name) else name
+    return str(embedded.embedded_model_path()) if embedded.is_embedded_model(name) else name
 
 
 def base_model_context_length(config: Any) -> int | None:
     """The base model's context length from its ``config.json`` alone (no weights); None if unknown."""
     try:
+        # lazy: pulls transformers; %load_ext stays light
         from transformers import AutoConfig
 
         hf_config = AutoConfig.from_pretrained(_base_model_path(config), trust_remote_code=False)
@@ -280,9 +281,9 @@ def load_tokenizer(config: Any) -> Any:
     name = config.base_model
     try:
         path = _base_model_path(config)
-        from llm_magic.runtime.progress import task
 
         with task(f"Loading the tokenizer of {name}"):  # importing transformers alone takes seconds
+            # lazy: pulls transformers; %load_ext stays light
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(

@@ -12,15 +12,16 @@ Nothing here imports torch at import time. See docs/scale-out.md.
 """
 from __future__ import annotations
 
+from llm_magic.runtime.distributed import launch as _launch
+from llm_magic.runtime.distributed import script as _script
+
 __all__ = ["export_script", "train_distributed"]
 
 
 def train_distributed(session, data=None, *, processes: int, **options):
     """Fine-tune on ``processes`` local processes (see :func:`.launch.train_distributed` for
     ``resume``, ``sample_every``, ``background`` and ``loggers``)."""
-    from llm_magic.runtime.distributed.launch import train_distributed as run
-
-    return run(session, data, processes=processes, **options)
+    return _launch.train_distributed(session, data, processes=processes, **options)
 
 
 def export_script(session, directory, *, data=None, processes: int | None = None, machines: int = 1,
@@ -30,10 +31,9 @@ def export_script(session, directory, *, data=None, processes: int | None = None
     ``data`` defaults to the session's bound data; ``processes`` (the total) to one per GPU of
     this machine (2 without GPUs) on each of ``machines``; ``include_weights`` ships the loaded model's current trainable weights as the start.
     """
-    from llm_magic.runtime.distributed.script import write_job
-
     config = session.require_config()
     if processes is None:
+        # lazy: pulls torch; %load_ext stays light
         import torch
 
         per_machine = torch.cuda.device_count() if torch.cuda.is_available() else 2
@@ -42,4 +42,4 @@ def export_script(session, directory, *, data=None, processes: int | None = None
     if include_weights and session.models.loaded is not None:
         model = session.load_model().model
     data = data if data is not None else session.data
-    return write_job(config, directory, data=data, model=model, processes=processes, machines=machines)
+    return _script.write_job(config, directory, data=data, model=model, processes=processes, machines=machines)

@@ -34,7 +34,12 @@ from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import RESULT_NAME
+from llm_magic.runtime.persistence import layout
+from llm_magic.runtime.persistence.load import apply_adapter_weights
+from llm_magic.runtime.training.api import announce_end, dispatch, final_test_report, start_run
+from llm_magic.runtime.training.job import open_record, plan_job
 from llm_magic.runtime.training.loggers import EVENTS, MetricLogger
+from llm_magic.runtime.training.runs import recorded, training_state
 
 if TYPE_CHECKING:
     from llm_magic.runtime.models.loader import LoadedModel
@@ -138,10 +143,6 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
     session's ``Settings.cache_dir``, itself None: ``$LLM_MAGIC_CACHE``) come from the session's
     ``Settings``.
     """
-    from llm_magic.runtime.training.api import dispatch, start_run
-    from llm_magic.runtime.training.job import open_record, plan_job
-    from llm_magic.runtime.training.runs import training_state
-
     # The same checks, in the same order, as a run in the kernel (training.job), before any process starts.
     job = plan_job(session, data, resume=resume, report_to=report_to, sample_every=sample_every)
     if cache_dir is not None:
@@ -153,6 +154,7 @@ def train_distributed(session: Any, data: Any = None, *, processes: int, resume:
             "rank 0 cannot generate alone. Drop --sample-every, or use backend.strategy: ddp (or ZeRO-1/2)."
         )
     _strategy.check_runnable(plan, processes)
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     cpu = not torch.cuda.is_available()
@@ -213,9 +215,8 @@ def _run(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: RunRecor
     take longer than ``launch.stop_grace`` (default :data:`STOP_GRACE_SECONDS`), or on a second
     Ctrl-C, are they ended.
     """
-    from llm_magic.runtime.training.api import announce_end
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.runner import SigintToStop
-    from llm_magic.runtime.training.runs import recorded
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     if launch.cpu:
@@ -277,10 +278,6 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
     A stopped run comes back like a one-process stop: the weights reached so far, and the
     checkpoint to resume from.
     """
-    from llm_magic.runtime.persistence import layout
-    from llm_magic.runtime.persistence.load import apply_adapter_weights
-    from llm_magic.runtime.training.api import final_test_report
-
     run_dir = _folder(job) / _script.RUN_DIR
     result = json.loads((run_dir / RESULT_NAME).read_text(encoding="utf-8"))
     manifest = layout.read_manifest(run_dir)
@@ -306,6 +303,7 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
         )
     history = run_dir / layout.HISTORY_NAME
     if history.exists():
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
         rows = pd.read_csv(history).to_dict("records")
@@ -320,6 +318,7 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
 
 def _load_full_weights(model: Any, run_dir: Path) -> None:
     """Full fine-tune: copy rank 0's saved weights (one or sharded safetensors files) into ``model``."""
+    # lazy: pulls safetensors; %load_ext stays light
     from safetensors.torch import load_file
 
     files = sorted(run_dir.glob("model*.safetensors"))

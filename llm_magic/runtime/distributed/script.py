@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.data import load_data
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import START_WEIGHTS_NAME, save_trainable_weights
+from llm_magic.runtime.persistence.user_config import user_config_text
+from llm_magic.runtime.secrets import check_text
 
 __all__ = ["ACCELERATE_CONFIG_NAME", "CHECKPOINTS_DIR", "DATA_NAME", "ExportReport", "SCRIPT_NAME", "STOP_NAME",
            "write_job"]
@@ -155,10 +160,6 @@ def _absolute_base_model(data: dict[str, Any]) -> dict[str, Any]:
 
 def _user_config(config: Any) -> str | None:
     """The config as the user wrote it, for ``config.user.yaml`` (None when there is none)."""
-    import yaml
-
-    from llm_magic.runtime.persistence.user_config import user_config_text
-
     text = user_config_text(config)
     if text is None:
         return None
@@ -169,8 +170,6 @@ def _user_config(config: Any) -> str | None:
 
 
 def _frame(data: Any) -> Any:
-    from llm_magic.runtime.data import load_data
-
     return load_data(data)
 
 
@@ -183,8 +182,6 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
     contributes its current trainable weights as the start point. ``processes`` is the total
     over ``machines``; ``cpu`` writes an accelerate config for CPU processes.
     """
-    import yaml
-
     plan = _strategy.resolve_plan(config)
     if machines < 1 or processes < machines:
         raise LlmMagicError(f"--processes {processes} / --machines {machines}: need at least one process per machine.")
@@ -195,8 +192,6 @@ def write_job(config: Any, directory: str | Path, *, data: Any = None, model: An
     effective_text = yaml.safe_dump(effective, sort_keys=False, allow_unicode=True)
     user = _user_config(config)
     # A token pasted into the config is refused before anything is written (runtime/secrets.py).
-    from llm_magic.runtime.secrets import check_text
-
     for name, text in ((CONFIG_NAME, effective_text), (USER_CONFIG_NAME, user or "")):
         check_text(text, f"{folder}/{name}")
     folder.mkdir(parents=True, exist_ok=True)

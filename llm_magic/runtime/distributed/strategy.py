@@ -140,6 +140,7 @@ def check_runnable(plan: ScalePlan, processes: int, *, machines: int = 1, cuda_d
     if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
         raise LlmMagicError(f"--processes {processes!r}: expected a positive number of processes.")
     if cuda_devices is None:
+        # lazy: pulls torch; %load_ext stays light
         import torch
 
         cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from llm_magic.errors import CheckpointError
+from llm_magic.runtime.training.loggers import TextLogger
+from llm_magic.runtime.training.runs import training_state
+
 __all__ = [
     "JsonlLogger", "RESULT_NAME", "RUN_ID", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
     "prepare_session", "rank", "rank0_loggers", "save_trainable_weights", "setup", "watch_stop_file",
@@ -51,6 +55,7 @@ def setup() -> int:
     The model loader puts the model on the *current* CUDA device, so each process must select
     ``LOCAL_RANK`` first or all of them would share GPU 0.
     """
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
@@ -67,8 +72,6 @@ def prepare_session(session: Any, checkpoints: str | os.PathLike, run_name: str 
     every rank its RNG state; FSDP and ZeRO-3 every rank its shard). ``run_name`` and
     ``tracking_root`` (the notebook's run id and runs folder) are what experiment trackers see.
     """
-    from llm_magic.runtime.training.runs import training_state
-
     state = training_state(session)
     state.output_root = str(Path(checkpoints).resolve())
     state.fixed_run_id = RUN_ID
@@ -82,8 +85,6 @@ def watch_stop_file(path: str | os.PathLike, session: Any) -> threading.Thread:
     and write one checkpoint. The event is set again on every poll: a run that starts after the
     file appeared (it clears the event at its start) still sees the request.
     """
-    from llm_magic.runtime.training.runs import training_state
-
     event, path = training_state(session).stop_event, Path(path)
 
     def poll() -> None:
@@ -158,7 +159,6 @@ def rank0_loggers(log_path: str | None) -> list[Any]:
         return []
     if log_path:
         return [JsonlLogger(log_path)]
-    from llm_magic.runtime.training.loggers import TextLogger
 
     return [TextLogger()]
 
@@ -169,6 +169,7 @@ def _trainable(model: Any) -> dict[str, Any]:
 
 def save_trainable_weights(model: Any, path: str | os.PathLike) -> int:
     """Write ``model``'s trainable weights (an adapter's, or all for a full fine-tune); return the count."""
+    # lazy: pulls safetensors; %load_ext stays light
     from safetensors.torch import save_file
 
     tensors = {n: p.detach().to("cpu").contiguous() for n, p in _trainable(model).items()}
@@ -178,10 +179,9 @@ def save_trainable_weights(model: Any, path: str | os.PathLike) -> int:
 
 def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
     """Copy weights written by :func:`save_trainable_weights` into ``model``; names and shapes must match."""
+    # lazy: pulls torch; %load_ext stays light
     import torch
     from safetensors.torch import load_file
-
-    from llm_magic.errors import CheckpointError
 
     saved = load_file(str(path))
     params = _trainable(model)
@@ -210,6 +210,7 @@ def gathered(model: Any) -> Iterator[None]:
     """
     params = list(model.parameters())
     if any(hasattr(p, "ds_id") for p in params):
+        # lazy: DeepSpeed is optional (ZeRO-3 runs only)
         import deepspeed
 
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
@@ -218,6 +219,7 @@ def gathered(model: Any) -> Iterator[None]:
     if not any(hasattr(p, "full_tensor") for p in params):
         yield
         return
+    # lazy: pulls torch; %load_ext stays light
     import torch
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
@@ -259,6 +261,7 @@ def finish(stop_file: str | os.PathLike | None = None) -> None:
     Rank 0 then removes ``stop_file`` (if a stop was asked), so the next launch of the same
     folder does not stop at its first step.
     """
+    # lazy: pulls torch; %load_ext stays light
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

@@ -14,10 +14,20 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import pandas as pd
+import torch
+
 from llm_magic.runtime.evaluation.metrics import (
     bleu, classification_metrics, exact_match, perplexity, rouge,
 )
+from llm_magic.runtime.evaluation.preference import preference_metrics
 from llm_magic.runtime.evaluation.report import EvalReport
+from llm_magic.runtime.generation.batch import generate_batch
+from llm_magic.runtime.generation.labels import category_labels, map_to_label
+from llm_magic.runtime.generation.runner import prompt_limits
+from llm_magic.runtime.generation.settings import hf_kwargs
+from llm_magic.runtime.generation.streaming import model_device
+from llm_magic.runtime.progress import task
 
 __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
 
@@ -32,10 +42,6 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
 
     ``progress(n)`` is told after each batch how many rows it scored.
     """
-    import torch
-
-    from llm_magic.runtime.generation.streaming import model_device
-
     device = model_device(model)
     total_loss, total_tokens = 0.0, 0
     correct_tokens, correct_rows, scored_rows = 0, 0, 0
@@ -82,8 +88,6 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
     generation = getattr(config, "generation", None)
     if generation is not None:
         try:
-            from llm_magic.runtime.generation.settings import hf_kwargs
-
             kwargs = hf_kwargs(generation, tokenizer)
         except (ImportError, AttributeError):
             kwargs = {}
@@ -107,8 +111,6 @@ def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_toke
     so the answers scored are to the prompts the model was trained on. ``progress(n)`` is told
     after each batch how many prompts it finished.
     """
-    from llm_magic.runtime.generation.batch import generate_batch
-
     kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": tokenizer.pad_token_id,
               **(extra or {})}
     was_training = model.training
@@ -157,10 +159,6 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
 
     Each pass over the split is a :func:`~llm_magic.runtime.progress.task` counting its rows.
     """
-    import pandas as pd
-
-    from llm_magic.runtime.progress import task
-
     output_feature = config.output_feature
     output_type = str(getattr(output_feature, "type", "text"))
     prompts, targets = list(split.prompts), list(split.targets)
@@ -170,12 +168,9 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     report = EvalReport(split=name, output_type=output_type, rows=len(prompts))
     if not prompts:
         return report
-    from llm_magic.runtime.generation.runner import prompt_limits
 
     limits = prompt_limits(config)
     if output_type == "category":
-        from llm_magic.runtime.generation.labels import category_labels, map_to_label
-
         labels = category_labels(output_feature)
         constrain = bool(getattr(getattr(output_feature, "decoder", None), "constrain_to_vocabulary", False))
         longest = max(len(tokenizer(str(label), add_special_tokens=False)["input_ids"]) for label in labels)
@@ -214,8 +209,6 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     rejected = getattr(split, "rejected", None)
     trainer = getattr(config, "trainer", None)
     if rejected is not None:
-        from llm_magic.runtime.evaluation.preference import preference_metrics
-
         # The run's beta scales the implicit rewards as in its training logs.
         beta = float(getattr(trainer, f"{getattr(trainer, 'type', '')}_beta", 0.1))
         with task(f"Evaluating the {name} split: scoring chosen against rejected answers",

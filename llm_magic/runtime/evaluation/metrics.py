@@ -10,6 +10,11 @@ import math
 import re
 from typing import Any, Sequence
 
+import numpy as np
+import pandas as pd
+
+from llm_magic.errors import LlmMagicError
+
 __all__ = [
     "bleu",
     "classification_metrics",
@@ -29,8 +34,6 @@ def _require(module: str, package: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        from llm_magic.errors import LlmMagicError
-
         raise LlmMagicError(
             f"This metric needs the {package!r} package: pip install 'llm-magic[metrics]' "
             f"(or pip install {package})."
@@ -55,8 +58,6 @@ def token_metrics(pred_ids: Any, label_ids: Any) -> dict[str, float]:
     ``pred_ids[:, t]`` is the prediction for ``label_ids[:, t + 1]`` (causal LM shift); positions
     labelled -100 (prompt, padding) do not count. A sequence is correct when all its target tokens are.
     """
-    import numpy as np
-
     preds = np.asarray(pred_ids)[:, :-1]
     labels = np.asarray(label_ids)[:, 1:]
     mask = labels != -100
@@ -115,8 +116,6 @@ def classification_metrics(predicted: Sequence[str], actual: Sequence[str],
     Returns ``{"accuracy": float, "per_class": DataFrame, "confusion": DataFrame}``; rows of the
     confusion matrix are the true labels, columns the predicted ones.
     """
-    import pandas as pd
-
     sk = _require("sklearn.metrics", "scikit-learn")
     accuracy_score, confusion_matrix = sk.accuracy_score, sk.confusion_matrix
     precision_recall_fscore_support = sk.precision_recall_fscore_support

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import torch
+
+from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
+from llm_magic.runtime.generation.streaming import model_device
+
 __all__ = ["answer_log_likelihoods", "preference_metrics"]
 
 
 def answer_log_likelihoods(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str], *,
                            batch_size: int = 8, add_special_tokens: bool = True) -> list[tuple[float, int]]:
     """``(summed log-probability, token count)`` of each answer after its prompt (its tokens and EOS)."""
-    import torch
-
-    from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
-    from llm_magic.runtime.generation.streaming import model_device
-
     rows = list(tokenize_for_training(tokenizer, list(prompts), list(answers),
                                       add_special_tokens=add_special_tokens).rows)
     collator, device = make_data_collator(tokenizer), model_device(model)

@@ -14,6 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
+from transformers import set_seed
+
+from llm_magic.runtime.generation.decode import generate_ids
+from llm_magic.runtime.generation.inputs import encode_prompts, left_padded
+from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
+from llm_magic.runtime.generation.plan import batch_plan
+from llm_magic.runtime.generation.streaming import eval_mode, model_device
+
 __all__ = ["BatchInterrupted", "generate_batch"]
 
 
@@ -60,15 +69,6 @@ def generate_batch(
     A KeyboardInterrupt (the stop button) raises :class:`BatchInterrupted` carrying the answers
     of the batches already done.
     """
-    import torch
-    from transformers import set_seed
-
-    from llm_magic.runtime.generation.decode import generate_ids
-    from llm_magic.runtime.generation.inputs import encode_prompts, left_padded
-    from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
-    from llm_magic.runtime.generation.plan import batch_plan
-    from llm_magic.runtime.generation.streaming import eval_mode, model_device
-
     if seed is not None:
         set_seed(seed)
     device = device if device is not None else model_device(model)

@@ -28,6 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from transformers import DynamicCache, StoppingCriteriaList
+from transformers.cache_utils import DynamicLayer
+
 __all__ = ["LIVE_SHARE", "PREFILL_CALL_TOKENS", "generate_ids", "prefill_groups"]
 
 #: Compact a batch once at most this share of its rows is still generating. Each compaction
@@ -68,9 +72,6 @@ def _base(model: Any) -> Any:
 
 def _plain_full_attention(model: Any) -> bool:
     """Whether the model's generate cache is a DynamicCache of plain full-attention layers."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
         return False  # prefix / prompt tuning put virtual tokens into the cache
@@ -149,9 +150,6 @@ def _prefilled_cache(model: Any, input_ids: Any, attention_mask: Any) -> Any:
     the cache covers columns ``0..W-2`` with each row's keys and values right-aligned, zeros
     where the row is padding (masked by ``attention_mask`` like the padding they replace).
     """
-    import torch
-    from transformers import DynamicCache
-
     base = _base(model)
     width = input_ids.shape[1] - 1
     real = attention_mask[:, :width].sum(dim=1).tolist()
@@ -188,15 +186,11 @@ class _StopWhenSparse:
     """
 
     def __init__(self, eos_ids: list[int], rows: int, steps: int, device: Any) -> None:
-        import torch
-
         self.eos = torch.tensor(eos_ids, device=device)
         self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
         self.rows, self.steps_left, self.stopped = rows, steps, False
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
         self.finished |= torch.isin(input_ids[:, -1], self.eos)
         self.steps_left -= 1
         live = self.rows - int(self.finished.sum())
@@ -214,8 +208,6 @@ def generate_ids(model: Any, input_ids: Any, attention_mask: Any, kwargs: dict[s
     ``input_ids[prompt width:]``, ...). Rows shorter than the longest answer end in ``pad_id``,
     as in a plain call. See the module docstring for what is skipped and when.
     """
-    import torch
-
     width = input_ids.shape[1]
     if not _resumable(model, kwargs):
         ids = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
@@ -225,8 +217,6 @@ def generate_ids(model: Any, input_ids: Any, attention_mask: Any, kwargs: dict[s
         call = dict(kwargs, cache=cache) if cache is not None else kwargs
         ids = model.generate(input_ids=input_ids, attention_mask=attention_mask, **call)
         return getattr(ids, "sequences", ids)[:, width:]
-
-    from transformers import StoppingCriteriaList
 
     total = int(_setting(model, kwargs, "max_new_tokens"))
     least = int(kwargs.get("min_new_tokens") or 0)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import torch
+
+from llm_magic.runtime.data.tokenize import cut_prompt_for_generation
+
 __all__ = ["cut_ids", "encode_prompts", "left_padded"]
 
 
@@ -30,8 +34,6 @@ def cut_ids(ids: Sequence[int], tokenizer: Any, limits: Any = None,
     """One prompt's token ids after both cuts."""
     ids = list(ids)
     if limits is not None:
-        from llm_magic.runtime.data.tokenize import cut_prompt_for_generation
-
         ids = cut_prompt_for_generation(ids, limits, getattr(tokenizer, "bos_token_id", None))
     if max_prompt_tokens and len(ids) > max_prompt_tokens:
         ids = ids[-max_prompt_tokens:]
@@ -45,8 +47,6 @@ def left_padded(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
     rather than with ``tokenizer.pad``: that warns on every call for fast tokenizers, and the
     rows are already cut ids.
     """
-    import torch
-
     width = max((len(r) for r in rows), default=0)
     ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+import torch
+
 __all__ = ["MAX_AUTO_ROWS", "MAX_AUTO_ROWS_CUDA", "batch_plan", "bytes_per_token", "free_memory"]
 
 #: Upper bound of the automatic batch size (rows per ``generate`` call) on the CPU ...
@@ -56,8 +58,6 @@ def bytes_per_token(model: Any) -> tuple[int, int]:
 
 def free_memory(device: Any) -> int:
     """Bytes free on ``device`` now (CUDA: ``mem_get_info``; else available RAM)."""
-    import torch
-
     if getattr(device, "type", str(device)).startswith("cuda") and torch.cuda.is_available():
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)

@@ -10,9 +10,19 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Iterator, Protocol
 
+import yaml
+
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config.yaml_lines import safe_load
+from llm_magic.runtime.data.prepare import clean_prompt_columns, retriever_for_data
+from llm_magic.runtime.data.prompts import PromptRenderer
+from llm_magic.runtime.data.sources import load_data
+from llm_magic.runtime.data.tokenize import SequenceLimits
+from llm_magic.runtime.generation.labels import category_labels, map_to_label
 from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
-from llm_magic.runtime.generation.streaming import fresh_seed
+from llm_magic.runtime.generation.settings import hf_kwargs, merge_settings
+from llm_magic.runtime.generation.streaming import fresh_seed, generate_one
+from llm_magic.runtime.progress import task
 
 __all__ = [
     "GenerationListener",
@@ -41,8 +51,6 @@ class GenerationListener(Protocol):
 
 # ----------------------------------------------------------------------------------- prompts
 def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
-    from llm_magic.runtime.data.prompts import PromptRenderer
-
     return PromptRenderer(config, retriever=_retriever(session, config), tokenizer=tokenizer)
 
 
@@ -61,7 +69,6 @@ def _retriever(session: Any, config: Any) -> Any:
             "session yet. Bind some with %llm_train --data NAME (or %llm_preview --data NAME) first, "
             "or use --raw to send the text without the template."
         )
-    from llm_magic.runtime.data.prepare import retriever_for_data
 
     # The same cleaning, sampling and split as training, so generation sees the same examples.
     retriever = retriever_for_data(config, session.data, cache_dir=session.settings.cache_dir)
@@ -79,9 +86,6 @@ def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
     columns = [c for c in renderer.column_placeholders if c != renderer.input_column]
     if not columns:
         return {renderer.input_column: text}
-    import yaml
-
-    from llm_magic.runtime.config.yaml_lines import safe_load
 
     needed = list(renderer.required_columns())
     example = "\n".join(f"{c}: ..." for c in needed)
@@ -119,9 +123,7 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
     renderer = _renderer(session, config, tokenizer)
     row = prompt_row(renderer, text)
     if any(value is None for value in row.values()):  # `column: null` in the body: training's rule
-        import pandas as pd
-
-        from llm_magic.runtime.data.prepare import clean_prompt_columns
+        import pandas as pd  # lazy: pandas only for a `column: null` body; %load_ext stays light
 
         row = clean_prompt_columns(pd.DataFrame([row]), config, renderer)[0].iloc[0]
     return renderer.render(row), not renderer.chat_template
@@ -131,8 +133,6 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
 def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
                        name_format: Callable[[str], str] = str) -> Any:
     """``config.generation`` with ``overrides`` merged and validated (see ``settings.merge_settings``)."""
-    from llm_magic.runtime.generation.settings import merge_settings
-
     return merge_settings(config.generation, dict(overrides or {}), name_format)
 
 
@@ -142,8 +142,6 @@ def prompt_limits(config: Any) -> Any:
     Without the model's context length: that cut is :func:`max_prompt_tokens`, which also leaves
     room for the new tokens.
     """
-    from llm_magic.runtime.data.tokenize import SequenceLimits
-
     return SequenceLimits.from_config(config)
 
 
@@ -205,9 +203,6 @@ def _samples(session: Any, text: str, *, raw: bool, seed: int | None, n: int, co
              overrides: dict[str, Any] | None, name_format: Callable[[str], str],
              listener: GenerationListener | None) -> GenerationResults:
     """:func:`generate_samples` once the session was found idle (or claimed busy by the caller)."""
-    from llm_magic.runtime.generation.settings import hf_kwargs
-    from llm_magic.runtime.generation.streaming import generate_one
-
     config = session.require_config()
     settings = effective_settings(config, overrides, name_format)
     bundle = session.load_model()
@@ -342,11 +337,8 @@ def predict(
     (``frame.attrs["rows_total"]`` is the number of rows asked for), and ``on_stopped(message)``
     is told how many were done (default: a ``UserWarning``).
     """
-    from llm_magic.runtime.data.prepare import clean_prompt_columns
-    from llm_magic.runtime.data.sources import load_data
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.generation.batch import BatchInterrupted, generate_batch
-    from llm_magic.runtime.generation.labels import category_labels, map_to_label
-    from llm_magic.runtime.generation.settings import hf_kwargs
 
     session.check_idle("predict")
     config = session.require_config()
@@ -411,7 +403,5 @@ def _progress_bar(progress: bool | Callable[[int], None], total: int) -> Iterato
     else:
         # The one progress system (runtime.progress): a tqdm.auto bar would be an ipywidget that a
         # saved notebook cannot show.
-        from llm_magic.runtime.progress import task
-
         with task("Predicting", total=total) as step:
             yield step.advance

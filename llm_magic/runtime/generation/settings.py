@@ -9,7 +9,10 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config import LLMConfig
 
 __all__ = [
     "SAMPLING_KEYS",
@@ -26,8 +29,6 @@ SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff",
 
 def generation_model_class() -> type:
     """The pydantic class of ``LLMConfig.generation`` (the config module owns it)."""
-    from llm_magic.runtime.config import LLMConfig
-
     annotation = LLMConfig.model_fields["generation"].annotation
     # Unwrap Optional[...] / Annotated[...] to the model class itself.
     for candidate in (annotation, *getattr(annotation, "__args__", ())):
@@ -52,8 +53,6 @@ def merge_settings(
     Unknown keys and invalid values raise :class:`LlmMagicError` naming each offending key as
     ``name_format(key)`` (the magics pass ``lambda k: f"--{k}"`` so the flag is named).
     """
-    from pydantic import ValidationError
-
     model_cls = type(current)
     fields = generation_fields(model_cls)
     unknown = [key for key in overrides if key not in fields]

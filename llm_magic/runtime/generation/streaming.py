@@ -50,6 +50,7 @@ def thread_count(count: int) -> Iterator[None]:
     ``torch.set_num_threads`` also changes the process-wide default, so the inherited one is put
     back when the worker is done.
     """
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     # Set even when torch already reports ``count``: the report is the process-wide value, and
@@ -76,6 +77,7 @@ def eval_mode(model: Any) -> Iterator[Any]:
 
 def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria instance
     """A ``StoppingCriteria`` that ends generation once ``event`` is set (built lazily: torch)."""
+    # lazy: pulls torch; %load_ext stays light
     import torch
     from transformers import StoppingCriteria
 
@@ -114,9 +116,11 @@ def generate_one(
     ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
     The worker thread computes on as many threads as the caller (``torch.get_num_threads()``).
     """
+    # lazy: pulls torch; %load_ext stays light
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer, set_seed
 
+    # lazy: pulls torch; %load_ext stays light
     from llm_magic.runtime.generation.inputs import cut_ids
 
     if seed is None:

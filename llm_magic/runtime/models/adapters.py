@@ -16,6 +16,7 @@ from typing import Any
 
 from llm_magic.errors import LlmMagicError, ModelLoadError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
+from llm_magic.runtime.models.source import ModelSource, explain_load_error, hub_token
 
 __all__ = [
     "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
@@ -33,6 +34,7 @@ def is_training_config(config: Any) -> bool:
 
 def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
     """The configured ``target_modules``, or the ones found in the base for ``adapter.type``."""
+    # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
     from llm_magic.runtime.models.targets import default_target_modules
 
     configured = getattr(adapter, "target_modules", None)
@@ -101,6 +103,7 @@ def attach_adapter(
             for param in base.parameters():
                 param.requires_grad_(True)
         return base, None
+    # lazy: pulls peft (and torch); %load_ext stays light
     from peft import prepare_model_for_kbit_training
 
     training = is_training_config(config)
@@ -118,6 +121,7 @@ def attach_adapter(
 
 def _add_adapter(model, base, name, block, candidates, training):
     """Add adapter ``name`` (config ``block``) to ``model``, or wrap ``base`` when model is None."""
+    # lazy: pulls peft (and torch); %load_ext stays light
     from peft import PeftModel, get_peft_model
 
     weights = getattr(block, "pretrained_adapter_weights", None)
@@ -209,6 +213,7 @@ def detach_adapter(model: Any) -> Any:
 
     A model without an adapter is returned as is.
     """
+    # lazy: pulls peft (and torch); %load_ext stays light
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
@@ -251,8 +256,6 @@ def pretrained_adapter_folder(adapter: Any) -> Path:
 
 def _local_adapter_folder(weights: str) -> Path:
     """A folder holding the adapter's config and safetensors weights (downloading hub repos)."""
-    from llm_magic.runtime.models.source import ModelSource, explain_load_error, hub_token
-
     folder = Path(os.path.expanduser(weights))
     if not folder.is_dir():
         if weights.startswith((".", "/", "~")) or weights.count("/") > 1:
@@ -260,6 +263,7 @@ def _local_adapter_folder(weights: str) -> Path:
                 f"adapter.pretrained_adapter_weights: {weights!r} is not an existing folder (and not "
                 "a hub id of the form 'owner/name')."
             )
+        # lazy: pulls huggingface_hub; %load_ext stays light
         from huggingface_hub import snapshot_download
 
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from llm_magic.errors import DeviceError, LlmMagicError
 
 __all__ = ["Placement", "choose_placement", "parse_dtype"]
@@ -27,8 +29,6 @@ class Placement:
 
 def parse_dtype(name: str, key: str):
     """The torch dtype named ``name`` (``float32``/``float16``/``bfloat16``); ``key`` names the config key."""
-    import torch
-
     if name not in _DTYPES:
         raise LlmMagicError(f"{key}: {name!r} is not a dtype; use one of {', '.join(_DTYPES)}.")
     return getattr(torch, name)
@@ -36,8 +36,6 @@ def parse_dtype(name: str, key: str):
 
 def choose_placement(quantization: Any = None) -> Placement:
     """Pick the device and load dtype for a model with the given ``quantization`` section (or None)."""
-    import torch
-
     if torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
         bf16 = torch.cuda.is_bf16_supported()

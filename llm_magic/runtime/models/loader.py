@@ -11,11 +11,34 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.models import adapters
+from llm_magic.runtime.models.device import choose_placement
+from llm_magic.runtime.models.parameters import (
+    apply_rope_scaling,
+    attach_neftune,
+    context_length,
+    rope_settings,
+)
+from llm_magic.runtime.models.quantization import (
+    bnb_config,
+    check_quantization,
+    compute_dtype_name,
+    describe_quantization,
+)
+from llm_magic.runtime.models.seeding import config_seed, fingerprint, seeded
+from llm_magic.runtime.models.shape import check_adapter_ranks
+from llm_magic.runtime.models.source import explain_load_error, hub_token, refuse_remote_code, resolve_source
+from llm_magic.runtime.models.targets import find_candidates
+from llm_magic.runtime.progress import silence_library_bars, task
+from llm_magic.runtime.threads import limit_threads
 
 __all__ = ["LoadedModel", "free_model", "load_model", "precheck", "wrap_adapter"]
 
-logger = logging.getLogger("llm_magic.models")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, repr=False)
@@ -76,8 +99,6 @@ class LoadedModel:
 
 def _hf_call(func, source, **kwargs):
     """Call a ``from_pretrained`` with the hub token; translate hub/network errors for the user."""
-    from llm_magic.runtime.models.source import explain_load_error, hub_token
-
     try:
         return func(source.location, token=hub_token(), trust_remote_code=False, **kwargs)
     except LlmMagicError:
@@ -112,11 +133,6 @@ def precheck(config: Any) -> tuple[Any, Any]:
     Remote code, the model source (local folder contents), RoPE settings, the device and
     whether quantization can work there.
     """
-    from llm_magic.runtime.models.device import choose_placement
-    from llm_magic.runtime.models.parameters import rope_settings
-    from llm_magic.runtime.models.quantization import check_quantization
-    from llm_magic.runtime.models.source import refuse_remote_code, resolve_source
-
     refuse_remote_code(bool(getattr(config, "trust_remote_code", False)))
     if getattr(config, "is_multimodal", False):
         raise LlmMagicError(
@@ -138,10 +154,6 @@ def load_model(config: Any) -> LoadedModel:
     quantization = getattr(config, "quantization", None)
     model_parameters = getattr(config, "model_parameters", None)
 
-    import transformers  # noqa: F401 - imported before silencing its bars
-
-    from llm_magic.runtime.progress import silence_library_bars, task
-
     silence_library_bars()  # our own task line below replaces transformers' "Loading weights" bar
     with task(f"Loading {source.model_id}") as step:
         return _load(config, source, placement, quantization, model_parameters, step)
@@ -150,11 +162,6 @@ def load_model(config: Any) -> LoadedModel:
 def _load(config: Any, source: Any, placement: Any, quantization: Any, model_parameters: Any,
           step: Any) -> LoadedModel:
     """The body of :func:`load_model`, reporting its phases to ``step``."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from llm_magic.runtime.models.parameters import apply_rope_scaling, rope_settings
-    from llm_magic.runtime.models.quantization import describe_quantization
-
     hf_config = _hf_call(AutoConfig.from_pretrained, source)
     notes = [f"device {placement.device}, dtype {_dtype_name(placement.dtype)}: {placement.note}"]
     if apply_rope_scaling(hf_config, model_parameters, source.model_id):
@@ -162,15 +169,12 @@ def _load(config: Any, source: Any, placement: Any, quantization: Any, model_par
         notes.append(f"RoPE scaling {settings['rope_type']} x{settings['factor']:g}")
     step.describe(f"Loading {source.model_id}: tokenizer")
     tokenizer = _hf_call(AutoTokenizer.from_pretrained, source)
-    from llm_magic.runtime.threads import limit_threads
 
     # Before any torch work (quantizing, training, generating): no more threads than usable cores.
     limit_threads()
     step.describe(f"Loading {source.model_id}: weights")
     kwargs: dict[str, Any] = {}
     if quantization is not None:
-        from llm_magic.runtime.models.quantization import bnb_config, compute_dtype_name
-
         kwargs["quantization_config"] = bnb_config(quantization, placement.device)
         dtype_note = compute_dtype_name(quantization, placement.device)[1]
         if dtype_note:
@@ -187,9 +191,6 @@ def _load(config: Any, source: Any, placement: Any, quantization: Any, model_par
     if quantization is not None and placement.device.type == "cpu":
         _own_unquantized_weights(model)
     _set_pad_token(tokenizer, model, notes)
-
-    from llm_magic.runtime.models.parameters import attach_neftune, context_length
-    from llm_magic.runtime.models.targets import find_candidates
 
     loaded = LoadedModel(
         model=model,
@@ -222,8 +223,6 @@ def _own_unquantized_weights(model: Any) -> None:
     full-precision file resident beside the 4-bit weights: benchmarks/bench_memory.py measured a
     4-bit load at 1.43x the fp32 process memory without this copy, 0.2-0.4x with it.
     """
-    import torch
-
     with torch.no_grad():
         for param in model.parameters():  # unique parameters: tied weights are copied once
             if type(param).__name__ in ("Params4bit", "Int8Params"):
@@ -237,21 +236,17 @@ def wrap_adapter(loaded: LoadedModel, config: Any, seed: int | None = None) -> N
     The initial adapter weights are drawn with ``seed`` (default: the config's ``random_seed``)
     and nothing else: see ``seeding``.
     """
-    from llm_magic.runtime.models.adapters import adapter_label, attach_adapter
-    from llm_magic.runtime.models.seeding import config_seed, fingerprint, seeded
-    from llm_magic.runtime.models.shape import check_adapter_ranks
-
     # The shape may not have been known at %%llm_config (a hub model not yet downloaded).
     check_adapter_ranks(config, loaded.model)
 
     seed = config_seed(config) if seed is None else seed  # random_seed
     with seeded(seed):
-        model, targets = attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
+        model, targets = adapters.attach_adapter(loaded.model, config, loaded.quantized, loaded.candidates)
     loaded.adapter_seed = seed
     loaded.initial_fingerprint = fingerprint(model) if targets is not None else None
     loaded.model = model
     loaded.target_modules = targets
-    loaded.adapter_type = adapter_label(config)
+    loaded.adapter_type = adapters.adapter_label(config)
     loaded.config = config
 
 
@@ -268,10 +263,6 @@ def free_model(loaded: LoadedModel | None) -> None:
     loaded.model = None
     loaded.tokenizer = None
     gc.collect()
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - nothing was loaded without torch
-        return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

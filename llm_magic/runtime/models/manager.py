@@ -19,6 +19,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llm_magic.errors import DeviceError, LlmMagicError
+from llm_magic.runtime.interrupts import deferred_interrupts
+from llm_magic.runtime.models.adapters import (
+    build_peft_config,
+    detach_adapter,
+    is_training_config,
+    pretrained_adapter_folder,
+)
+from llm_magic.runtime.models.info import model_info
+from llm_magic.runtime.models.source import resolve_source
 
 __all__ = ["ModelManager", "ReloadPlan", "plan_reload"]
 
@@ -84,8 +93,6 @@ def _section(config: Any, name: str) -> Any:
 
 def _base_location(base_model: str) -> str:
     """Where ``base_model`` points (presets resolved), so a preset and its hub id compare equal."""
-    from llm_magic.runtime.models.source import resolve_source
-
     try:
         return resolve_source(base_model).location
     except LlmMagicError:
@@ -106,7 +113,6 @@ def plan_reload(old: Any, new: Any) -> ReloadPlan:
     if changed:
         return ReloadPlan("reload", tuple(changed))
     changed = [name for name in _ADAPTER_SECTIONS if _section(old, name) != _section(new, name)]
-    from llm_magic.runtime.models.adapters import is_training_config
 
     has_adapter = getattr(new, "adapter", None) is not None
     if has_adapter and is_training_config(old) != is_training_config(new):
@@ -131,6 +137,7 @@ class ModelManager:
     def ensure(self, config: Any) -> Any:
         """The model for ``config``: loaded on first call, reconciled (:meth:`sync`) afterwards."""
         if self._loaded is None:
+            # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
             from llm_magic.runtime.models.loader import load_model
 
             self._loaded = load_model(config)
@@ -168,12 +175,11 @@ class ModelManager:
         """The checks :meth:`sync` makes before it touches the loaded model (no weights read)."""
         plan = self.plan(config)
         if plan.action == "reload":
+            # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
             from llm_magic.runtime.models.loader import precheck
 
             precheck(config)
         elif plan.action == "rewrap":
-            from llm_magic.runtime.models.adapters import build_peft_config, pretrained_adapter_folder
-
             adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
             blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
             for block in blocks:
@@ -184,8 +190,7 @@ class ModelManager:
                     build_peft_config(block, self._loaded.candidates)
 
     def _rewrap(self, config: Any) -> None:
-        from llm_magic.runtime.interrupts import deferred_interrupts
-        from llm_magic.runtime.models.adapters import detach_adapter
+        # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded = self._loaded
@@ -213,7 +218,7 @@ class ModelManager:
         loaded.trained_by = loaded.kept_in = None
 
     def _reload(self, config: Any) -> None:
-        from llm_magic.runtime.interrupts import deferred_interrupts
+        # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import load_model, precheck
 
         # Cheap checks first, so an obviously bad config fails fast.
@@ -248,7 +253,7 @@ class ModelManager:
 
     def unload(self) -> None:
         """Free the loaded model (CPU and GPU memory); a no-op when nothing is loaded."""
-        from llm_magic.runtime.interrupts import deferred_interrupts
+        # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import free_model
 
         with deferred_interrupts():
@@ -260,13 +265,13 @@ class ModelManager:
         """A :class:`~.info.ModelInfo` for the loaded model."""
         if self._loaded is None:
             raise LlmMagicError("No model is loaded. Run %llm_info after a %%llm_config cell.")
-        from llm_magic.runtime.models.info import model_info
 
         return model_info(self._loaded)
 
 
 def free_model_quietly(loaded: Any) -> None:
     """Free a replaced bundle; never fails the command that already succeeded."""
+    # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
     from llm_magic.runtime.models.loader import free_model
 
     try:
@@ -297,6 +302,7 @@ class _AdapterSnapshot:
         weights: dict[str, Any] = {}
         peft_config = getattr(loaded.model, "peft_config", None)
         if peft_config:
+            # lazy: pulls peft (and torch); %load_ext stays light
             from peft import get_peft_model_state_dict
 
             for name in peft_config:
@@ -307,12 +313,14 @@ class _AdapterSnapshot:
 
     def rebuild(self) -> Any:
         """Load the old config's model again and put the copied adapter weights back."""
+        # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import load_model
 
         loaded = load_model(self.config)
         try:
             self._put_back(loaded)
         except BaseException:
+            # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
             from llm_magic.runtime.models.loader import free_model
 
             free_model(loaded)
@@ -321,6 +329,7 @@ class _AdapterSnapshot:
 
     def _put_back(self, loaded: Any) -> None:
         if self.weights:
+            # lazy: pulls peft (and torch); %load_ext stays light
             from peft import set_peft_model_state_dict
 
             for name, state in self.weights.items():
@@ -330,7 +339,7 @@ class _AdapterSnapshot:
 
     def restore(self, loaded: Any) -> None:
         """Re-attach the old adapter to the bare base and load the copied weights into it."""
-        from llm_magic.runtime.models.adapters import detach_adapter
+        # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import wrap_adapter
 
         loaded.model = detach_adapter(loaded.model)

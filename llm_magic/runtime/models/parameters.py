@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transformers.integrations.neftune import neftune_post_forward_hook
+
 from llm_magic.errors import LlmMagicError
 
 __all__ = ["apply_rope_scaling", "attach_neftune", "context_length", "rope_settings"]
@@ -91,7 +93,6 @@ def attach_neftune(model: Any, model_parameters: Any):
     alpha = _field(model_parameters, "neftune_noise_alpha") or 0
     if not alpha:
         return None
-    from transformers.integrations.neftune import neftune_post_forward_hook
 
     embeddings = model.get_input_embeddings()
     # transformers' hook reads the strength from the module (its documented usage).

@@ -9,7 +9,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
+from transformers import BitsAndBytesConfig
+
 from llm_magic.errors import DeviceError, LlmMagicError
+from llm_magic.runtime.models.device import parse_dtype
 
 __all__ = ["bnb_config", "check_quantization", "compute_dtype_name", "describe_quantization"]
 
@@ -52,6 +56,7 @@ def check_quantization(quantization: Any, device: Any) -> None:
     if device is None:
         return
     try:
+        # lazy: only for a quantized load; a missing bitsandbytes gets the hint below
         import bitsandbytes
     except ImportError:
         raise DeviceError(
@@ -97,11 +102,6 @@ def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]
 
 def bnb_config(quantization: Any, device: Any):
     """The ``BitsAndBytesConfig`` for ``quantization`` (every bitsandbytes field of ``quantization``)."""
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    from llm_magic.runtime.models.device import parse_dtype
-
     check_quantization(quantization, device)
     bits = quantization.bits
     if bits == 8 and getattr(device, "type", "") == "cpu":

@@ -19,6 +19,9 @@ import hashlib
 import os
 from typing import Any, Iterator
 
+import torch
+from transformers import enable_full_determinism, set_seed
+
 __all__ = ["DEFAULT_SEED", "config_seed", "fingerprint", "full_determinism", "seed_everything", "seeded"]
 
 #: Ludwig's default ``random_seed`` (``LudwigModel.train(random_seed=42)``).
@@ -38,8 +41,6 @@ def full_determinism() -> bool:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (all devices), as HF's ``set_seed`` does."""
-    from transformers import enable_full_determinism, set_seed  # torch: only when training starts
-
     if full_determinism():
         enable_full_determinism(seed)
     else:
@@ -49,8 +50,6 @@ def seed_everything(seed: int) -> None:
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run the block with torch's RNG (CPU and CUDA) seeded with ``seed``, then restore it."""
-    import torch  # the adapter wrap that calls this has imported torch already
-
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -62,8 +61,6 @@ def fingerprint(model: Any) -> str | None:
 
     Equal fingerprints before and after mean no training step (nor a load) changed them.
     """
-    import torch
-
     digest = hashlib.sha256()
     found = False
     with torch.no_grad():

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from llm_magic.errors import ConfigError, ConfigErrorItem, LlmMagicError
+from llm_magic.runtime.models.adapters import resolve_adapter_targets
+from llm_magic.runtime.models.source import resolve_source
 
 __all__ = ["ModelShape", "check_adapter_ranks", "check_model_shape", "model_shape", "rank_problems"]
 
@@ -56,6 +58,7 @@ def _layer_dims(module: Any) -> tuple[int, int] | None:
 
 def shape_of(model: Any) -> ModelShape:
     """The :class:`ModelShape` of a (bare, un-wrapped) model, real or on the meta device."""
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.targets import find_candidates
 
     layers = {}
@@ -68,8 +71,6 @@ def shape_of(model: Any) -> ModelShape:
 
 def _config_json(base_model: str) -> Path | None:
     """The base model's ``config.json`` on this machine (folder, embedded or hub cache), or None."""
-    from llm_magic.runtime.models.source import resolve_source
-
     try:
         source = resolve_source(base_model)
     except LlmMagicError:  # a missing folder: the load reports it, in its own words
@@ -78,6 +79,7 @@ def _config_json(base_model: str) -> Path | None:
         path = Path(source.location) / "config.json"
         return path if path.is_file() else None
     try:
+        # lazy: pulls huggingface_hub; %load_ext stays light
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - a dependency of transformers
         return None
@@ -134,8 +136,6 @@ def _targeted(shape: ModelShape, targets: Any) -> dict[str, tuple[int, int]]:
 def rank_problems(config: Any, shape: ModelShape) -> list[tuple[str, str]]:
     """``(key path, message)`` for each adapter rank larger than a layer it adapts can use, and for
     ``target_modules`` that name no module of the model."""
-    from llm_magic.runtime.models.adapters import resolve_adapter_targets
-
     problems = []
     for path, block in _adapter_blocks(config):
         fields = RANK_FIELDS.get(getattr(block, "type", None), ())

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_magic.errors import HubError, LlmMagicError, ModelLoadError
+from llm_magic.runtime import embedded
+from llm_magic.runtime.config.presets import resolve_preset
+from llm_magic.runtime.secrets import hub_token as resolve
+from llm_magic.runtime.secrets import redact as hide
 
 __all__ = ["ModelSource", "hub_token", "refuse_remote_code", "resolve_source", "explain_load_error"]
 
@@ -34,15 +38,11 @@ class ModelSource:
 
 def hub_token() -> str | None:
     """The hub token the Hub libraries would use (``runtime.secrets.hub_token``). Never print it."""
-    from llm_magic.runtime.secrets import hub_token as resolve
-
     return resolve()
 
 
 def redact(text: str) -> str:
     """``text`` with every known token replaced by ``***`` (``runtime.secrets.redact``)."""
-    from llm_magic.runtime.secrets import redact as hide
-
     return hide(text)
 
 
@@ -59,10 +59,6 @@ def refuse_remote_code(trust_remote_code: bool) -> None:
 
 def _resolve_preset(name: str) -> str:
     """A Ludwig preset short name -> its hub id (unchanged when it is not a preset)."""
-    try:
-        from llm_magic.runtime.config.presets import resolve_preset
-    except ImportError:  # the config package has no presets module yet
-        return name
     return resolve_preset(name) or name
 
 
@@ -72,11 +68,9 @@ def resolve_source(base_model: str) -> ModelSource:
     Order: the embedded model, an existing local directory, a preset short name, a hub id.
     A local folder must hold ``config.json`` and safetensors weights.
     """
-    from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
-
-    if is_embedded_model(base_model):
+    if embedded.is_embedded_model(base_model):
         try:
-            folder = embedded_model_path()
+            folder = embedded.embedded_model_path()
         except FileNotFoundError as exc:
             raise ModelLoadError(f"base_model: {base_model}: {exc}") from None
         return ModelSource(base_model, str(folder), is_local=True)
@@ -134,6 +128,7 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
     need custom code, and repos without safetensors weights, by huggingface_hub's exception types
     anywhere in the chain (transformers re-raises them as ``OSError``).
     """
+    # lazy: pulls huggingface_hub; %load_ext stays light
     from huggingface_hub import errors as hub
 
     name = source.model_id
@@ -171,6 +166,7 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> LlmMagicError
             )
     text = str(exc)
     if isinstance(exc, ValueError) and "does not recognize this architecture" in text:
+        # lazy: pulls transformers; %load_ext stays light
         import transformers
 
         return ModelLoadError(
@@ -208,6 +204,7 @@ def damaged_weights_message(source: ModelSource, err: BaseException) -> str:
         return (f"base_model: the downloaded weights of {source.model_id} are damaged ({detail}). Delete "
                 "the model from the Hugging Face cache (`hf cache delete`, or remove its models--... "
                 "folder under ~/.cache/huggingface/hub) and load it again.")
+    # lazy: pulls safetensors; %load_ext stays light
     from safetensors import safe_open
 
     bad = []

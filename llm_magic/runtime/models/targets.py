@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+from transformers.pytorch_utils import Conv1D
+
 __all__ = [
     "PROMPT_LEARNING_TYPES", "TargetCandidates", "default_target_modules", "find_candidates",
 ]
@@ -28,8 +31,6 @@ def _decoder_blocks(model: Any):
     "Most sub-modules" rather than "longest": a tiny MoE model can have more experts per layer
     than layers, but the layer stack always contains every expert list.
     """
-    import torch
-
     best, best_size = None, 0
     for module in model.modules():
         if isinstance(module, torch.nn.ModuleList):
@@ -40,16 +41,11 @@ def _decoder_blocks(model: Any):
 
 
 def _is_projection(module: Any) -> bool:
-    import torch
-    from transformers.pytorch_utils import Conv1D
-
     # bitsandbytes' Linear4bit / Linear8bitLt subclass torch.nn.Linear, so quantized models match.
     return isinstance(module, (torch.nn.Linear, Conv1D))
 
 
 def _is_norm(module: Any) -> bool:
-    import torch
-
     return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
 
 

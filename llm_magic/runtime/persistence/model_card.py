@@ -50,6 +50,7 @@ def _hub_metrics(metrics: Mapping[str, Any] | None) -> list[str] | None:
 def card_data(*, kind: str, config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None,
               datasets: Sequence[str] | None = None, license: str | None = None) -> Any:
     """The card's Hub metadata (a ``huggingface_hub.ModelCardData``) for a folder of ``kind``."""
+    # lazy: pulls huggingface_hub; %load_ext stays light
     from huggingface_hub import ModelCardData
 
     adapter = config.get("adapter") if isinstance(config.get("adapter"), Mapping) else None
@@ -88,6 +89,7 @@ def render_model_card(
     ``datasets`` (Hub dataset ids) and ``license`` go into the metadata when known. The text
     parses back with ``huggingface_hub.ModelCard.load``.
     """
+    # lazy: pulls huggingface_hub; %load_ext stays light
     from huggingface_hub import ModelCard
 
     base = str(config.get("base_model"))

@@ -13,10 +13,18 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.data import model_context_length, prepare_data
+from llm_magic.runtime.evaluation.report import EvalComparison
+from llm_magic.runtime.generation.streaming import thread_count
+from llm_magic.runtime.models.adapters import detach_adapter
+from llm_magic.runtime.secrets import redact
+from llm_magic.runtime.training.data import from_prepared
 from llm_magic.runtime.training.job import FinetuneJob, config_dict, open_record, plan_job, resolve_data
 from llm_magic.runtime.training.loggers import BaseLogger, MetricLogger, TextLogger, metric_loggers
 from llm_magic.runtime.training.runs import RunRecord, TrainingState, recorded, training_state
-from llm_magic.runtime.training.settings import settings_from_config
+from llm_magic.runtime.training.settings import scale_for_processes, settings_from_config
+from llm_magic.runtime.training.status import TrainingStatus
+from llm_magic.runtime.training.tracking import Tracking, parse_report_to, write_artifacts
 
 if TYPE_CHECKING:
     from llm_magic.runtime.evaluation.report import EvalReport
@@ -31,9 +39,8 @@ def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache
 
     ``cache_dir``: the session's ``Settings.cache_dir`` (where a retrieval index is cached).
     """
-    from llm_magic.runtime.data import model_context_length, prepare_data
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.seeding import config_seed
-    from llm_magic.runtime.training.data import from_prepared
 
     context = model_context_length(bundle.tokenizer, bundle.model)
     seed = config_seed(config) if seed is None else seed
@@ -63,8 +70,6 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     session.check_idle("start training")
     config = session.require_config()
     if settings_from_config(getattr(config, "trainer", None)).type == "none":
-        from llm_magic.runtime.training.tracking import parse_report_to
-
         trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
@@ -94,6 +99,7 @@ def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
     again under ``seeded``), so the weights a run starts from depend only on its seed; trained or
     loaded weights (their fingerprint changed) are never touched.
     """
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.seeding import config_seed, fingerprint, seed_everything
 
     seed = config_seed(config) if seed is None else int(seed)
@@ -101,7 +107,7 @@ def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
         raise LlmMagicError(f"--seed {seed}: a seed is a whole number >= 0, e.g. --seed 42.")
     fresh = bundle.initial_fingerprint is not None and fingerprint(bundle.model) == bundle.initial_fingerprint
     if fresh and bundle.adapter_seed != seed:
-        from llm_magic.runtime.models.adapters import detach_adapter
+        # lazy: pulls torch and transformers; %load_ext stays light
         from llm_magic.runtime.models.loader import wrap_adapter
 
         bundle.model = detach_adapter(bundle.model)
@@ -119,6 +125,7 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
     the thread ends.
     """
     if not background:
+        # lazy: pulls torch and transformers; %load_ext stays light
         from llm_magic.runtime.training.runner import SigintToStop
 
         try:
@@ -134,6 +141,7 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
         return record
     _bind(session, data)
     session.busy_reason = busy
+    # lazy: pulls torch; %load_ext stays light
     import torch
 
     state.thread = threading.Thread(target=_background, args=(session, state, execute, torch.get_num_threads()),
@@ -194,8 +202,6 @@ class RecordProgress(BaseLogger):
 
 
 def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
-    from llm_magic.runtime.generation.streaming import thread_count
-
     # OpenMP's thread count is per-thread state: the training thread takes the caller's count.
     try:
         with thread_count(threads):
@@ -208,8 +214,8 @@ def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
 def _execute_finetune(job: FinetuneJob, bundle: LoadedModel, record: RunRecord, state: TrainingState,
                       loggers: list[MetricLogger]) -> None:
     """The kernel executor's body: run ``job`` with the HF Trainer in this process, fill ``record``."""
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.runner import run_job
-    from llm_magic.runtime.training.settings import scale_for_processes
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     record.notes = _config_notes(job.settings, job.config, processes)
@@ -265,6 +271,7 @@ def final_test_report(job: FinetuneJob, bundle: LoadedModel) -> EvalReport | Non
 
 def _evaluate_part(config: Any, bundle: Any, prepared: Any, part: Any, split: str, rewards: bool = True) -> Any:
     """``evaluate_split`` of ``bundle``'s model on ``part`` (one split of ``prepared``) with the trainer's batch size."""
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.evaluation.evaluate import evaluate_split
 
     settings = settings_from_config(getattr(config, "trainer", None))
@@ -288,7 +295,6 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     if unused:
         notes.append("Accepted without effect (Ludwig compatibility): "
                      + "; ".join(f"{path}: {value!r} ({reason})" for path, value, reason in unused) + ".")
-    from llm_magic.runtime.secrets import redact  # notes quote config values; they are printed and saved
 
     return [redact(note) for note in notes]
 
@@ -320,7 +326,6 @@ def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) 
     if not trackers or int(os.environ.get("RANK", "0")) != 0:
         yield None
         return
-    from llm_magic.runtime.training.tracking import Tracking, write_artifacts
 
     # A process of a multi-process job reports under the notebook's run name and runs folder.
     name, root = state.tracking_name or record.run_id, state.tracking_root or state.output_root
@@ -382,8 +387,6 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
 
     report = run()
     if compare:
-        from llm_magic.runtime.evaluation.report import EvalComparison
-
         with model.disable_adapter():
             base = run(rewards=False)  # the base against itself has no rewards to show
         report = EvalComparison(base=base, tuned=report)
@@ -406,6 +409,4 @@ def stop_training(session: Any, wait: float | None = None) -> bool:
 
 def status(session: Any) -> Any:
     """A :class:`~llm_magic.runtime.training.status.TrainingStatus` of the current or last run."""
-    from llm_magic.runtime.training.status import TrainingStatus
-
     return TrainingStatus.of(training_state(session))

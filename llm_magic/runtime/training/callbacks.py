@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
+import torch
+import torch.distributed as dist
 from transformers import TrainerCallback
 
 from llm_magic.runtime.training.loggers import MetricLogger, metric_loggers
@@ -206,8 +208,6 @@ class ClipCallback(TrainerCallback):
         self.clip_value = clip_value
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        import torch
-
         params = [p for p in model.parameters() if p.grad is not None]
         if self.clip_value:
             torch.nn.utils.clip_grad_value_(params, self.clip_value)
@@ -244,16 +244,11 @@ class SampleCallback(TrainerCallback):
 
 def _world_size() -> int:
     """Processes in the initialised process group (1 when there is none)."""
-    import torch.distributed as dist
-
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _any_process(flag: bool, device: Any) -> bool:
     """True on every process when ``flag`` is true on any of them (a MAX all-reduce)."""
-    import torch
-    import torch.distributed as dist
-
     value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())

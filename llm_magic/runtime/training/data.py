@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from llm_magic.runtime.data.preference import desirable_flags, preference_columns
+from llm_magic.runtime.data.prepare import target_texts
+from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
+
 
 __all__ = ["SplitData", "TrainingData", "from_prepared", "training_data_from_pairs"]
 
@@ -54,8 +58,6 @@ class TrainingData:
 def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[str], Sequence[str]]],
                              max_length: int | None = None) -> TrainingData:
     """Tokenize ``{split: (prompts, targets)}`` with ``runtime.data``'s training tokenization."""
-    from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
-
     parts: dict[str, SplitData | None] = {}
     for name in SPLITS:
         prompts, targets = splits.get(name, ([], []))
@@ -74,9 +76,6 @@ def from_prepared(prepared: Any, tokenizer: Any, config: Any = None) -> Training
     answers or KTO labels to each split.
     """
     trainer = getattr(config, "trainer", None)
-    from llm_magic.runtime.data.prepare import target_texts
-    from llm_magic.runtime.data.preference import desirable_flags, preference_columns
-    from llm_magic.runtime.data.tokenize import make_data_collator
 
     parts: dict[str, SplitData | None] = {}
     for name in SPLITS:

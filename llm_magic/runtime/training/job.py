@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
-from llm_magic.runtime.training.runs import RunRecord, TrainingState
+from llm_magic.runtime.data import load_data
+from llm_magic.runtime.data.preference import check_preference_columns
+from llm_magic.runtime.persistence.state import find_checkpoint
+from llm_magic.runtime.training.runs import RunRecord, TrainingState, training_state
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
+from llm_magic.runtime.training.tracking import parse_report_to
 
 if TYPE_CHECKING:
     from llm_magic.runtime.config import LLMConfig
@@ -76,8 +80,8 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any, see
     ``seed`` (None: the config's ``random_seed``) and ``sample_every`` as for ``Session.train``.
     Raises the user's error (one line naming what to fix) before any model loads.
     """
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.seeding import config_seed
-    from llm_magic.runtime.training.tracking import parse_report_to
 
     session.check_idle("start training")
     config = session.require_config()
@@ -90,7 +94,6 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any, see
     seed = config_seed(config) if seed is None else int(seed)
     if seed < 0:
         raise LlmMagicError(f"--seed {seed}: a seed is a whole number >= 0, e.g. --seed 42.")
-    from llm_magic.runtime.training.runs import training_state
 
     previous, resume_from = resume_point(session, training_state(session), resume) if resume else (None, None)
     data = resolve_data(session, data)
@@ -131,8 +134,7 @@ def resolve_data(session: Any, data: Any) -> Any:
 
 def _check_preference_data(kind: str, config: Any, data: Any) -> None:
     """Before any model loads: TRL is installed and the preference columns are there."""
-    from llm_magic.runtime.data import load_data
-    from llm_magic.runtime.data.preference import check_preference_columns
+    # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.preference import require_trl
 
     require_trl(kind)
@@ -165,7 +167,6 @@ def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecor
                 f"Nothing to resume: the last run ({run.run_id}) {run.status.replace('_', ' ')}. "
                 "Start a new run with %llm_train (it continues from the current weights)."
             )
-    from llm_magic.runtime.persistence.state import find_checkpoint
 
     restored = find_checkpoint(state, session.persistence)
     if restored is not None:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch.utils.checkpoint import checkpoint
+
 __all__ = ["CHUNK_ELEMENTS", "SUPPORTED_MODEL_TYPES", "label_only_loss", "loss_parts"]
 
 #: Logit elements (tokens x vocabulary) per chunk: 16M floats, 64 MiB; 512 tokens at a 32k vocab.
@@ -60,8 +63,6 @@ def loss_parts(model: Any) -> tuple[Any, Any, float | None] | None:
 
 
 def _chunk_loss(head: Any, hidden: Any, target: Any, softcap: float | None) -> Any:
-    import torch
-
     logits = head(hidden).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
@@ -76,9 +77,6 @@ def label_only_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any 
     the loss a sum divided by it, as the model's loss does; without it the loss is the mean over
     this batch's label tokens.
     """
-    import torch
-    from torch.utils.checkpoint import checkpoint
-
     parts = loss_parts(model)
     labels = inputs.get("labels")
     if parts is None or labels is None or "shift_labels" in inputs:

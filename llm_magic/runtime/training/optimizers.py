@@ -108,6 +108,7 @@ def build_optimizer(model: Any, optimizer: dict[str, Any], learning_rate: float,
             kwargs.pop("eps", None)
         kwargs = {**_ADAFACTOR_DEFAULTS, **kwargs}
     if loraplus_lr_ratio:
+        # lazy: peft only for LoRA+ (a full fine-tune never imports it)
         from peft import PeftModel
         from peft.optimizers import create_loraplus_optimizer
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transformers import DataCollatorWithFlattening
+
 __all__ = ["SUPPORTED_MODEL_TYPES", "padding_free_applies", "padding_free_collator"]
 
 #: Architectures whose attention masks come from transformers' ``create_causal_mask`` (packed
@@ -54,8 +56,6 @@ class _Flattening:
     """
 
     def __init__(self) -> None:
-        from transformers import DataCollatorWithFlattening
-
         self.flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
 
     def __call__(self, rows: Any) -> dict[str, Any]:

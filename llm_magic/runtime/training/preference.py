@@ -20,8 +20,10 @@ import warnings
 from typing import Any
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.progress import silence_library_bars
 from llm_magic.runtime.training.data import SplitData
 from llm_magic.runtime.training.settings import PreferenceSettings
+from llm_magic.runtime.training.trainer import LudwigTrainerMixin
 
 __all__ = ["INSTALL_HINT", "build_preference_trainer", "preference_arguments", "preference_dataset", "require_trl"]
 
@@ -43,15 +45,18 @@ def require_trl(kind: str) -> None:
 def _classes(kind: str) -> tuple[type, type]:
     """TRL's (config class, trainer class) for ``kind``."""
     if kind == "dpo":
+        # lazy: TRL is an optional extra ([preference])
         from trl import DPOConfig, DPOTrainer
 
         return DPOConfig, DPOTrainer
     if kind == "kto":
+        # lazy: TRL is an optional extra ([preference])
         from trl import KTOConfig, KTOTrainer
 
         return KTOConfig, KTOTrainer
     with warnings.catch_warnings():  # TRL warns that its experimental module may change
         warnings.simplefilter("ignore")
+        # lazy: TRL is an optional extra ([preference])
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
     return ORPOConfig, ORPOTrainer
 
@@ -93,6 +98,7 @@ def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> 
 
     ``seed`` shuffles KTO's rows once (its trainer reads them in order).
     """
+    # lazy: datasets is an optional extra ([preference])
     from datasets import Dataset
 
     prompts, chosen = list(split.prompts), list(split.targets)
@@ -121,10 +127,8 @@ def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args
     """
     import logging
 
-    from llm_magic.runtime.progress import silence_library_bars
-    from llm_magic.runtime.training.trainer import LudwigTrainerMixin
-
-    import datasets  # noqa: F401  (imported first, so that its bars are silenced too)
+    # lazy: datasets is an optional extra ([preference]); imported first, so that its bars are silenced too
+    import datasets  # noqa: F401
 
     silence_library_bars()  # TRL tokenizes with datasets.map, whose bars would leak into the output
     _, trainer_class = _classes(preference.kind)

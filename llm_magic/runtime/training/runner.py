@@ -21,12 +21,30 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import torch
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.evaluation.evaluate import sample_generator
+from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
+from llm_magic.runtime.generation.runner import prompt_limits
+from llm_magic.runtime.models.seeding import full_determinism
+from llm_magic.runtime.training.callbacks import (
+    ClipCallback,
+    MetricsCallback,
+    NanGuardCallback,
+    SampleCallback,
+    StopCallback,
+)
+from llm_magic.runtime.training import packing
+from llm_magic.runtime.training import preference as preference_tuning
 from llm_magic.runtime.training.data import SplitData, TrainingData
 from llm_magic.runtime.training.job import FinetuneJob
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.runs import TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings
+from llm_magic.runtime.training.trainer import LlmTrainer
 
 __all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_finetune",
            "run_job"]
@@ -62,8 +80,6 @@ class RunResult:
 
 def latest_checkpoint(output_dir: str) -> str | None:
     """The newest ``checkpoint-N`` folder in ``output_dir`` (None when there is none)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
 
 
@@ -77,8 +93,6 @@ def _eval_schedule(settings: TrainerSettings, steps_per_epoch: int) -> tuple[str
 
 
 def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
-    import torch
-
     if not settings.use_mixed_precision:
         return {}
     if torch.cuda.is_available():
@@ -90,11 +104,6 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
                     notes: list[str], seed: int = 42, padding_free: bool = False) -> Any:
     """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
-    import torch
-    from transformers import TrainingArguments
-
-    from llm_magic.runtime.models.seeding import full_determinism
-
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
     metric = settings.validation_metric
@@ -147,9 +156,7 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
         kwargs[checkpointing] = True
         kwargs[f"{checkpointing}_kwargs"] = {"use_reentrant": False}
     if settings.preference is not None:
-        from llm_magic.runtime.training.preference import preference_arguments
-
-        return preference_arguments(settings.preference, kwargs)
+        return preference_tuning.preference_arguments(settings.preference, kwargs)
     return TrainingArguments(**kwargs)
 
 
@@ -177,8 +184,6 @@ def _snapshot(model: Any) -> dict[str, Any]:
 
 
 def _restore(model: Any, snapshot: dict[str, Any]) -> None:
-    import torch
-
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name in snapshot:
@@ -265,22 +270,12 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
     are further HF ``TrainerCallback``s (the experiment trackers'). ``sample_generate`` answers
     ``--sample-every`` prompts (default: greedy answers as the job's config generates them).
     """
-    from transformers import EarlyStoppingCallback, PrinterCallback
-
-    from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
-    from llm_magic.runtime.training.callbacks import (
-        ClipCallback, MetricsCallback, NanGuardCallback, SampleCallback, StopCallback,
-    )
-    from llm_magic.runtime.training.trainer import LlmTrainer
-
     settings, data, output_dir, run_id, seed = job.settings, job.prepared, job.output_dir, job.run_id, job.seed
     if data is None or not len(data.train):
         raise DataError("No training rows: the train split is empty. Pass more data with --data.")
     stop_event, history = state.stop_event, state.history
     notes = list(data.notes)
     if job.sample_every and sample_generate is None and job.config is not None:
-        from llm_magic.runtime.evaluation.evaluate import sample_generator
-        from llm_magic.runtime.generation.runner import prompt_limits
 
         sample_generate = sample_generator(tokenizer, SAMPLE_MAX_NEW_TOKENS, data.add_special_tokens,
                                            prompt_limits(job.config))
@@ -290,15 +285,11 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
         eval_rows = list(eval_rows)[: settings.eval_steps * settings.eval_batch_size]
     batches = math.ceil(len(data.train) / settings.batch_size)
     steps_per_epoch = max(1, math.ceil(batches / settings.gradient_accumulation_steps))
-    from llm_magic.runtime.training.packing import padding_free_applies, padding_free_collator
-
     preference = settings.preference
     if preference is not None:
-        from llm_magic.runtime.training.preference import require_trl
-
-        require_trl(preference.kind)
+        preference_tuning.require_trl(preference.kind)
     # Padding-free batches are ours; TRL's preference trainers collate their own.
-    padding_free = preference is None and padding_free_applies(model)
+    padding_free = preference is None and packing.padding_free_applies(model)
     args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed,
                            padding_free=padding_free)
     args.run_name = run_id  # the trackers' run name
@@ -323,15 +314,13 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
     ludwig = dict(settings=settings, loraplus_lr_ratio=job.loraplus_lr_ratio,
                   eval_interval=args.eval_steps if args.eval_strategy == "steps" else steps_per_epoch)
     if preference is not None:
-        from llm_magic.runtime.training.preference import build_preference_trainer
-
         trimmed = validation
         if validation is not None and settings.eval_steps:
             keep = settings.eval_steps * settings.eval_batch_size
             trimmed = SplitData(validation.rows[:keep], validation.prompts[:keep], validation.targets[:keep],
                                 rejected=validation.rejected and validation.rejected[:keep],
                                 desirable=validation.desirable and validation.desirable[:keep])
-        trainer = build_preference_trainer(
+        trainer = preference_tuning.build_preference_trainer(
             preference, model=model, args=args, train=data.train, validation=trimmed if evaluating else None,
             tokenizer=tokenizer, callbacks=trainer_callbacks, seed=seed, **ludwig)
     else:
@@ -345,7 +334,7 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
             callbacks=trainer_callbacks,
             compute_metrics=compute_token_metrics if evaluating else None,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
-            train_collator=padding_free_collator() if padding_free else None,
+            train_collator=packing.padding_free_collator() if padding_free else None,
             **ludwig,
         )
     # Our loggers replace HF's console printer (it would print every log dict).

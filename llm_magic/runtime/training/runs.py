@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.secrets import redact
 from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
+from llm_magic.runtime.training.loggers import format_duration
 
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
@@ -61,9 +64,6 @@ def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
     with its message; any other exception is a bug: recorded the same way for ``%llm_status``,
     then re-raised for the traceback. The loggers are closed in every case.
     """
-    from llm_magic.errors import LlmMagicError
-    from llm_magic.runtime.secrets import redact  # the error is shown and saved: never a token
-
     try:
         yield record
     except LlmMagicError as exc:
@@ -165,6 +165,7 @@ class TrainingState:
 
     def history_frame(self) -> Any:
         """The history as a DataFrame with :data:`HISTORY_COLUMNS`."""
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
         return pd.DataFrame(list(self.history), columns=HISTORY_COLUMNS)
@@ -218,6 +219,7 @@ class RunsTable:
         self.compact = self._build_compact()
 
     def _build(self) -> Any:
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
         flat = [_flatten(run.config) for run in self.runs]
@@ -236,9 +238,8 @@ class RunsTable:
         return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
     def _build_compact(self) -> Any:
+        # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
-
-        from llm_magic.runtime.training.loggers import format_duration
 
         rows = []
         for run in self.runs:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+from transformers import get_scheduler
+
 from llm_magic.errors import LlmMagicError
 
 __all__ = ["DECAY_TYPES", "build_scheduler", "warmup_steps"]
@@ -27,9 +30,6 @@ def warmup_steps(cfg: dict[str, Any], total_steps: int, eval_interval: int | Non
 def build_scheduler(optimizer: Any, cfg: dict[str, Any], learning_rate: float, total_steps: int,
                     eval_interval: int | None = None) -> Any:
     """The LR scheduler (stepped once per optimizer step) for a ``learning_rate_scheduler`` block."""
-    import torch
-    from transformers import get_scheduler
-
     decay = cfg.get("decay")
     if decay not in DECAY_TYPES:
         raise LlmMagicError(

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-import time
 from dataclasses import dataclass, field
 from typing import Any
 

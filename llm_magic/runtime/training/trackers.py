@@ -84,6 +84,7 @@ class TensorBoardTracker(_Tracked, TensorBoardCallback):
         super().on_train_begin(args, state, control, **kwargs)
         if self.tb_writer is None:
             return
+        # lazy: tensorboard is an optional extra ([tensorboard])
         from torch.utils.tensorboard.summary import hparams
 
         # HParams (the dashboard's parameter table) written into this run's own event file;
@@ -205,6 +206,7 @@ class TrackioTracker(_Tracked, TrackioCallback):
         # a local dashboard server on every run, and cannot pass the config and tags at init.
         trackio = self._trackio
         if state.is_world_process_zero:
+            # lazy: trackio is an optional extra ([trackio])
             from trackio.utils import TRACKIO_DIR
 
             project = os.getenv("TRACKIO_PROJECT") or PROJECT

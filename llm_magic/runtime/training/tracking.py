@@ -22,6 +22,8 @@ import importlib.util
 import os
 from typing import Any, Iterable, Mapping
 
+import yaml
+
 from llm_magic.errors import LlmMagicError
 
 __all__ = ["TRACKERS", "Tracking", "flatten_config", "parse_report_to", "run_tags"]
@@ -116,6 +118,7 @@ class Tracking:
 
     def __init__(self, names: Iterable[str], *, run_name: str, folder: str, root: str,
                  config: Mapping[str, Any]) -> None:
+        # lazy: pulls transformers; only a run that reports pays it
         from llm_magic.runtime.training.trackers import make_callback
 
         self.names = tuple(names)
@@ -136,6 +139,7 @@ class Tracking:
 
     def begin(self, model: Any = None) -> None:
         """Open the tracker runs without a Trainer (``trainer: none``): HF's ``on_train_begin``."""
+        # lazy: pulls transformers; only a run that reports pays it
         from transformers import TrainerControl, TrainerState, TrainingArguments
 
         args = TrainingArguments(output_dir=self.folder, run_name=self.run_name, project="llm_magic",
@@ -146,6 +150,7 @@ class Tracking:
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Send ``metrics`` (e.g. ``test_loss``) at ``step`` through every callback's ``on_log``."""
+        # lazy: pulls transformers; only a run that reports pays it
         from transformers import TrainerControl
 
         numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -184,8 +189,6 @@ def write_artifacts(model: Any, config: Mapping[str, Any], folder: str) -> str:
     A PEFT model saves only its adapter (safetensors); a full fine-tune's weights are not copied
     into the trackers (they are as large as the model; the run folder has them).
     """
-    import yaml
-
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "config.yaml"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(dict(config), handle, sort_keys=False)

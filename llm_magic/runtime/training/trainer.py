@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import Trainer
 
+from llm_magic.runtime.training import loss as loss_module
 from llm_magic.runtime.training.optimizers import build_optimizer
 from llm_magic.runtime.training.schedulers import build_scheduler
 from llm_magic.runtime.training.settings import TrainerSettings
@@ -83,12 +84,10 @@ class LlmTrainer(LudwigTrainerMixin, Trainer):
         """
         result = None
         if self._can_use_label_only_loss(model, return_outputs):
-            from llm_magic.runtime.training.loss import label_only_loss
-
             # As HF: the count of label tokens reaches the loss only when the model takes it (its
             # loss is then a sum over that count, and training_step does not rescale it).
-            result = label_only_loss(model, inputs,
-                                     num_items_in_batch if self.model_accepts_loss_kwargs else None)
+            result = loss_module.label_only_loss(model, inputs,
+                                                 num_items_in_batch if self.model_accepts_loss_kwargs else None)
         if result is None:
             result = super().compute_loss(model, inputs, return_outputs=return_outputs,
                                           num_items_in_batch=num_items_in_batch)
