@@ -15,6 +15,7 @@ from llm_magic import (
     HubError,
     LlmMagicError,
     ModelLoadError,
+    SettingsError,
 )
 
 
@@ -35,11 +36,32 @@ def _config(base_model: str) -> dict:
 
 
 @pytest.mark.parametrize("cls", [ConfigError, DataError, ModelLoadError, HubError, CheckpointError,
-                                 DeviceError])
+                                 DeviceError, SettingsError])
 def test_every_error_class_is_an_llm_magic_error_exported_by_the_package(cls):
     assert issubclass(cls, LlmMagicError)
     assert cls.__name__ in llm_magic.__all__
     assert cls.__doc__
+
+
+def test_settings_error_keeps_its_old_import_path():
+    from llm_magic.runtime.settings import Settings
+    from llm_magic.runtime.settings import SettingsError as old_path
+
+    assert old_path is SettingsError
+    with pytest.raises(SettingsError, match="stop_grace"):
+        Settings(stop_grace=-1)
+    with pytest.raises(ValueError):  # still a ValueError for callers that catch that
+        Settings(output_root="")
+
+
+def test_with_note_keeps_the_class_and_the_problems():
+    from llm_magic.errors import ConfigErrorItem
+
+    error = ConfigError([ConfigErrorItem("adapter.r", 3, "too large")])
+    noted = error.with_note("(The previous adapter and its weights are kept.)")
+    assert type(noted) is ConfigError and noted.errors == error.errors
+    assert str(noted) == f"{error}\n(The previous adapter and its weights are kept.)"
+    assert type(DataError("x").with_note("y")) is DataError
 
 
 def test_a_missing_column_is_a_data_error(session, model_dir):

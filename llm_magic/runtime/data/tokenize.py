@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from llm_magic.errors import LlmMagicError, ModelLoadError
+from llm_magic.errors import ModelLoadError
 
 __all__ = [
     "SequenceLimits",
@@ -197,7 +197,7 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
     eos = tokenizer.eos_token_id
     if eos is None:
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has no EOS token, "
             "so fine-tuning cannot teach the model where an answer ends. Use a model whose tokenizer "
             "defines eos_token."
@@ -228,7 +228,7 @@ def ensure_pad_token(tokenizer: Any) -> Any:
     """Give ``tokenizer`` a pad token (its EOS, as Ludwig and most recipes do) if it has none."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has neither a "
                 "pad nor an EOS token; batches cannot be padded."
             )

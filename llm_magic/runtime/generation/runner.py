@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Iterator, Protocol
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
 from llm_magic.runtime.generation.streaming import fresh_seed
 
@@ -56,7 +56,7 @@ def _retriever(session: Any, config: Any) -> Any:
     if cached is not None and cached[0] is config and cached[1] is session.data:
         return cached[2]
     if session.data is None:
-        raise LlmMagicError(
+        raise DataError(
             "prompt.retrieval needs training examples to retrieve from, and no data is bound to the "
             "session yet. Bind some with %llm_train --data NAME (or %llm_preview --data NAME) first, "
             "or use --raw to send the text without the template."

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import LlmMagicError, ModelLoadError
 
 __all__ = ["LoadedModel", "free_model", "load_model", "precheck", "wrap_adapter"]
 
@@ -92,7 +92,7 @@ def _hf_call(func, source, **kwargs):
 def _set_pad_token(tokenizer, model, notes: list[str]) -> None:
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 "The tokenizer of base_model has neither a pad nor an end-of-sequence token, so "
                 "batches cannot be padded. Use a model whose tokenizer defines eos_token."
             )

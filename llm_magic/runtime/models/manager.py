@@ -201,7 +201,7 @@ class ModelManager:
             with deferred_interrupts():
                 before.restore(loaded)
             if isinstance(exc, LlmMagicError):
-                raise LlmMagicError(f"{exc}\n(The previous adapter and its weights are kept.)") from None
+                raise exc.with_note("(The previous adapter and its weights are kept.)") from None
             if _out_of_memory(exc):
                 raise DeviceError(
                     f"The new adapter does not fit in memory ({type(exc).__name__}: {exc}). Lower "
@@ -238,7 +238,7 @@ class ModelManager:
             with deferred_interrupts():
                 self._loaded = before.rebuild()
             if isinstance(exc, LlmMagicError):
-                raise LlmMagicError(f"{exc}\n(The previous model and its adapter weights are kept.)") from None
+                raise exc.with_note("(The previous model and its adapter weights are kept.)") from None
             if _out_of_memory(exc):
                 raise DeviceError(
                     f"The model for the new config does not fit in memory ({type(exc).__name__}: "

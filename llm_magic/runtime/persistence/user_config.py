@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic_core import to_jsonable_python
 
-from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.errors import CheckpointError, ConfigError
 from llm_magic.runtime.config import load_config
 from llm_magic.runtime.config.yaml_lines import safe_load
 from llm_magic.runtime.persistence import layout
@@ -86,11 +86,11 @@ def load_user_config(text: str, kind: str, path: Path) -> Any:
     try:
         data = safe_load(text)  # alias-capped: a folder may come from someone else
     except yaml.YAMLError as exc:
-        raise LlmMagicError(f"{where} is not valid YAML ({exc}).") from None
+        raise CheckpointError(f"{where} is not valid YAML ({exc}).") from None
     if not isinstance(data, dict):
-        raise LlmMagicError(f"{where} does not hold a config mapping.")
+        raise CheckpointError(f"{where} does not hold a config mapping.")
     rewritten, changed = for_folder(data, kind, path)
     try:
         return load_config(rewritten if changed else text)
     except ConfigError as exc:
-        raise LlmMagicError(f"{where} is not a valid config:\n{exc}") from None
+        raise CheckpointError(f"{where} is not a valid config:\n{exc}") from None

@@ -19,7 +19,7 @@ import random
 import warnings
 from typing import Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.training.data import SplitData
 from llm_magic.runtime.training.settings import PreferenceSettings
 
@@ -98,7 +98,7 @@ def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> 
     prompts, chosen = list(split.prompts), list(split.targets)
     if kind != "kto":
         if split.rejected is None:
-            raise LlmMagicError(f"trainer.type: {kind} needs a rejected answer per row (trainer.rejected_column).")
+            raise DataError(f"trainer.type: {kind} needs a rejected answer per row (trainer.rejected_column).")
         return Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": list(split.rejected)})
     if split.rejected is not None:
         rows = [(p, c, True) for p, c in zip(prompts, chosen)] + \
