@@ -12,9 +12,7 @@ import html
 import json
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
-
+from llm_magic.runtime.config.schema.base import fields_set
 from llm_magic.runtime.secrets import redact
 
 
@@ -61,25 +59,7 @@ def written(config: Any) -> dict[str, Any]:
             return data
     if isinstance(source, dict):
         return source
-    return _fields_set(config)
-
-
-def _fields_set(model: BaseModel) -> dict[str, Any]:
-    # Unlike diff_from_defaults, a set field equal to its default is kept: the user wrote it.
-    out: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        if name not in model.model_fields_set:
-            continue
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            out[name] = _fields_set(value)
-        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            out[name] = [_fields_set(v) for v in value]
-        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
-            out[name] = {k: _fields_set(v) for k, v in value.items()}
-        else:
-            out[name] = to_jsonable_python(value)
-    return out
+    return fields_set(config)  # set fields equal to their default kept: the user wrote them
 
 
 class ConfigView:
