@@ -50,7 +50,7 @@ def written(config: Any) -> dict[str, Any]:
     llm_magic rewrote later still shows as the user wrote it; the rewrite is listed as derived.
     A config built without the loader falls back to the fields pydantic saw set.
     """
-    source = getattr(config, "source", None)
+    source = config.source
     if isinstance(source, str):
         from llm_magic.runtime.config.yaml_lines import parse_yaml
 

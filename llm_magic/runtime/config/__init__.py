@@ -13,7 +13,7 @@ from __future__ import annotations
 from llm_magic.runtime.config.loader import load_config
 from llm_magic.runtime.config.presets import EMBEDDED_MODEL, resolve_preset
 from llm_magic.runtime.config.schema.adapters import ADAPTER_TYPES
-from llm_magic.runtime.config.schema.base import fields_set
+from llm_magic.runtime.config.schema.base import block_value, fields_set
 from llm_magic.runtime.config.schema.root import LLMConfig
 
-__all__ = ["ADAPTER_TYPES", "EMBEDDED_MODEL", "LLMConfig", "fields_set", "load_config", "resolve_preset"]
+__all__ = ["ADAPTER_TYPES", "EMBEDDED_MODEL", "LLMConfig", "block_value", "fields_set", "load_config", "resolve_preset"]

@@ -49,9 +49,8 @@ class BalanceReport:
 
 def balance_settings(config: Any) -> tuple[str, float] | None:
     """``(key, ratio)`` of the configured balancing, or None when neither key is set."""
-    prep = getattr(config, "preprocessing", None)
     for key in ("oversample_minority", "undersample_majority"):
-        ratio = getattr(prep, key, None)
+        ratio = getattr(config.preprocessing, key)
         if ratio:
             return key, float(ratio)
     return None

@@ -82,7 +82,7 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     target = feature_column(config.output_feature)
     if need_target:
         needed[target] = f"the output feature {config.output_feature.name!r}: the target"
-        trainer = getattr(config, "trainer", None)
+        trainer = config.trainer
         check_preference_columns(trainer, df)
         # Like the target, a row without its rejected answer (or KTO label) is dropped.
         preference = preference_columns(trainer, df.columns)
@@ -126,7 +126,7 @@ def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED,
     match those seen in training. None when ``config`` has no retrieval. ``cache_dir``: where a
     semantic index is cached (``Settings.cache_dir``; None: ``$LLM_MAGIC_CACHE``).
     """
-    if not getattr(getattr(getattr(config, "prompt", None), "retrieval", None), "type", None):
+    if not config.prompt.retrieval.type:
         return None
     df, _ = clean_for_config(load_data(data), config, PromptRenderer(config), need_target=False)
     return build_retriever(config, split_data(sample_data(df, config, seed), config, seed)["train"], seed,

@@ -124,7 +124,7 @@ def _session_tokenizer(session: Any, config: Any) -> tuple[Any, Any, list[str]]:
     try:
         return load_tokenizer(config), None, []
     except LlmMagicError as exc:
-        if getattr(config.prompt, "chat_template", False):
+        if config.prompt.chat_template:
             raise
         return None, None, [f"No token counts: {exc}"]
 

@@ -144,25 +144,24 @@ class PromptRenderer:
     """
 
     def __init__(self, config: Any, retriever: Any = None, tokenizer: Any = None) -> None:
-        prompt = getattr(config, "prompt", None)
-        retrieval = getattr(prompt, "retrieval", None)
-        self.task: str | None = getattr(prompt, "task", None)
-        self.retrieval_type: str | None = getattr(retrieval, "type", None)
-        self.chat_template: bool = bool(getattr(prompt, "chat_template", False))
+        prompt = config.prompt
+        self.task: str | None = prompt.task
+        self.retrieval_type: str | None = prompt.retrieval.type
+        self.chat_template: bool = bool(prompt.chat_template)
         self.lowercase: bool = bool(feature_setting(config.input_feature, "lowercase", False))
-        self.input_name: str = getattr(config.input_feature, "name", "input")
-        self.output_name: str = getattr(config.output_feature, "name", "output")
+        self.input_name: str = config.input_feature.name
+        self.output_name: str = config.output_feature.name
         self.input_column = feature_column(config.input_feature)
         self.output_column = feature_column(config.output_feature)
         self.retriever = retriever
         self.tokenizer = tokenizer
-        template = getattr(prompt, "template", None)
+        template = prompt.template
         if template is None and self.task is not None:
             template = DEFAULT_FEW_SHOT_TEMPLATE if self.retrieval_type else DEFAULT_ZERO_SHOT_TEMPLATE
         #: The effective template (a default one when only ``task`` is set); None = pass-through.
         self.template: str | None = template
         self._parts = _parse(template) if template is not None else []
-        self._check_template(user_template=getattr(prompt, "template", None))
+        self._check_template(user_template=prompt.template)
         # Found on first render: a renderer used only for its placeholders needs no tokenizer.
         self._chat_affixes: tuple[str, str] | None = None
 

@@ -239,15 +239,15 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
     """
     from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 
-    retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
-    kind = getattr(retrieval, "type", None)
+    retrieval = config.prompt.retrieval
+    kind = retrieval.type
     if not kind:
         return None
     if kind not in ("random", "semantic"):
         raise LlmMagicError(
             f"prompt.retrieval.type {kind!r} is not supported; use random or semantic (or null)."
         )
-    k = getattr(retrieval, "k", 0) or 1  # Ludwig turns k: 0 into 1 when a type is set
+    k = retrieval.k or 1  # Ludwig turns k: 0 into 1 when a type is set
     renderer = PromptRenderer(config)
     input_column = feature_column(config.input_feature)
     output_column = feature_column(config.output_feature)
@@ -266,5 +266,5 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
 
     # Loading the embedding model and encoding the train rows takes seconds: say so.
     with task(f"Building the semantic retrieval index ({len(rows)} rows)"):
-        return SemanticRetriever(*args, model_name=getattr(retrieval, "model_name", None),
-                                 index_name=getattr(retrieval, "index_name", None), cache_dir=cache_dir)
+        return SemanticRetriever(*args, model_name=retrieval.model_name,
+                                 index_name=retrieval.index_name, cache_dir=cache_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.config.schema.base import block_value
 
 __all__ = [
     "CleaningReport",
@@ -212,11 +213,7 @@ def require_columns(df: Any, needed: dict[str, str]) -> None:
 
 def feature_setting(feature: Any, key: str, default: Any) -> Any:
     """A feature's ``preprocessing.<key>``, or ``default`` when unset (works for models and dicts)."""
-    prep = getattr(feature, "preprocessing", None)
-    if isinstance(prep, dict):
-        value = prep.get(key, default)
-    else:
-        value = getattr(prep, key, default)
+    value = block_value(block_value(feature, "preprocessing"), key, default)
     return default if value is None else value
 
 

@@ -25,15 +25,10 @@ _FIXED_VALUES = {0: "train", 1: "validation", 2: "test",
                  "train": "train", "validation": "validation", "test": "test"}
 
 
-def _preprocessing(config: Any) -> Any:
-    return getattr(config, "preprocessing", None)
-
-
 def sample_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> Any:
     """Down-sample ``df`` by ``preprocessing.sample_ratio`` or to ``preprocessing.sample_size`` rows."""
-    prep = _preprocessing(config)
-    ratio = getattr(prep, "sample_ratio", 1.0)
-    size = getattr(prep, "sample_size", None)
+    prep = config.preprocessing
+    ratio, size = prep.sample_ratio, prep.sample_size
     ratio = 1.0 if ratio is None else float(ratio)
     if size is not None and ratio < 1.0:
         raise LlmMagicError(
@@ -92,9 +87,9 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
     """
     import numpy as np
 
-    split = getattr(_preprocessing(config), "split", None)
-    kind = getattr(split, "type", None) or "random"
-    column = getattr(split, "column", None)
+    split = config.preprocessing.split
+    kind = split.type
+    column = getattr(split, "column", None)  # a random split has no column
     column = sanitize_name(column) if column else None  # dataset columns are sanitised too
 
     if kind == "random":

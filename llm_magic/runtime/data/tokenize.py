@@ -65,7 +65,7 @@ class SequenceLimits:
         """
         from llm_magic.runtime.data.sources import feature_setting
 
-        total = getattr(getattr(config, "preprocessing", None), "global_max_sequence_length", None)
+        total = config.preprocessing.global_max_sequence_length
         if context_length is not None:
             total = context_length if total is None else min(total, context_length)
         fixed_input = feature_setting(config.input_feature, "sequence_length", None)
@@ -286,7 +286,7 @@ def load_tokenizer(config: Any) -> Any:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(
-                path, trust_remote_code=bool(getattr(config, "trust_remote_code", False))
+                path, trust_remote_code=config.trust_remote_code
             )
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -59,13 +59,11 @@ class ScalePlan:
 
 
 def _strategy_block(config: Any) -> Any:
-    backend = getattr(config, "backend", None)
-    if backend is None:
-        return None
-    if getattr(backend, "strategy", None) is not None:
+    backend = config.backend
+    if backend.strategy is not None:
         return backend.strategy
-    trainer = getattr(backend, "trainer", None)  # Ludwig's place for it (Ray backend)
-    return getattr(trainer, "strategy", None) if trainer is not None else None
+    trainer = backend.trainer  # Ludwig's place for it (Ray backend)
+    return trainer.strategy if trainer is not None else None
 
 
 def _dump(block: Any) -> dict[str, Any]:

@@ -79,12 +79,11 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
 
 def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    generation = getattr(config, "generation", None)
-    if generation is not None:
+    if config.generation is not None:
         try:
             from llm_magic.runtime.generation.settings import hf_kwargs
 
-            kwargs = hf_kwargs(generation, tokenizer)
+            kwargs = hf_kwargs(config.generation, tokenizer)
         except (ImportError, AttributeError):
             kwargs = {}
     for key in _SAMPLING_KEYS:
@@ -212,12 +211,12 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
     rejected = getattr(split, "rejected", None)
-    trainer = getattr(config, "trainer", None)
+    trainer = config.trainer
     if rejected is not None:
         from llm_magic.runtime.evaluation.preference import preference_metrics
 
         # The run's beta scales the implicit rewards as in its training logs.
-        beta = float(getattr(trainer, f"{getattr(trainer, 'type', '')}_beta", 0.1))
+        beta = float(getattr(trainer, f"{trainer.type}_beta", 0.1))  # dpo_beta, kto_beta, orpo_beta
         with task(f"Evaluating the {name} split: scoring chosen against rejected answers",
                   total=(4 if rewards else 2) * len(prompts)) as step:
             report.metrics.update(preference_metrics(

@@ -48,8 +48,7 @@ def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
 
 def _retriever(session: Any, config: Any) -> Any:
     """The few-shot retriever over the session's training split (built once per config)."""
-    retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
-    if not getattr(retrieval, "type", None):
+    if not config.prompt.retrieval.type:
         return None
     state = session.generation
     cached = state.retriever
@@ -280,9 +279,8 @@ def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | N
         if int(batch_size) < 1:
             raise LlmMagicError(f"--batch-size {batch_size}: must be at least 1.")
         return int(batch_size)
-    trainer = getattr(config, "trainer", None)
-    value = getattr(trainer, "eval_batch_size", None)
-    if "eval_batch_size" in getattr(trainer, "model_fields_set", ()) and isinstance(value, int) \
+    value = config.trainer.eval_batch_size
+    if "eval_batch_size" in config.trainer.model_fields_set and isinstance(value, int) \
             and not isinstance(value, bool) and value > 0:
         return value
     return None

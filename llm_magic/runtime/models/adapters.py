@@ -27,8 +27,7 @@ _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 def is_training_config(config: Any) -> bool:
     """Whether ``config`` trains (``trainer.type: finetune`` or a preference trainer), so adapters must be trainable."""
-    trainer = getattr(config, "trainer", None)
-    return getattr(trainer, "type", "none") in TRAINING_TRAINERS
+    return config.trainer.type in TRAINING_TRAINERS
 
 
 def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
@@ -71,10 +70,9 @@ def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | N
 
 def adapter_label(config: Any) -> str | None:
     """The adapter type to show (``"lora"``; ``"lora (active: b)"`` for ``adapters:``), or None."""
-    adapter = getattr(config, "adapter", None)
-    if adapter is not None:
-        return adapter.type
-    multi = getattr(config, "adapters", None)
+    if config.adapter is not None:
+        return config.adapter.type
+    multi = config.adapters
     if multi is None:
         return None
     active = multi.active_name
@@ -94,8 +92,7 @@ def attach_adapter(
     quantized). Quantized bases are prepared for k-bit training first (PEFT's helper: freezes the
     base, upcasts norms; gradient checkpointing stays the trainer's decision).
     """
-    adapter = getattr(config, "adapter", None)
-    multi = getattr(config, "adapters", None)
+    adapter, multi = config.adapter, config.adapters
     if adapter is None and multi is None:
         if not quantized:
             for param in base.parameters():

@@ -43,7 +43,7 @@ def choose_placement(quantization: Any = None) -> Placement:
         bf16 = torch.cuda.is_bf16_supported()
         if quantization is not None:
             dtype = parse_dtype(
-                getattr(quantization, "bnb_4bit_compute_dtype", None) or "float16",
+                quantization.bnb_4bit_compute_dtype or "float16",
                 "quantization.bnb_4bit_compute_dtype",
             )
             if dtype == torch.bfloat16 and not bf16:

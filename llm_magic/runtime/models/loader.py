@@ -117,15 +117,15 @@ def precheck(config: Any) -> tuple[Any, Any]:
     from llm_magic.runtime.models.quantization import check_quantization
     from llm_magic.runtime.models.source import refuse_remote_code, resolve_source
 
-    refuse_remote_code(bool(getattr(config, "trust_remote_code", False)))
-    if getattr(config, "is_multimodal", False):
+    refuse_remote_code(config.trust_remote_code)
+    if config.is_multimodal:
         raise LlmMagicError(
             "is_multimodal: true is not supported yet: llm_magic loads text-only causal language "
             "models (AutoModelForCausalLM). Remove the key, or set it to false."
         )
     source = resolve_source(config.base_model)
-    rope_settings(getattr(config, "model_parameters", None))
-    quantization = getattr(config, "quantization", None)
+    rope_settings(config.model_parameters)
+    quantization = config.quantization
     check_quantization(quantization, None)  # backend and bits, before torch is imported
     placement = choose_placement(quantization)
     check_quantization(quantization, placement.device)
@@ -135,8 +135,8 @@ def precheck(config: Any) -> tuple[Any, Any]:
 def load_model(config: Any) -> LoadedModel:
     """Load ``config``'s base model, tokenizer and adapter; return the bundle."""
     source, placement = precheck(config)
-    quantization = getattr(config, "quantization", None)
-    model_parameters = getattr(config, "model_parameters", None)
+    quantization = config.quantization
+    model_parameters = config.model_parameters
 
     import transformers  # noqa: F401 - imported before silencing its bars
 

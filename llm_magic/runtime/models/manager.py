@@ -174,7 +174,7 @@ class ModelManager:
         elif plan.action == "rewrap":
             from llm_magic.runtime.models.adapters import build_peft_config, pretrained_adapter_folder
 
-            adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
+            adapter, multi = config.adapter, config.adapters
             blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
             for block in blocks:
                 # Fail on a bad adapter config while the current adapter is still in place.

@@ -27,8 +27,7 @@ DEFAULT_SEED = 42
 
 def config_seed(config: Any) -> int:
     """The config's ``random_seed`` (42 when the config has none)."""
-    seed = getattr(config, "random_seed", None)
-    return DEFAULT_SEED if seed is None else int(seed)
+    return DEFAULT_SEED if config.random_seed is None else int(config.random_seed)
 
 
 def full_determinism() -> bool:

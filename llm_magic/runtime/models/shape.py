@@ -114,10 +114,9 @@ def model_shape(base_model: str) -> ModelShape | None:
 
 
 def _adapter_blocks(config: Any):
-    adapter = getattr(config, "adapter", None)
-    if adapter is not None:
-        yield "adapter", adapter
-    multi = getattr(config, "adapters", None)
+    if config.adapter is not None:
+        yield "adapter", config.adapter
+    multi = config.adapters
     if multi is not None:
         for name, block in multi.adapters.items():
             yield f"adapters.adapters.{name}", block
@@ -183,11 +182,8 @@ def _raise(config: Any, problems: list[tuple[str, str]]) -> None:
         return
 
     def line(path: str) -> int | None:
-        line_of = getattr(config, "line_of", None)
-        if line_of is None:
-            return None
         block = path.rsplit(".", 1)[0]
-        return line_of(path) or line_of(block)  # a default r has no line: point at the block
+        return config.line_of(path) or config.line_of(block)  # a default r has no line: point at the block
 
     raise ConfigError([ConfigErrorItem(path, line(path), message) for path, message in problems])
 

@@ -110,12 +110,12 @@ def write_hf_folder(
 def generation_settings(config: Any, tokenizer: Any) -> dict[str, Any]:
     """The config's generation settings as the session generates with them (``sequence_bias``
     texts as token ids, which is what ``generation_config.json`` must hold)."""
-    return hf_kwargs(config.generation, tokenizer) if getattr(config, "generation", None) else {}
+    return hf_kwargs(config.generation, tokenizer)
 
 
 def needs_merge(config: "LLMConfig", bundle: "LoadedModel") -> bool:
     """True when an export must merge an adapter first (the config names one, or the model has one)."""
-    return getattr(config, "adapter", None) is not None or hasattr(bundle.model, "peft_config")
+    return config.adapter is not None or hasattr(bundle.model, "peft_config")
 
 
 def export_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",

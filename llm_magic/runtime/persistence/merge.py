@@ -125,12 +125,12 @@ def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
 
 def merged_copy(model: Any, config: Any, *, progressbar: bool = False) -> tuple[Any, bool]:
     """Return (merged model, dequantized?) built from a copy of the PEFT ``model``."""
-    quantized = bool(getattr(config, "quantization", None)) or bool(
+    quantized = bool(config is not None and config.quantization) or bool(
         getattr(model, "is_quantized", False) or getattr(model.get_base_model(), "is_quantized", False)
     )
     estimated = estimate_bytes(_logical_parameters(model), getattr(model, "dtype", None))
     work = _full_precision_copy(config, model, estimated) if quantized else copy.deepcopy(model)
-    adapter_type = getattr(getattr(config, "adapter", None), "type", "this")
+    adapter_type = config.adapter.type if config is not None and config.adapter is not None else "this"
     try:
         merged = work.merge_and_unload(progressbar=progressbar)
     except (ValueError, NotImplementedError, AttributeError, TypeError) as exc:
@@ -157,9 +157,9 @@ def merge_model(config: "LLMConfig", bundle: "LoadedModel", cached: MergeReport 
     fingerprint = adapter_fingerprint(model)
     if cached is not None and cached.fingerprint == fingerprint and cached.model is not None:
         return cached
-    postprocessor = getattr(config.adapter, "postprocessor", None)
+    postprocessor = config.adapter.postprocessor if config.adapter is not None else None
     merged, dequantized = merged_copy(
-        model, config, progressbar=bool(getattr(postprocessor, "progressbar", False))
+        model, config, progressbar=bool(postprocessor is not None and postprocessor.progressbar)
     )
     parameters = merged.num_parameters()
     return MergeReport(

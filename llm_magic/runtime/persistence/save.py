@@ -252,9 +252,8 @@ def write_run_folder(
 def merges_on_save(config: "LLMConfig") -> bool:
     """True when a save also writes merged weights
     (``adapter.postprocessor.merge_adapter_into_base_model: true``)."""
-    adapter = getattr(config, "adapter", None)
-    postprocessor = getattr(adapter, "postprocessor", None)
-    return adapter is not None and bool(getattr(postprocessor, "merge_adapter_into_base_model", False))
+    adapter = config.adapter
+    return adapter is not None and bool(adapter.postprocessor.merge_adapter_into_base_model)
 
 
 def save_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",

@@ -43,7 +43,7 @@ def user_config_text(config: Any) -> str | None:
     source no longer describes it (changed in place after loading): then ``config.yaml`` alone
     is saved, and loading it back marks every key as set (the behaviour of older folders).
     """
-    text = _yaml_text(getattr(config, "source", None))
+    text = _yaml_text(config.source)
     if text is None:
         return None
     try:

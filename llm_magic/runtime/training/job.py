@@ -45,7 +45,7 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> 
 
     session.check_idle("start training")
     config = session.require_config()
-    settings = settings_from_config(getattr(config, "trainer", None))
+    settings = settings_from_config(config.trainer)
     trackers = tuple(parse_report_to(report_to))  # a missing tracker changes nothing
     if settings.type not in TRAINING_TRAINERS:
         raise LlmMagicError(

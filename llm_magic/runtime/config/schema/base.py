@@ -5,6 +5,7 @@ loader can report them with a did-you-mean suggestion.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +56,20 @@ def fields_set(model: BaseModel, *, defaults: bool = True, keep_type: bool = Fal
         elif defaults or value != field.get_default(call_default_factory=True):
             out[name] = to_jsonable_python(value)
     return out
+
+
+def block_value(block: BaseModel | Mapping[str, Any] | None, key: str, default: Any = None) -> Any:
+    """``block.key`` of a config block, or ``block[key]`` of its dict form (``default`` when absent).
+
+    For the few readers that take a block either way (``match_rules`` on a raw output feature, a
+    feature's preprocessing): a validated :class:`~llm_magic.runtime.config.LLMConfig` is read
+    by attribute directly.
+    """
+    if block is None:
+        return default
+    if isinstance(block, Mapping):
+        return block.get(key, default)
+    return getattr(block, key, default)
 
 
 def bare_type_to_dict(value: Any) -> Any:
