@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.runtime.config.schema.base import fields_set
 from llm_magic.runtime.secrets import redact
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
 
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -43,7 +46,7 @@ def _show(value: Any) -> str:
     return redact(json.dumps(value, default=str))
 
 
-def written(config: Any) -> dict[str, Any]:
+def written(config: LLMConfig) -> dict[str, Any]:
     """The keys the user wrote, with the values as written (nested dict).
 
     Read from the config's source (the cell's YAML or the dict given to ``load_config``), so a value
@@ -65,7 +68,7 @@ def written(config: Any) -> dict[str, Any]:
 class ConfigView:
     """Display object for one stored config."""
 
-    def __init__(self, config: Any, name: str | None = None, *, current: bool = True) -> None:
+    def __init__(self, config: LLMConfig, name: str | None = None, *, current: bool = True) -> None:
         self.config = config
         self.name = name
         self.current = current

@@ -27,10 +27,17 @@ import math
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.widgets.frontend import is_notebook
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from types import ModuleType
+
+    import ipywidgets
+
+    from llm_magic.runtime.generation.result import GenerationResult
 
 __all__ = ["SLIDERS", "Playground"]
 
@@ -49,10 +56,10 @@ SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
 #: Width of every control's label, so the slider tracks start and end at the same place.
 _LABEL_WIDTH = "11em"
 
-GenerateFn = Callable[[str, dict[str, Any], Callable[[str], None]], Any]
+GenerateFn = Callable[[str, dict[str, Any], Callable[[str], None]], "GenerationResult"]
 
 
-def _slider(w: Any, name: str, value: float) -> Any:
+def _slider(w: ModuleType, name: str, value: float) -> ipywidgets.FloatSlider | ipywidgets.IntSlider:
     kind, low, high, step, _ = SLIDERS[name]
     common = dict(description=name, continuous_update=False, layout=w.Layout(width="100%"),
                   style={"description_width": _LABEL_WIDTH})
@@ -83,7 +90,7 @@ class Playground:
         self._generate = generate
         self.notebook = is_notebook() if notebook is None else notebook
         start = dict(settings or {})
-        self.last_result: Any = None
+        self.last_result: GenerationResult | None = None
         self.last_prompt = ""
         self.handle: Any = None
         #: True once Done replaced the controls by static HTML.
@@ -185,7 +192,7 @@ class Playground:
         self._thread = threading.Thread(target=work, name="llm-magic-playground", daemon=True)
         self._thread.start()
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> GenerationResult | None:
         """Wait for the answer Generate started; return :attr:`last_result`."""
         if self._thread is not None:
             self._thread.join(timeout)
@@ -199,7 +206,7 @@ class Playground:
         self.generate_button.disabled = busy
         self.stop_button.disabled = not busy
 
-    def run(self) -> Any:
+    def run(self) -> GenerationResult | None:
         """Generate for the prompt box's text with the current settings, streaming the answer."""
         from llm_magic.runtime.progress import listening
 

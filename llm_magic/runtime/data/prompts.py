@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.sources import feature_setting, require_columns, sanitize_name
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.retrieval import Retriever
 
 __all__ = [
     "DEFAULT_FEW_SHOT_TEMPLATE",
@@ -143,7 +150,8 @@ class PromptRenderer:
     with lower-cased prompts too.
     """
 
-    def __init__(self, config: Any, retriever: Any = None, tokenizer: Any = None) -> None:
+    def __init__(self, config: LLMConfig, retriever: Retriever | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         prompt = config.prompt
         self.task: str | None = prompt.task
         self.retrieval_type: str | None = prompt.retrieval.type
@@ -196,7 +204,7 @@ class PromptRenderer:
             needed[self.input_column] = "the input feature, used by {__sample__}"
         return needed
 
-    def check_columns(self, df: Any) -> None:
+    def check_columns(self, df: pd.DataFrame) -> None:
         """Raise a clear error naming each placeholder whose column ``df`` lacks."""
         require_columns(df, self.required_columns())
 

@@ -19,11 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DataError, LlmMagicError, ModelLoadError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
 from llm_magic.runtime.settings import cache_root
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import numpy as np
+    import pandas as pd
+    from sentence_transformers import SentenceTransformer
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -66,7 +73,7 @@ def resolve_embedding_model(name: str | None) -> str:
     return name
 
 
-def _load_encoder(name: str | None) -> Any:
+def _load_encoder(name: str | None) -> SentenceTransformer:
     resolved = resolve_embedding_model(name)
     if resolved not in _ENCODERS:
         try:
@@ -177,11 +184,11 @@ class SemanticRetriever(Retriever):
             digest.update(json.dumps(pair).encode("utf-8"))
         return digest.hexdigest()[:24]
 
-    def _encode(self, texts: list[str]) -> Any:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts, batch_size=64, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False)
 
-    def _load_or_build(self) -> Any:
+    def _load_or_build(self) -> np.ndarray:
         import numpy as np
 
         file = self.index_path / "embeddings.npy"
@@ -231,7 +238,7 @@ def _has(row: Any, column: str) -> bool:
         return False
 
 
-def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
+def build_retriever(config: LLMConfig, train_df: pd.DataFrame, seed: int = DEFAULT_SEED,
                     cache_dir: str | None = None) -> Retriever | None:
     """The retriever ``config.prompt.retrieval`` asks for, indexing ``train_df``; None without retrieval.
 

@@ -12,13 +12,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.config.schema.base import block_value
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import datasets
+    import pandas as pd
+
+#: A folder or file path as the API takes it.
+PathLike = Union[str, "os.PathLike[str]"]
+#: What ``--data`` / ``data=`` may be: a pandas DataFrame, a ``datasets.Dataset``, or a file path
+#: (names only: pandas and datasets are not imported for it).
+DataSource = Union["pd.DataFrame", "datasets.Dataset", str, "os.PathLike[str]"]
+
 __all__ = [
     "CleaningReport",
+    "DataSource",
+    "PathLike",
     "SUPPORTED_SUFFIXES",
     "clean_data",
     "feature_setting",
@@ -46,7 +58,7 @@ def sanitize_name(name: Any) -> str:
     return str(name).translate(_SANITIZE_TABLE)
 
 
-def load_data(source: Any) -> Any:
+def load_data(source: DataSource) -> pd.DataFrame:
     """Load ``source`` into a pandas DataFrame with sanitised column names.
 
     The result has a fresh ``0..n-1`` index. ``source`` is a pandas DataFrame (copied, never
@@ -92,7 +104,7 @@ def _is_hf_dataset_dict(obj: Any) -> bool:
     return type(obj).__name__ in ("DatasetDict", "IterableDatasetDict")
 
 
-def _read_file(path: Path) -> Any:
+def _read_file(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     if path.is_dir():
@@ -171,7 +183,7 @@ def _encoding_message(path: Path, kind: str, exc: UnicodeDecodeError) -> str:
             "Or save the file as UTF-8.")
 
 
-def _sanitize_columns(df: Any) -> Any:
+def _sanitize_columns(df: pd.DataFrame) -> pd.DataFrame:
     duplicated = [str(c) for c in df.columns[df.columns.duplicated()]]
     if duplicated:
         name = duplicated[0]
@@ -197,7 +209,7 @@ def _column_list(columns: Iterable[Any]) -> str:
     return ", ".join(names) if names else "(none)"
 
 
-def require_columns(df: Any, needed: dict[str, str]) -> None:
+def require_columns(df: pd.DataFrame, needed: dict[str, str]) -> None:
     """Raise one clear error for every column in ``needed`` (name -> why) that ``df`` lacks.
 
     The message names each missing column and what needs it, and lists the columns that exist.

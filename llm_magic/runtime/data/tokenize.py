@@ -21,9 +21,14 @@ Padding happens per batch in the collator (:func:`make_data_collator`): transfor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from llm_magic.errors import ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = [
     "SequenceLimits",
@@ -56,7 +61,7 @@ class SequenceLimits:
     keep_prompt_start: bool = False
 
     @classmethod
-    def from_config(cls, config: Any, context_length: int | None = None) -> "SequenceLimits":
+    def from_config(cls, config: LLMConfig, context_length: int | None = None) -> "SequenceLimits":
         """Limits from the features' ``sequence_length`` (else ``max_sequence_length``) and
         ``global_max_sequence_length``.
 
@@ -147,7 +152,8 @@ class TokenizedData:
         return self.rows[index]
 
 
-def _token_ids(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+def _token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+               add_special_tokens: bool) -> list[list[int]]:
     if not texts:
         return []
     return tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
@@ -182,7 +188,7 @@ def cut_prompt_for_generation(ids: Sequence[int], limits: SequenceLimits, bos_id
     return cut_prompt(ids, keep, limits, bos_id)
 
 
-def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Sequence[str],
+def tokenize_for_training(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], targets: Sequence[str],
                           max_input_len: int | None = None, max_target_len: int | None = None,
                           global_max_len: int | None = None, *,
                           add_special_tokens: bool = True, keep_prompt_start: bool = False) -> TokenizedData:
@@ -224,7 +230,7 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
     return TokenizedData(rows, report)
 
 
-def ensure_pad_token(tokenizer: Any) -> Any:
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     """Give ``tokenizer`` a pad token (its EOS, as Ludwig and most recipes do) if it has none."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
@@ -236,7 +242,8 @@ def ensure_pad_token(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
+def make_data_collator(tokenizer: PreTrainedTokenizerBase,
+                       pad_to_multiple_of: int | None = None) -> DataCollatorForSeq2Seq:
     """A collator that pads :class:`TokenizedData` rows into a batch of tensors.
 
     transformers' ``DataCollatorForSeq2Seq`` does what causal-LM fine-tuning needs here: pad ids
@@ -250,14 +257,14 @@ def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) ->
                                   pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
 
 
-def _base_model_path(config: Any) -> str:
+def _base_model_path(config: LLMConfig) -> str:
     from llm_magic.runtime.embedded import embedded_model_path, is_embedded_model
 
     name = config.base_model
     return str(embedded_model_path()) if is_embedded_model(name) else name
 
 
-def base_model_context_length(config: Any) -> int | None:
+def base_model_context_length(config: LLMConfig) -> int | None:
     """The base model's context length from its ``config.json`` alone (no weights); None if unknown."""
     try:
         from transformers import AutoConfig
@@ -272,7 +279,7 @@ def base_model_context_length(config: Any) -> int | None:
     return None
 
 
-def load_tokenizer(config: Any) -> Any:
+def load_tokenizer(config: LLMConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.base_model`` alone (no weights), with a pad token set.
 
     ``llm-magic/tiny`` is the embedded model; other names are local folders or hub ids.

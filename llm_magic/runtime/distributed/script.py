@@ -14,11 +14,18 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import START_WEIGHTS_NAME, save_trainable_weights
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.sources import DataSource
 
 __all__ = ["ACCELERATE_CONFIG_NAME", "CHECKPOINTS_DIR", "DATA_NAME", "ExportReport", "SCRIPT_NAME", "STOP_NAME",
            "write_job"]
@@ -153,7 +160,7 @@ def _absolute_base_model(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _user_config(config: Any) -> str | None:
+def _user_config(config: LLMConfig) -> str | None:
     """The config as the user wrote it, for ``config.user.yaml`` (None when there is none)."""
     import yaml
 
@@ -168,13 +175,14 @@ def _user_config(config: Any) -> str | None:
     return text if fixed is data else yaml.safe_dump(fixed, sort_keys=False, allow_unicode=True)
 
 
-def _frame(data: Any) -> Any:
+def _frame(data: DataSource) -> pd.DataFrame:
     from llm_magic.runtime.data import load_data
 
     return load_data(data)
 
 
-def write_job(config: Any, directory: str | Path, *, data: Any = None, model: Any = None,
+def write_job(config: LLMConfig, directory: str | Path, *, data: DataSource | None = None,
+              model: torch.nn.Module | None = None,
               processes: int = 1, machines: int = 1, cpu: bool = False,
               main_process_port: int = 29500) -> ExportReport:
     """Write the job folder for ``config`` to ``directory`` (see the module docstring).

@@ -11,9 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DeviceError, LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.backend import StrategyConfig
 
 __all__ = ["ScalePlan", "accelerate_config", "check_runnable", "deepspeed_config", "resolve_plan"]
 
@@ -58,7 +62,7 @@ class ScalePlan:
         return {"ddp": "DDP (data parallel, full copy per process)", "fsdp": "FSDP (fully sharded)"}[self.strategy]
 
 
-def _strategy_block(config: Any) -> Any:
+def _strategy_block(config: LLMConfig) -> StrategyConfig | None:
     backend = config.backend
     if backend.strategy is not None:
         return backend.strategy
@@ -72,7 +76,7 @@ def _dump(block: Any) -> dict[str, Any]:
     return block.model_dump() if hasattr(block, "model_dump") else dict(block)
 
 
-def resolve_plan(config: Any) -> ScalePlan:
+def resolve_plan(config: LLMConfig) -> ScalePlan:
     """The :class:`ScalePlan` of ``config.backend.strategy`` (DDP when unset); raises on bad options."""
     raw = _dump(_strategy_block(config))
     name = _STRATEGIES[raw.get("type") or "accelerate"]

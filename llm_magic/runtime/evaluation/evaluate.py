@@ -12,12 +12,19 @@ only costs time (Ludwig's default of half the context would make an untrained mo
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.runtime.evaluation.metrics import (
     bleu, classification_metrics, exact_match, perplexity, rouge,
 )
 from llm_magic.runtime.evaluation.report import EvalReport
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.training.data import SplitData
 
 __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
 
@@ -26,7 +33,7 @@ _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff"
 _EXAMPLE_ROWS = 20
 
 
-def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8,
+def teacher_forced_metrics(model: torch.nn.Module, rows: Any, collator: Any, batch_size: int = 8,
                            progress: Callable[[int], None] | None = None) -> dict[str, float]:
     """Loss, perplexity and token/sequence accuracy on the labelled tokens of ``rows``.
 
@@ -77,7 +84,8 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
     }
 
 
-def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+def _generation_kwargs(config: LLMConfig, tokenizer: PreTrainedTokenizerBase, max_new_tokens: int) -> dict[str,
+                       Any]:
     kwargs: dict[str, Any] = {}
     if config.generation is not None:
         try:
@@ -95,7 +103,8 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
     return kwargs
 
 
-def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+def greedy_generate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str],
+                    max_new_tokens: int,
                     batch_size: int | None = None, add_special_tokens: bool = True,
                     extra: dict[str, Any] | None = None, labels: list[str] | None = None,
                     prompt_limits: Any = None, progress: Callable[[int], None] | None = None) -> list[str]:
@@ -120,10 +129,10 @@ def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_toke
         model.train(was_training)
 
 
-def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_tokens: bool = True,
+def sample_generator(tokenizer: PreTrainedTokenizerBase, max_new_tokens: int = 16, add_special_tokens: bool = True,
                      prompt_limits: Any = None) -> Callable[[Any, list[str]], list[str]]:
     """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
-    def generate(model: Any, prompts: list[str]) -> list[str]:
+    def generate(model: torch.nn.Module, prompts: list[str]) -> list[str]:
         return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens,
                                prompt_limits=prompt_limits)
 
@@ -147,7 +156,8 @@ def short_answer_note(references: list[str]) -> tuple[set[str], str | None]:
     )
 
 
-def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
+def evaluate_split(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, config: LLMConfig,
+                   split: SplitData, *, name: str = "test",
                    collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
                    rewards: bool = True) -> EvalReport:
     """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged.

@@ -11,12 +11,18 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from contextlib import AbstractContextManager
+
+    import torch
 
 __all__ = ["answer_log_likelihoods", "preference_metrics"]
 
 
-def answer_log_likelihoods(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str], *,
+def answer_log_likelihoods(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
+                           *,
                            batch_size: int = 8, add_special_tokens: bool = True) -> list[tuple[float, int]]:
     """``(summed log-probability, token count)`` of each answer after its prompt (its tokens and EOS)."""
     import torch
@@ -44,7 +50,7 @@ def answer_log_likelihoods(model: Any, tokenizer: Any, prompts: Sequence[str], a
     return scores
 
 
-def _adapter_off(model: Any) -> Any:
+def _adapter_off(model: torch.nn.Module) -> AbstractContextManager[None] | None:
     """A context with the PEFT adapter switched off, or None for a model without one."""
     disable = getattr(model, "disable_adapter", None)
     if disable is None or not getattr(model, "peft_config", None):
@@ -52,7 +58,7 @@ def _adapter_off(model: Any) -> Any:
     return disable()
 
 
-def preference_metrics(model: Any, tokenizer: Any, prompts: Sequence[str], chosen: Sequence[str],
+def preference_metrics(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], chosen: Sequence[str],
                        rejected: Sequence[str], *, beta: float = 0.1, batch_size: int = 8,
                        add_special_tokens: bool = True, rewards: bool = True,
                        progress: Callable[[int], None] | None = None) -> dict[str, float]:

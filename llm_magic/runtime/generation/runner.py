@@ -8,11 +8,24 @@ template, output feature), the loaded model bundle and the low-level generators 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.generation.result import GenerationResult, GenerationResults
 from llm_magic.runtime.generation.streaming import fresh_seed
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.generation import GenerationConfig
+    from llm_magic.runtime.data.prompts import PromptRenderer
+    from llm_magic.runtime.data.retrieval import Retriever
+    from llm_magic.runtime.data.sources import DataSource
+    from llm_magic.runtime.data.tokenize import SequenceLimits
+    from llm_magic.runtime.session import Session
 
 __all__ = [
     "GenerationListener",
@@ -40,13 +53,13 @@ class GenerationListener(Protocol):
 
 
 # ----------------------------------------------------------------------------------- prompts
-def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
+def _renderer(session: Session, config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None) -> PromptRenderer:
     from llm_magic.runtime.data.prompts import PromptRenderer
 
     return PromptRenderer(config, retriever=_retriever(session, config), tokenizer=tokenizer)
 
 
-def _retriever(session: Any, config: Any) -> Any:
+def _retriever(session: Session, config: LLMConfig) -> Retriever | None:
     """The few-shot retriever over the session's training split (built once per config)."""
     if not config.prompt.retrieval.type:
         return None
@@ -107,7 +120,8 @@ def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
     return row
 
 
-def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tokenizer: Any = None) -> tuple[str, bool]:
+def build_prompt(session: Session, config: LLMConfig, text: str, *, raw: bool = False,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> tuple[str, bool]:
     """The prompt for ``text`` and whether the tokenizer should add special tokens (BOS).
 
     ``raw`` sends ``text`` unchanged; otherwise it goes through the config's prompt template
@@ -127,15 +141,15 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
 
 
 # ---------------------------------------------------------------------------------- settings
-def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
-                       name_format: Callable[[str], str] = str) -> Any:
+def effective_settings(config: LLMConfig, overrides: dict[str, Any] | None = None,
+                       name_format: Callable[[str], str] = str) -> GenerationConfig:
     """``config.generation`` with ``overrides`` merged and validated (see ``settings.merge_settings``)."""
     from llm_magic.runtime.generation.settings import merge_settings
 
     return merge_settings(config.generation, dict(overrides or {}), name_format)
 
 
-def prompt_limits(config: Any) -> Any:
+def prompt_limits(config: LLMConfig) -> SequenceLimits:
     """The config's sequence limits for prompts, as training applies them (a ``SequenceLimits``).
 
     Without the model's context length: that cut is :func:`max_prompt_tokens`, which also leaves
@@ -159,13 +173,13 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _adapter_disabled(model: Any) -> Iterator[None]:
+def _adapter_disabled(model: torch.nn.Module) -> Iterator[None]:
     """Run the base model: a PEFT model with its adapter(s) switched off."""
     with model.disable_adapter():
         yield
 
 
-def _check_can_compare(model: Any, config: Any) -> None:
+def _check_can_compare(model: torch.nn.Module, config: LLMConfig) -> None:
     if not hasattr(model, "disable_adapter"):
         raise LlmMagicError(
             "--compare shows the base model next to the fine-tuned one, but this config has no "
@@ -176,7 +190,7 @@ def _check_can_compare(model: Any, config: Any) -> None:
 
 # -------------------------------------------------------------------------------- generation
 def generate_samples(
-    session: Any,
+    session: Session,
     text: str,
     *,
     raw: bool = False,
@@ -240,7 +254,7 @@ def generate_samples(
     return results
 
 
-def generate(session: Any, text: str, *, raw: bool = False, seed: int | None = None,
+def generate(session: Session, text: str, *, raw: bool = False, seed: int | None = None,
              on_text: Callable[[str], None] | None = None, **overrides: Any) -> GenerationResult:
     """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows."""
     listener = _CallbackListener(on_text) if on_text is not None else None
@@ -261,13 +275,13 @@ class _CallbackListener:
         pass
 
 
-def _remember(session: Any, results: GenerationResults) -> None:
+def _remember(session: Session, results: GenerationResults) -> None:
     """Keep the last results in the session, so a stopped generation's text is not lost."""
     session.generation.last = results
 
 
 # -------------------------------------------------------------------------------- prediction
-def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | None:
+def prediction_batch_size(config: LLMConfig, batch_size: int | None = None) -> int | None:
     """Rows per ``generate`` call: ``batch_size`` if given, else a ``trainer.eval_batch_size``
     the user set to a number, else None (automatic: as many as memory allows, see
     :func:`llm_magic.runtime.generation.plan.batch_plan`; ``eval_batch_size: auto`` means this).
@@ -287,8 +301,8 @@ def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | N
 
 
 def predict(
-    session: Any,
-    data: Any,
+    session: Session,
+    data: DataSource,
     *,
     batch_size: int | None = None,
     seed: int | None = None,
@@ -296,7 +310,7 @@ def predict(
     overrides: dict[str, Any] | None = None,
     name_format: Callable[[str], str] = str,
     on_stopped: Callable[[str], None] | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Generate for every row of ``data``; return a DataFrame of inputs, prompts and outputs.
 
     Columns added: ``prompt`` (the rendered prompt; ``llm_prompt`` if the data has a ``prompt``

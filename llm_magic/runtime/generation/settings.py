@@ -7,9 +7,12 @@ validated by that same pydantic model, so ranges and types are checked exactly a
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config.schema.generation import GenerationConfig
 
 __all__ = [
     "SAMPLING_KEYS",
@@ -42,10 +45,10 @@ def generation_fields(model_cls: type) -> dict[str, Any]:
 
 
 def merge_settings(
-    current: Any,
+    current: GenerationConfig,
     overrides: dict[str, Any],
     name_format: Callable[[str], str] = str,
-) -> Any:
+) -> GenerationConfig:
     """Validate ``overrides`` over the generation settings ``current`` and return a new model.
 
     ``current`` is a generation model instance (``config.generation``); it is not modified.

@@ -13,9 +13,12 @@ import queue
 import secrets
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from llm_magic.runtime.generation.result import GenerationResult
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
 
 __all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device", "thread_count"]
 
@@ -32,7 +35,7 @@ def fresh_seed() -> int:
 _POLL_SECONDS = 0.05
 
 
-def model_device(model: Any, default: Any = None) -> Any:
+def model_device(model: torch.nn.Module, default: torch.device | str | None = None) -> torch.device | str:
     """The device of ``model``'s first parameter (where inputs must go), else ``default``."""
     try:
         return next(model.parameters()).device
@@ -63,7 +66,7 @@ def thread_count(count: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[Any]:
+def eval_mode(model: torch.nn.Module) -> Iterator[Any]:
     """Generate with dropout off (a model fresh from training is in train mode); restore after."""
     was_training = bool(getattr(model, "training", False))
     model.eval()
@@ -87,7 +90,7 @@ def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria 
 
 
 def generate_one(
-    model: Any,
+    model: torch.nn.Module,
     tokenizer: Any,
     prompt: str,
     hf_kwargs: dict[str, Any],

@@ -7,9 +7,14 @@ their non-quantized weights in the compute dtype on CUDA (as Ludwig does) and in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llm_magic.errors import DeviceError, LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.config.schema.quantization import QuantizationConfig
 
 __all__ = ["Placement", "choose_placement", "parse_dtype"]
 
@@ -20,8 +25,8 @@ _DTYPES = ("float32", "float16", "bfloat16")
 class Placement:
     """The device and dtype a model loads with, and why (a short note for the user)."""
 
-    device: Any  # torch.device
-    dtype: Any  # torch.dtype
+    device: torch.device
+    dtype: torch.dtype
     note: str
 
 
@@ -34,7 +39,7 @@ def parse_dtype(name: str, key: str):
     return getattr(torch, name)
 
 
-def choose_placement(quantization: Any = None) -> Placement:
+def choose_placement(quantization: QuantizationConfig | None = None) -> Placement:
     """Pick the device and load dtype for a model with the given ``quantization`` section (or None)."""
     import torch
 

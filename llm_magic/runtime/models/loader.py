@@ -9,9 +9,22 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError, ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from torch.utils.hooks import RemovableHandle
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.model_parameters import ModelParameters
+    from llm_magic.runtime.config.schema.quantization import QuantizationConfig
+    from llm_magic.runtime.models.device import Placement
+    from llm_magic.runtime.models.source import ModelSource
+    from llm_magic.runtime.models.targets import TargetCandidates
+    from llm_magic.runtime.progress import Task
 
 __all__ = ["LoadedModel", "free_model", "load_model", "precheck", "wrap_adapter"]
 
@@ -27,11 +40,11 @@ class LoadedModel:
     current by :class:`~llm_magic.runtime.models.manager.ModelManager`).
     """
 
-    model: Any
-    tokenizer: Any
-    device: Any
-    dtype: Any
-    config: Any
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    dtype: torch.dtype
+    config: LLMConfig
     base_model_id: str
     context_length: int
     adapter_type: str | None
@@ -42,9 +55,9 @@ class LoadedModel:
     #: Things the loader decided for the user (dtype choice, pad token, RoPE), shown by %llm_info.
     notes: list[str] = field(default_factory=list)
     #: Where the weights came from (``source.ModelSource``).
-    source: Any = None
+    source: ModelSource | None = None
     #: Adaptable module names of the bare base, found once at load (``targets.TargetCandidates``).
-    candidates: Any = None
+    candidates: TargetCandidates | None = None
     #: The seed the adapter's initial weights were drawn with, and their fingerprint then
     #: (``seeding.fingerprint``): training re-draws them for another seed while they are unchanged.
     adapter_seed: int | None = None
@@ -53,7 +66,7 @@ class LoadedModel:
     trained_by: str | None = None
     #: A folder that holds these exact trained weights (a save, or a copy kept before a swap).
     kept_in: str | None = None
-    _neftune: Any = None
+    _neftune: RemovableHandle | None = None
 
     @property
     def quantized(self) -> bool:
@@ -61,7 +74,7 @@ class LoadedModel:
         return self.quantization != "none"
 
     @property
-    def base(self) -> Any:
+    def base(self) -> PreTrainedModel:
         """The underlying ``transformers`` model, without the PEFT wrapper."""
         get_base = getattr(self.model, "get_base_model", None)
         return get_base() if callable(get_base) else self.model
@@ -106,7 +119,7 @@ def _set_pad_token(tokenizer, model, notes: list[str]) -> None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-def precheck(config: Any) -> tuple[Any, Any]:
+def precheck(config: LLMConfig) -> tuple[ModelSource, Placement]:
     """Every check that needs no weights, cheapest first; returns ``(source, placement)``.
 
     Remote code, the model source (local folder contents), RoPE settings, the device and
@@ -132,7 +145,7 @@ def precheck(config: Any) -> tuple[Any, Any]:
     return source, placement
 
 
-def load_model(config: Any) -> LoadedModel:
+def load_model(config: LLMConfig) -> LoadedModel:
     """Load ``config``'s base model, tokenizer and adapter; return the bundle."""
     source, placement = precheck(config)
     quantization = config.quantization
@@ -147,8 +160,8 @@ def load_model(config: Any) -> LoadedModel:
         return _load(config, source, placement, quantization, model_parameters, step)
 
 
-def _load(config: Any, source: Any, placement: Any, quantization: Any, model_parameters: Any,
-          step: Any) -> LoadedModel:
+def _load(config: LLMConfig, source: ModelSource, placement: Placement, quantization: QuantizationConfig | None,
+          model_parameters: ModelParameters | None, step: Task) -> LoadedModel:
     """The body of :func:`load_model`, reporting its phases to ``step``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -215,7 +228,7 @@ def _load(config: Any, source: Any, placement: Any, quantization: Any, model_par
     return loaded
 
 
-def _own_unquantized_weights(model: Any) -> None:
+def _own_unquantized_weights(model: torch.nn.Module) -> None:
     """Copy the weights bitsandbytes left unquantized (embeddings, norms, lm_head) into memory.
 
     On the CPU they stay views into the memory-mapped safetensors file, which keeps the whole
@@ -231,7 +244,7 @@ def _own_unquantized_weights(model: Any) -> None:
             param.data = param.data.clone()
 
 
-def wrap_adapter(loaded: LoadedModel, config: Any, seed: int | None = None) -> None:
+def wrap_adapter(loaded: LoadedModel, config: LLMConfig, seed: int | None = None) -> None:
     """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle.
 
     The initial adapter weights are drawn with ``seed`` (default: the config's ``random_seed``)
@@ -276,5 +289,5 @@ def free_model(loaded: LoadedModel | None) -> None:
         torch.cuda.empty_cache()
 
 
-def _dtype_name(dtype: Any) -> str:
+def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")

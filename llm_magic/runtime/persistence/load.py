@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +21,10 @@ from llm_magic.runtime.models.manager import ModelManager
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import RestoredRun, build_training_restore
 from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.training.runs import RunRecord
 
 __all__ = [
     "LoadReport",
@@ -243,11 +247,11 @@ class PreparedLoad:
     ``restored``, ``rows`` and ``record`` to :func:`.state.restore_training_state`."""
 
     models: ModelManager
-    config: Any
+    config: LLMConfig
     config_name: str
     restored: RestoredRun
     rows: list[dict[str, Any]]
-    record: Any
+    record: RunRecord | None
     report: LoadReport
 
 

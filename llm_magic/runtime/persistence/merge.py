@@ -26,6 +26,9 @@ from llm_magic.runtime.models.manager import ModelManager
 if TYPE_CHECKING:  # pragma: no cover
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.models.loader import LoadedModel
+    from peft import PeftModel
+    from transformers import PreTrainedModel
+
 
 __all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model", "merged_copy"]
 
@@ -96,7 +99,7 @@ def adapter_fingerprint(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
+def _full_precision_copy(config: LLMConfig | None, model: PeftModel, estimated: int) -> PeftModel:
     """The base reloaded without quantization, with ``model``'s adapter weights applied."""
     # lazy: torch loads on first use (importing llm_magic stays cheap)
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
@@ -123,7 +126,8 @@ def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
     return copy_model
 
 
-def merged_copy(model: Any, config: Any, *, progressbar: bool = False) -> tuple[Any, bool]:
+def merged_copy(model: PeftModel, config: LLMConfig | None, *, progressbar: bool = False
+                ) -> tuple[PreTrainedModel, bool]:
     """Return (merged model, dequantized?) built from a copy of the PEFT ``model``."""
     quantized = bool(config is not None and config.quantization) or bool(
         getattr(model, "is_quantized", False) or getattr(model.get_base_model(), "is_quantized", False)

@@ -82,7 +82,7 @@ def find_checkpoint(training: "TrainingState", persistence: PersistenceState) ->
     return _checkpoint(training, persistence)
 
 
-def _history(training: "TrainingState", persistence: PersistenceState) -> Any:
+def _history(training: "TrainingState", persistence: PersistenceState) -> list[dict[str, Any]]:
     history = training.history
     if not history:
         restored = persistence.restored

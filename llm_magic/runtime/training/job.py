@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.training.runs import RunRecord, TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterable
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.sources import DataSource
+    from llm_magic.runtime.session import Session
 
 __all__ = ["FinetuneJob", "open_record", "plan_job", "resolve_data", "resume_point"]
 
@@ -26,9 +33,9 @@ __all__ = ["FinetuneJob", "open_record", "plan_job", "resolve_data", "resume_poi
 class FinetuneJob:
     """What a training run is asked to do, checked (see :func:`plan_job`)."""
 
-    config: Any
+    config: LLMConfig
     settings: TrainerSettings
-    data: Any
+    data: DataSource
     #: The stopped run this job continues (its record is reused), or None for a new run.
     previous: RunRecord | None
     #: The ``checkpoint-N`` folder to resume from, or None.
@@ -36,7 +43,8 @@ class FinetuneJob:
     trackers: tuple[str, ...]
 
 
-def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> FinetuneJob:
+def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
+             report_to: str | Iterable[str] | None) -> FinetuneJob:
     """The checked job for ``session``'s current config on ``data`` (default: the bound data).
 
     Raises the user's error (one line naming what to fix) before any model loads.
@@ -60,7 +68,7 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any) -> 
     return FinetuneJob(config, settings, data, previous, resume_from, trackers)
 
 
-def resolve_data(session: Any, data: Any) -> Any:
+def resolve_data(session: Session, data: DataSource | None) -> DataSource:
     """``data``, else the session's bound data; a clear error when there is neither."""
     data = data if data is not None else session.data
     if data is None:
@@ -71,7 +79,7 @@ def resolve_data(session: Any, data: Any) -> Any:
     return data
 
 
-def _check_preference_data(kind: str, config: Any, data: Any) -> None:
+def _check_preference_data(kind: str, config: LLMConfig, data: DataSource) -> None:
     """Before any model loads: TRL is installed and the preference columns are there."""
     from llm_magic.runtime.data import load_data
     from llm_magic.runtime.data.preference import check_preference_columns
@@ -81,7 +89,8 @@ def _check_preference_data(kind: str, config: Any, data: Any) -> None:
     check_preference_columns(config.trainer, load_data(data))
 
 
-def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecord | None, str]:
+def resume_point(session: Session, state: TrainingState,
+                 resume: bool | str | os.PathLike[str] = True) -> tuple[RunRecord | None, str]:
     """The stopped run to continue and its checkpoint, or a clear error when there is none.
 
     ``resume`` is True (the last stopped run of this session, else a checkpoint restored by

@@ -11,9 +11,14 @@ import html
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+
+    from llm_magic.runtime.session import Session
 
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
@@ -163,14 +168,14 @@ class TrainingState:
             return self.fixed_run_id
         return f"{time.strftime('%Y%m%d-%H%M%S')}-{len(self.runs) + 1}"
 
-    def history_frame(self) -> Any:
+    def history_frame(self) -> pd.DataFrame:
         """The history as a DataFrame with :data:`HISTORY_COLUMNS`."""
         import pandas as pd
 
         return pd.DataFrame(list(self.history), columns=HISTORY_COLUMNS)
 
 
-def training_state(session: Any) -> TrainingState:
+def training_state(session: Session) -> TrainingState:
     """The session's :class:`TrainingState` (``Session.training``)."""
     return session.training
 
@@ -217,7 +222,7 @@ class RunsTable:
         self.frame = self._build()
         self.compact = self._build_compact()
 
-    def _build(self) -> Any:
+    def _build(self) -> pd.DataFrame:
         import pandas as pd
 
         flat = [_flatten(run.config) for run in self.runs]
@@ -235,7 +240,7 @@ class RunsTable:
             rows.append(row)
         return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
-    def _build_compact(self) -> Any:
+    def _build_compact(self) -> pd.DataFrame:
         import pandas as pd
 
         from llm_magic.runtime.training.loggers import format_duration
@@ -263,7 +268,7 @@ class RunsTable:
     def __len__(self) -> int:
         return len(self.runs)
 
-    def _shown(self) -> Any:
+    def _shown(self) -> pd.DataFrame:
         return self.frame if self.all_columns else self.compact
 
     def __repr__(self) -> str:

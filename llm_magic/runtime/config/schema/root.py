@@ -85,7 +85,7 @@ class LLMConfig(ConfigModel):
         return self.input_features[0]
 
     @property
-    def output_feature(self) -> Any:
+    def output_feature(self) -> OutputFeature:
         """The single output feature (``TextOutputFeature`` or ``CategoryOutputFeature``)."""
         return self.output_features[0]
 
@@ -95,7 +95,7 @@ class LLMConfig(ConfigModel):
         return list(self._derived)
 
     @property
-    def source(self) -> Any:
+    def source(self) -> str | dict[str, Any] | None:
         """The original YAML text (or dict) this config was loaded from."""
         return self._source
 
