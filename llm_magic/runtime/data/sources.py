@@ -255,7 +255,7 @@ class CleaningReport:
         return lines
 
 
-def clean_data(df: Any, columns: dict[str, Any]) -> tuple[Any, CleaningReport]:
+def clean_data(df: pd.DataFrame, columns: dict[str, Any]) -> tuple[pd.DataFrame, CleaningReport]:
     """Apply missing-value strategies and return ``(cleaned copy, report)``.
 
     ``columns`` maps a column name to the feature whose ``preprocessing.missing_value_strategy``

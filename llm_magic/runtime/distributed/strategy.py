@@ -82,7 +82,7 @@ def resolve_plan(config: LLMConfig) -> ScalePlan:
     name = _STRATEGIES[raw.get("type") or "accelerate"]
     key = "backend.strategy"
     plan = ScalePlan(strategy=name, mixed_precision=raw.get("mixed_precision"))
-    trainer_accum = getattr(getattr(config, "trainer", None), "gradient_accumulation_steps", None)
+    trainer_accum = getattr(config.trainer, "gradient_accumulation_steps", None)  # trainer none has none
     accum = raw.get("gradient_accumulation_steps")
     if accum is not None and accum != trainer_accum:
         raise LlmMagicError(

@@ -11,17 +11,20 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from contextlib import AbstractContextManager
 
     import torch
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = ["answer_log_likelihoods", "preference_metrics"]
 
 
-def answer_log_likelihoods(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
+def answer_log_likelihoods(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                           answers: Sequence[str],
                            *,
                            batch_size: int = 8, add_special_tokens: bool = True) -> list[tuple[float, int]]:
     """``(summed log-probability, token count)`` of each answer after its prompt (its tokens and EOS)."""
@@ -58,7 +61,8 @@ def _adapter_off(model: torch.nn.Module) -> AbstractContextManager[None] | None:
     return disable()
 
 
-def preference_metrics(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[str], chosen: Sequence[str],
+def preference_metrics(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                       chosen: Sequence[str],
                        rejected: Sequence[str], *, beta: float = 0.1, batch_size: int = 8,
                        add_special_tokens: bool = True, rewards: bool = True,
                        progress: Callable[[int], None] | None = None) -> dict[str, float]:

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.config.schema.base import block_value
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["category_labels", "label_paths", "label_prefix_fn", "map_to_label", "match_rules"]
 
@@ -117,7 +120,7 @@ def _json_answer(text: str) -> str | None:
     return None if data is None else str(data).lower()
 
 
-def label_paths(tokenizer: Any, labels: list[str]) -> set[tuple[int, ...]]:
+def label_paths(tokenizer: PreTrainedTokenizerBase, labels: list[str]) -> set[tuple[int, ...]]:
     """The token sequences that spell each label, with and without a leading space (BPE
     tokenizers spell " positive" differently from "positive")."""
     paths = set()
@@ -129,7 +132,8 @@ def label_paths(tokenizer: Any, labels: list[str]) -> set[tuple[int, ...]]:
     return paths
 
 
-def label_prefix_fn(tokenizer: Any, labels: list[str], prompt_len: int) -> Callable[[int, Any], list[int]]:
+def label_prefix_fn(tokenizer: PreTrainedTokenizerBase, labels: list[str],
+                    prompt_len: int) -> Callable[[int, Any], list[int]]:
     """A ``prefix_allowed_tokens_fn`` that keeps generation on the token paths of ``labels``.
 
     ``prompt_len`` is the (left-padded) prompt width of the batch, so ``input_ids[prompt_len:]``

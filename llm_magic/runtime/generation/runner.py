@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from llm_magic.runtime.data.retrieval import Retriever
     from llm_magic.runtime.data.sources import DataSource
     from llm_magic.runtime.data.tokenize import SequenceLimits
+    from llm_magic.runtime.models.loader import LoadedModel
     from llm_magic.runtime.session import Session
+
 
 __all__ = [
     "GenerationListener",
@@ -81,7 +83,7 @@ def _retriever(session: Session, config: LLMConfig) -> Retriever | None:
     return retriever
 
 
-def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
+def prompt_row(renderer: PromptRenderer, text: str) -> dict[str, Any]:
     """The data row a cell body stands for, given the template's placeholders.
 
     A template that reads only the input feature (``{__sample__}`` or its column, or no template)
@@ -160,7 +162,7 @@ def prompt_limits(config: LLMConfig) -> SequenceLimits:
     return SequenceLimits.from_config(config)
 
 
-def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
+def max_prompt_tokens(bundle: LoadedModel, kwargs: dict[str, Any]) -> int | None:
     """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's truncation margin)."""
     context = getattr(bundle, "context_length", None)
     if not context:

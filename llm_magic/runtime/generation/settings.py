@@ -13,6 +13,8 @@ from llm_magic.errors import LlmMagicError
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from llm_magic.runtime.config.schema.generation import GenerationConfig
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = [
     "SAMPLING_KEYS",
@@ -86,7 +88,7 @@ def _unknown_message(key: str, fields: dict[str, Any], name_format: Callable[[st
     )
 
 
-def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
+def hf_kwargs(settings: GenerationConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> dict[str, Any]:
     """``model.generate`` keyword arguments for validated generation settings.
 
     Starts from ``settings.to_hf_kwargs()`` (the config's own translation), fills the pad token
@@ -107,7 +109,7 @@ def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
-def sequence_bias_ids(bias: dict[str, float], tokenizer: Any) -> list[list[Any]]:
+def sequence_bias_ids(bias: dict[str, float], tokenizer: PreTrainedTokenizerBase) -> list[list[Any]]:
     """``generation.sequence_bias`` (text -> bias) as transformers wants it: ``[[token ids], bias]`` pairs.
 
     Each text is tokenized as written, without special tokens, so ``" Paris"`` (leading space)

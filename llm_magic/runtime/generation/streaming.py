@@ -19,6 +19,8 @@ from llm_magic.runtime.generation.result import GenerationResult
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import torch
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device", "thread_count"]
 
@@ -91,7 +93,7 @@ def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria 
 
 def generate_one(
     model: torch.nn.Module,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     prompt: str,
     hf_kwargs: dict[str, Any],
     *,
@@ -215,7 +217,7 @@ def _follow(worker: threading.Thread, streamer: Any, stop: threading.Event,
     return streamed, interrupted
 
 
-def _count_generated(new_ids: Any, tokenizer: Any) -> int:
+def _count_generated(new_ids: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> int:
     """Generated tokens, not counting the padding HF appends after an early EOS."""
     pad = tokenizer.pad_token_id
     ids = new_ids.tolist()

@@ -24,10 +24,11 @@ from llm_magic.runtime.config import load_config
 from llm_magic.runtime.models.manager import ModelManager
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.models.loader import LoadedModel
     from peft import PeftModel
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 __all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model", "merged_copy"]
@@ -37,8 +38,8 @@ __all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model"
 class MergeReport:
     """A merged model and what it took to build it."""
 
-    model: Any
-    tokenizer: Any
+    model: PreTrainedModel | None
+    tokenizer: PreTrainedTokenizerBase
     parameters: int
     dtype: str
     estimated_bytes: int
@@ -57,11 +58,11 @@ class MergeReport:
         )
 
 
-def _is_peft(model: Any) -> bool:
+def _is_peft(model: torch.nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "base_model")
 
 
-def _logical_parameters(model: Any) -> int:
+def _logical_parameters(model: torch.nn.Module) -> int:
     """Parameter count as in the full-precision model (4-bit weights are stored packed)."""
     total = 0
     for param in model.parameters():
@@ -83,7 +84,7 @@ def estimate_bytes(parameters: int, dtype: Any) -> int:
     return parameters * width
 
 
-def adapter_fingerprint(model: Any) -> str:
+def adapter_fingerprint(model: torch.nn.Module) -> str:
     """A hash of every adapter tensor: changes whenever training updates the adapter."""
     # lazy: torch loads on first use (importing llm_magic stays cheap)
     import torch

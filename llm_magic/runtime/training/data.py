@@ -57,7 +57,8 @@ class TrainingData:
         return part if part is not None and len(part) else None
 
 
-def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[str], Sequence[str]]],
+def training_data_from_pairs(tokenizer: PreTrainedTokenizerBase,
+                             splits: dict[str, tuple[Sequence[str], Sequence[str]]],
                              max_length: int | None = None) -> TrainingData:
     """Tokenize ``{split: (prompts, targets)}`` with ``runtime.data``'s training tokenization."""
     from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
