@@ -11,7 +11,7 @@ import html
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, TypeVar
 
 from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
 
@@ -289,5 +289,9 @@ class RunsTable:
         return table + "<div style='color:#888;font-size:smaller'><code>%llm_runs --all</code>: every differing config key and every metric</div>"
 
 
-def _round(value: Any) -> Any:
+_Cell = TypeVar("_Cell")
+
+
+def _round(value: _Cell) -> _Cell:
+    """A float cell to 4 decimals (a float still); any other cell as it is."""
     return round(value, 4) if isinstance(value, float) else value
