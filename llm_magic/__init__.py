@@ -22,6 +22,7 @@ from llm_magic.errors import (
     HubError,
     LlmMagicError,
     ModelLoadError,
+    SettingsError,
 )
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "LlmMagicError",
     "ModelLoadError",
     "Session",
+    "SettingsError",
     "get_session",
     "load_config",
     "load_session",

@@ -12,6 +12,17 @@ from dataclasses import dataclass
 class LlmMagicError(Exception):
     """A user-facing error: its message says what went wrong and how to fix it."""
 
+    def with_note(self, note: str) -> LlmMagicError:
+        """A copy of this error, of the same class and with the same attributes (a
+        :class:`ConfigError`'s ``.errors``), whose message ends with ``note`` on a new line.
+
+        For code that undoes a step and re-raises: the caller can still catch the narrow class.
+        """
+        copy = self.__class__.__new__(self.__class__)
+        copy.__dict__.update(self.__dict__)
+        Exception.__init__(copy, f"{self}\n{note}")
+        return copy
+
 
 class DataError(LlmMagicError):
     """The data cannot be used: unreadable file, empty data or split, a missing or clashing column."""
@@ -31,6 +42,12 @@ class CheckpointError(LlmMagicError):
 
 class DeviceError(LlmMagicError):
     """The accelerator cannot do what was asked: no GPU, unsupported dtype, a missing device library."""
+
+
+class SettingsError(LlmMagicError, ValueError):
+    """A setting's value cannot be used (``Settings(...)``, ``%config LlmMagics...``); the message
+    names the setting and a value that works. Also a ``ValueError``: a bad value is what it is, so
+    ``except ValueError`` around ``Settings(...)`` catches it too."""
 
 
 @dataclass(frozen=True)

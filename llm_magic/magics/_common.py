@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from IPython.core.error import UsageError
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.secrets import redact
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from llm_magic.magics.settings_magics import LlmMagics
+    from llm_magic.runtime.data.sources import DataSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,14 +42,14 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def llm_settings(shell) -> Any:
+def llm_settings(shell: InteractiveShell | None) -> LlmMagics | None:
     """The shell's ``LlmMagics`` instance (the user's settings); None before ``%load_ext llm_magic``."""
     manager = getattr(shell, "magics_manager", None)
     registry = getattr(manager, "registry", None) or {}
     return registry.get("LlmMagics") if "LlmMagics" in registry else None
 
 
-def resolve_data_arg(shell, spec: str | None) -> Any:
+def resolve_data_arg(shell: InteractiveShell | None, spec: str | None) -> DataSource | None:
     """Resolve a ``--data X`` flag: a variable in the user's namespace, else a file path.
 
     Returns the object (DataFrame, ``datasets.Dataset``, ...) or the path string; None when no

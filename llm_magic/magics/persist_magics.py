@@ -6,7 +6,7 @@ does the work); the returned report is the cell's value, so the notebook shows w
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -14,6 +14,13 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import user_errors
 from llm_magic.runtime.session import get_session
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.persistence.export import ExportReport
+    from llm_magic.runtime.persistence.load import LoadReport
+    from llm_magic.runtime.persistence.merge import MergeReport
+    from llm_magic.runtime.persistence.save import SaveReport
+    from llm_magic.runtime.persistence.upload import UploadReport
 
 __all__ = ["PersistMagics"]
 
@@ -38,7 +45,7 @@ class PersistMagics(Magics):
               help="Write into a non-empty folder llm_magic did not write (its files are kept).")
     @line_magic
     @user_errors
-    def llm_save(self, line: str = "") -> Any:
+    def llm_save(self, line: str = "") -> SaveReport:
         """Save the session to a folder: config.yaml (effective) and config.user.yaml (as you wrote
         it; %llm_load reads it), adapter (or full) weights as safetensors, tokenizer, history.csv,
         metrics.json, the last checkpoint and a README.md model card.
@@ -54,7 +61,7 @@ class PersistMagics(Magics):
     @argument("--name", default=None, help="Store the config under this name (default: its saved name).")
     @line_magic
     @user_errors
-    def llm_load(self, line: str = "") -> Any:
+    def llm_load(self, line: str = "") -> LoadReport:
         """Restore a folder written by %llm_save: config, base model, adapter weights, history and
         metrics. The current model is replaced; if anything is wrong with the folder, the session
         stays as it was.
@@ -66,7 +73,7 @@ class PersistMagics(Magics):
 
     @line_magic
     @user_errors
-    def llm_merge(self, line: str = "") -> Any:
+    def llm_merge(self, line: str = "") -> MergeReport:
         """Merge the adapter into the base weights (a quantized base is reloaded in full precision
         first). The session keeps its adapter model; %llm_export writes the merged one.
 
@@ -80,7 +87,7 @@ class PersistMagics(Magics):
     @argument("directory", nargs="*", help="Folder to write the Hugging Face model to.")
     @line_magic
     @user_errors
-    def llm_export(self, line: str = "") -> Any:
+    def llm_export(self, line: str = "") -> ExportReport:
         """Write a standard Hugging Face model folder (config.json, model.safetensors, tokenizer,
         generation_config.json) that loads with transformers alone; an adapter is merged first.
 
@@ -96,7 +103,7 @@ class PersistMagics(Magics):
     @argument("--commit-message", default=None, help="Commit message on the Hub.")
     @line_magic
     @user_errors
-    def llm_upload(self, line: str = "") -> Any:
+    def llm_upload(self, line: str = "") -> UploadReport:
         """Upload a saved or exported folder to the Hugging Face Hub with the token from HF_TOKEN
         (or HUGGING_FACE_HUB_TOKEN). The token is never printed or saved.
 

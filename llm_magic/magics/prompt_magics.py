@@ -8,7 +8,7 @@ and values are validated by that model, so a bad value is reported as it would b
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -21,6 +21,15 @@ from llm_magic.runtime.generation import runner
 from llm_magic.runtime.generation.settings import generation_fields, generation_model_class
 from llm_magic.runtime.session import get_session
 from llm_magic.widgets.stream_output import StreamOutput
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from llm_magic.runtime.generation.result import GenerationResult
+    from llm_magic.runtime.session import Session
+    from llm_magic.widgets.playground import Playground
 
 __all__ = ["PromptMagics", "split_generation_flags"]
 
@@ -41,7 +50,8 @@ def _is_bool_field(info: Any) -> bool:
     return annotation is bool or bool in getattr(annotation, "__args__", ())
 
 
-def split_generation_flags(argv: list[str], fields: dict[str, Any], own_flags: set[str]) -> tuple[list[str], dict[str, Any]]:
+def split_generation_flags(argv: list[str], fields: dict[str, Any], own_flags: set[str]) -> tuple[list[str],
+                           dict[str, Any]]:
     """Take the generation-setting flags out of ``argv``.
 
     Returns the remaining arguments (for the magic's own parser) and the overrides
@@ -129,7 +139,7 @@ class PromptMagics(Magics):
     @argument("-o", "--output", metavar="NAME", help="Store the result in the notebook variable NAME.")
     @cell_magic
     @user_errors
-    def llm_prompt(self, line: str, cell: str) -> Any:
+    def llm_prompt(self, line: str, cell: str) -> Playground | None:
         """Generate an answer to the cell's text with the configured model, streamed as it comes.
 
         The text goes through the config's prompt template (as the input column / ``{__sample__}``);
@@ -154,13 +164,13 @@ class PromptMagics(Magics):
 
     llm_prompt.__doc__ = f"{llm_prompt.__doc__}\n{_GENERATION_HELP}\n"
 
-    def _playground(self, session: Any, text: str, overrides: dict[str, Any]) -> Any:
+    def _playground(self, session: Session, text: str, overrides: dict[str, Any]) -> Playground:
         # lazy: pulls torch and ipywidgets; %load_ext stays light
         from llm_magic.widgets.playground import Playground
 
         settings = runner.effective_settings(session.require_config(), overrides, _flag)
 
-        def generate(prompt_text: str, values: dict[str, Any], on_text: Any) -> Any:
+        def generate(prompt_text: str, values: dict[str, Any], on_text: Callable[[str], None]) -> GenerationResult:
             # The worker thread holds the session busy, so a cell run meanwhile is refused clearly.
             return runner.generate(session, prompt_text, on_text=on_text, busy=PLAYGROUND_BUSY,
                                    **{**overrides, **values})
@@ -169,7 +179,7 @@ class PromptMagics(Magics):
 
     @line_magic
     @user_errors
-    def llm_playground(self, line: str = "") -> Any:
+    def llm_playground(self, line: str = "") -> Playground:
         """Open the prompt playground: a text box, sliders for the main generation settings
         (temperature, top_p, top_k, max_new_tokens, repetition_penalty, num_beams, do_sample), a
         Generate and a Stop button, and "Copy as YAML" that copies the chosen values to the
@@ -187,7 +197,7 @@ class PromptMagics(Magics):
     @argument("-o", "--output", metavar="NAME", help="Store the predictions DataFrame in the variable NAME.")
     @line_magic
     @user_errors
-    def llm_predict(self, line: str) -> Any:
+    def llm_predict(self, line: str) -> pd.DataFrame | None:
         """Generate an answer for every row of --data, in batches; returns a DataFrame with the
         inputs, the rendered ``prompt`` and ``<output>_response`` (plus ``<output>_predictions``,
         the label, for category outputs). The stop button keeps the rows already finished.

@@ -5,7 +5,7 @@ both go through ``llm_magic.runtime.distributed``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -13,6 +13,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from llm_magic.errors import LlmMagicError
 from llm_magic.magics._common import resolve_data_arg, user_errors
 from llm_magic.runtime.session import get_session
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.distributed.script import ExportReport as JobFolderReport
 
 __all__ = ["ScaleMagics"]
 
@@ -32,7 +35,7 @@ class ScaleMagics(Magics):
               help="Start from the base model and a new adapter, not from the notebook's current weights.")
     @line_magic
     @user_errors
-    def llm_export_script(self, line: str = "") -> Any:
+    def llm_export_script(self, line: str = "") -> JobFolderReport:
         """Write a standalone training job: train.py (llm_magic's Python API), the effective
         config.yaml, accelerate_config.yaml for backend.strategy (DDP, FSDP or DeepSpeed ZeRO),
         the data and the current trainable weights. Run it on a cluster with

@@ -38,11 +38,26 @@ from llm_magic.runtime.settings import Settings
 from llm_magic.runtime.training.runs import RunsTable, TrainingState, training_state
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterable, Sequence
+
+    import pandas as pd
+
+    from llm_magic.runtime.data.preview import PromptPreview
+    from llm_magic.runtime.data.sources import DataSource, PathLike
+    from llm_magic.runtime.distributed.script import ExportReport as JobFolderReport
+    from llm_magic.runtime.evaluation.report import EvalComparison, EvalReport
+    from llm_magic.runtime.generation.result import GenerationResult
+    from llm_magic.runtime.models.info import ModelInfo
     from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.models.manager import ReloadPlan
     from llm_magic.runtime.persistence.export import ExportReport
+    from llm_magic.runtime.persistence.load import LoadReport
     from llm_magic.runtime.persistence.merge import MergeReport
     from llm_magic.runtime.persistence.save import SaveReport
+    from llm_magic.runtime.persistence.state import TrainingResults
     from llm_magic.runtime.persistence.upload import UploadReport
+    from llm_magic.runtime.training.loggers import MetricLogger
+    from llm_magic.runtime.training.runs import RunRecord
 
 DEFAULT_CONFIG_NAME = "default"
 
@@ -69,7 +84,7 @@ class Session:
         #: The model manager (``runtime.models.manager.ModelManager``), created on first use.
         self._models: ModelManager | None = None
         #: Data bound to the session by the last ``--data`` (a DataFrame, Dataset or path).
-        self.data: Any = None
+        self.data: DataSource | None = None
         #: Why the session cannot start another job now (e.g. a background training run), or None.
         self.busy_reason: str | None = None
         self.lock = threading.RLock()
@@ -125,7 +140,7 @@ class Session:
         return dict(self._configs)
 
     def set_config(self, config: LLMConfig | str | dict, name: str | None = None, *,
-                   load: bool = False) -> Any:
+                   load: bool = False) -> ReloadPlan | None:
         """Store ``config`` under ``name`` and make it current.
 
         Text and dicts are validated first (:func:`llm_magic.load_config`); an invalid config
@@ -213,7 +228,7 @@ class Session:
         return str(report.path), undo
 
     def swap_in(self, models: ModelManager, config: LLMConfig, name: str, action: str,
-                also: Any = None) -> None:
+                also: Callable[[], None] | None = None) -> None:
         """Make ``models`` and ``config`` (stored as ``name``) current in one step; free the old model.
 
         For commands that built a whole new model beside the current one (``%llm_load``).
@@ -261,17 +276,17 @@ class Session:
 
     # ----------------------------------------------------------------------------- model
     @property
-    def models(self) -> Any:
+    def models(self) -> ModelManager:
         """The model manager (created lazily; importing it does not import torch)."""
         if self._models is None:
             self._models = ModelManager()
         return self._models
 
-    def load_model(self) -> Any:
+    def load_model(self) -> LoadedModel:
         """Load (or reconcile) the model for the current config and return the loaded bundle."""
         return self.models.ensure(self.require_config())
 
-    def info(self) -> Any:
+    def info(self) -> ModelInfo:
         """A summary of the loaded model: parameters, trainable parameters, dtype, device, memory."""
         self.load_model()
         return self.models.info()
@@ -283,9 +298,11 @@ class Session:
             self._models.unload()
 
     # ----------------------------------------------------------------------------- training
-    def train(self, data: Any = None, resume: bool | str = False, background: bool = False,
-              sample_every: int | None = None, loggers: Any = None, processes: int | None = None,
-              report_to: Any = None, seed: int | None = None) -> Any:
+    def train(self, data: DataSource | None = None, resume: bool | str = False, background: bool = False,
+              sample_every: int | None = None,
+              loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
+              processes: int | None = None, report_to: str | Iterable[str] | None = None,
+              seed: int | None = None) -> RunRecord:
         """Fine-tune on ``data`` (default: the bound data) as ``trainer:`` says; returns the run record.
 
         ``trainer.type: none`` evaluates the test split instead. ``resume`` continues the last
@@ -307,12 +324,13 @@ class Session:
         return train_here(self, data, resume=resume, background=background, sample_every=sample_every,
                           loggers=loggers, report_to=report_to, seed=seed)
 
-    def export_script(self, directory: Any, **options: Any) -> Any:
+    def export_script(self, directory: PathLike, **options: Any) -> JobFolderReport:
         """Write a ``train.py`` job folder for ``accelerate launch`` (``runtime.distributed.export_script``)."""
         self.check_idle("write a training script (it copies the current weights)")
         return write_job_folder(self, directory, **options)
 
-    def evaluate(self, data: Any = None, split: str = "test", compare: bool = False) -> Any:
+    def evaluate(self, data: DataSource | None = None, split: str = "test",
+                 compare: bool = False) -> EvalReport | EvalComparison:
         """Metrics of the current model on ``split`` of ``data`` (an ``EvalReport``); weights unchanged.
 
         ``compare``: the base model (adapter off) beside the tuned one (an ``EvalComparison``).
@@ -324,27 +342,27 @@ class Session:
         return stop_run(self, wait=wait)
 
     @property
-    def history(self) -> Any:
+    def history(self) -> pd.DataFrame:
         """Every logged training step of this session, as a pandas DataFrame."""
         return training_state(self).history_frame()
 
     @property
-    def runs(self) -> Any:
+    def runs(self) -> RunsTable:
         """The training/evaluation runs of this session side by side (a ``RunsTable``)."""
         return RunsTable(training_state(self).runs)
 
     # ----------------------------------------------------------------------------- data
-    def bind_data(self, data: Any) -> None:
+    def bind_data(self, data: DataSource | None) -> None:
         """Bind ``data`` (DataFrame, ``datasets.Dataset`` or file path) as the session's default data."""
         self.data = data
 
-    def preview(self, data: Any = None, row: int = 0, split: str | None = None) -> Any:
+    def preview(self, data: DataSource | None = None, row: int = 0, split: str | None = None) -> PromptPreview:
         """A ``runtime.data.PromptPreview`` of ``data`` (default: the bound data) under the current config."""
         return build_preview(self, data=data, row=row, split=split)
 
     # ----------------------------------------------------------------------------- generation
     def generate(self, text: str, raw: bool = False, *, seed: int | None = None,
-                 on_text: Any = None, **overrides: Any) -> Any:
+                 on_text: Callable[[str], None] | None = None, **overrides: Any) -> GenerationResult:
         """Generate an answer to ``text`` (through the prompt template unless ``raw``).
 
         ``overrides`` are ``generation`` keys for this call only (``temperature=0.7``, ...);
@@ -352,7 +370,7 @@ class Session:
         """
         return generate_text(self, text, raw=raw, seed=seed, on_text=on_text, **overrides)
 
-    def predict(self, data: Any, batch_size: int | None = None, **overrides: Any) -> Any:
+    def predict(self, data: DataSource, batch_size: int | None = None, **overrides: Any) -> pd.DataFrame:
         """Generate for every row of ``data`` in batches; a DataFrame of inputs, prompts, outputs.
 
         Stopping it (KeyboardInterrupt, the notebook's stop button) keeps the rows of the batches
@@ -363,7 +381,7 @@ class Session:
         return predict_rows(self, data, batch_size=batch_size, seed=seed, overrides=overrides)
 
     # ----------------------------------------------------------------------------- persistence
-    def save(self, directory: Any, *, checkpoint: bool = True, overwrite: bool = False) -> SaveReport:
+    def save(self, directory: PathLike, *, checkpoint: bool = True, overwrite: bool = False) -> SaveReport:
         """Save config, weights, tokenizer, history, metrics and a model card to ``directory``.
 
         ``overwrite`` writes into a non-empty folder llm_magic did not write (keeping its files).
@@ -372,7 +390,7 @@ class Session:
         self.check_idle("save the model")
         return self._save(config, self.load_model(), directory, checkpoint=checkpoint, overwrite=overwrite)
 
-    def _save(self, config: LLMConfig, bundle: LoadedModel, directory: Any, *, checkpoint: bool,
+    def _save(self, config: LLMConfig, bundle: LoadedModel, directory: PathLike, *, checkpoint: bool,
               overwrite: bool = False) -> SaveReport:
         """Write the loaded ``bundle`` (saving loads nothing) and record where it went."""
         merged = self._merge(config, bundle) if merges_on_save(config) else None
@@ -384,11 +402,11 @@ class Session:
             bundle.kept_in = str(report.path)  # these exact weights are now in a folder
         return report
 
-    def _results(self, *, checkpoint: bool) -> Any:
+    def _results(self, *, checkpoint: bool) -> TrainingResults:
         """Training's results as a save or an export writes them (``persistence.state.TrainingResults``)."""
         return training_results(self.training, self.persistence, self.data, checkpoint=checkpoint)
 
-    def load(self, directory: Any, name: str | None = None) -> Any:
+    def load(self, directory: PathLike, name: str | None = None) -> LoadReport:
         """Restore a folder written by :meth:`save` into this session (all or nothing).
 
         The config is stored under ``name`` (default: the name it was saved under). Loading
@@ -420,7 +438,7 @@ class Session:
         self.persistence.merged = report
         return report
 
-    def export(self, directory: Any) -> ExportReport:
+    def export(self, directory: PathLike) -> ExportReport:
         """Write a standard Hugging Face model folder (adapter merged) to ``directory``."""
         config = self.require_config()
         self.check_idle("export the model")
@@ -431,7 +449,7 @@ class Session:
         self.persistence.last_folder = report.path
         return report
 
-    def upload(self, repo_id: str, directory: Any = None, *, private: bool = False,
+    def upload(self, repo_id: str, directory: PathLike | None = None, *, private: bool = False,
                commit_message: str | None = None) -> UploadReport:
         """Upload ``directory`` (default: the last saved/exported folder) to the Hugging Face Hub."""
         self.check_idle("upload a model folder")
@@ -452,7 +470,7 @@ def get_session() -> Session:
         return _SESSION
 
 
-def load_session(directory: Any) -> Session:
+def load_session(directory: PathLike) -> Session:
     """Restore a run folder into the kernel's session (:func:`get_session`) and return it."""
     session = get_session()
     session.load(directory)

@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_magic.errors import LlmMagicError
+# SettingsError lives with the other error classes; imported here so this old path keeps working.
+from llm_magic.errors import SettingsError
 
 __all__ = ["DEFAULT_OUTPUT_ROOT", "Settings", "SettingsError", "cache_root"]
 
@@ -24,10 +25,6 @@ __all__ = ["DEFAULT_OUTPUT_ROOT", "Settings", "SettingsError", "cache_root"]
 DEFAULT_OUTPUT_ROOT = "llm_magic_runs"
 #: The environment variable behind :attr:`Settings.cache_dir`.
 CACHE_ENV = "LLM_MAGIC_CACHE"
-
-
-class SettingsError(LlmMagicError, ValueError):
-    """A setting's value cannot be used; the message names the setting and a value that works."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ shown beside the button).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import anywidget
 
 __all__ = ["CopyButton", "copy_button"]
 
@@ -49,10 +52,10 @@ function render({ model, el }) {
 export default { render };
 """
 
-_CLASS: Any = None
+_CLASS: type[anywidget.AnyWidget] | None = None
 
 
-def _button_class() -> Any:
+def _button_class() -> type[anywidget.AnyWidget]:
     """The anywidget class, built on first use (anywidget is imported only by the playground)."""
     global _CLASS
     if _CLASS is None:
@@ -74,12 +77,12 @@ def _button_class() -> Any:
     return _CLASS
 
 
-def copy_button(text: str = "", label: str = "Copy as YAML") -> Any:
+def copy_button(text: str = "", label: str = "Copy as YAML") -> anywidget.AnyWidget:
     """A new :class:`CopyButton` holding ``text``."""
     return _button_class()(text=text, label=label)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[anywidget.AnyWidget]:
     if name == "CopyButton":
         return _button_class()
     raise AttributeError(name)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
-
+from llm_magic.runtime.config.schema.base import fields_set
 from llm_magic.runtime.config.yaml_lines import parse_yaml
 from llm_magic.runtime.secrets import redact
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
 
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -46,45 +47,27 @@ def _show(value: Any) -> str:
     return redact(json.dumps(value, default=str))
 
 
-def written(config: Any) -> dict[str, Any]:
+def written(config: LLMConfig) -> dict[str, Any]:
     """The keys the user wrote, with the values as written (nested dict).
 
     Read from the config's source (the cell's YAML or the dict given to ``load_config``), so a value
     llm_magic rewrote later still shows as the user wrote it; the rewrite is listed as derived.
     A config built without the loader falls back to the fields pydantic saw set.
     """
-    source = getattr(config, "source", None)
+    source = config.source
     if isinstance(source, str):
         data = parse_yaml(source)[0]
         if isinstance(data, dict):
             return data
     if isinstance(source, dict):
         return source
-    return _fields_set(config)
-
-
-def _fields_set(model: BaseModel) -> dict[str, Any]:
-    # Unlike diff_from_defaults, a set field equal to its default is kept: the user wrote it.
-    out: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        if name not in model.model_fields_set:
-            continue
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            out[name] = _fields_set(value)
-        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            out[name] = [_fields_set(v) for v in value]
-        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
-            out[name] = {k: _fields_set(v) for k, v in value.items()}
-        else:
-            out[name] = to_jsonable_python(value)
-    return out
+    return fields_set(config)  # set fields equal to their default kept: the user wrote them
 
 
 class ConfigView:
     """Display object for one stored config."""
 
-    def __init__(self, config: Any, name: str | None = None, *, current: bool = True) -> None:
+    def __init__(self, config: LLMConfig, name: str | None = None, *, current: bool = True) -> None:
         self.config = config
         self.name = name
         self.current = current

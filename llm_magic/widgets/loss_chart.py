@@ -24,16 +24,19 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import anywidget
 
 __all__ = ["PointSender", "chart_widget"]
 
 STATIC = Path(__file__).with_name("static")
 
-_widget_class: Any = None
+_widget_class: type[anywidget.AnyWidget] | None = None
 
 
-def chart_widget(on_stop: Callable[[], Any] | None, history: Callable[[], dict]) -> Any:
+def chart_widget(on_stop: Callable[[], Any] | None, history: Callable[[], dict]) -> anywidget.AnyWidget:
     """A new chart widget; ``on_stop`` runs when its Stop button is pressed (from the page).
 
     ``history`` returns every point so far (``{series: [[step, value], ...]}``); it answers a
@@ -53,7 +56,7 @@ def chart_widget(on_stop: Callable[[], Any] | None, history: Callable[[], dict])
     return widget
 
 
-def _chart_class() -> Any:
+def _chart_class() -> type[anywidget.AnyWidget]:
     """The anywidget class, defined on first use: importing anywidget (and ipywidgets) takes
     0.1-0.4 s, which ``%load_ext llm_magic`` must not pay."""
     global _widget_class

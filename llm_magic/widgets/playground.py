@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as w
 from IPython import get_ipython
@@ -43,6 +43,13 @@ from llm_magic.runtime.progress import listening
 from llm_magic.widgets.clipboard import copy_button
 from llm_magic.widgets.frontend import display_widget, is_notebook, widget_bundle
 from llm_magic.widgets.progress import text_line
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from types import ModuleType
+
+    import ipywidgets
+
+    from llm_magic.runtime.generation.result import GenerationResult
 
 __all__ = ["SLIDERS", "Playground"]
 
@@ -61,10 +68,10 @@ SLIDERS: dict[str, tuple[str, float, float, float, float]] = {
 #: Width of every control's label, so the slider tracks start and end at the same place.
 _LABEL_WIDTH = "11em"
 
-GenerateFn = Callable[[str, dict[str, Any], Callable[[str], None]], Any]
+GenerateFn = Callable[[str, dict[str, Any], Callable[[str], None]], "GenerationResult"]
 
 
-def _slider(w: Any, name: str, value: float) -> Any:
+def _slider(w: ModuleType, name: str, value: float) -> ipywidgets.FloatSlider | ipywidgets.IntSlider:
     kind, low, high, step, _ = SLIDERS[name]
     common = dict(description=name, continuous_update=False, layout=w.Layout(width="100%"),
                   style={"description_width": _LABEL_WIDTH})
@@ -91,7 +98,7 @@ class Playground:
         self._generate = generate
         self.notebook = is_notebook() if notebook is None else notebook
         start = dict(settings or {})
-        self.last_result: Any = None
+        self.last_result: GenerationResult | None = None
         self.last_prompt = ""
         self.handle: Any = None
         #: True once Done replaced the controls by static HTML.
@@ -191,7 +198,7 @@ class Playground:
         self._thread = threading.Thread(target=work, name="llm-magic-playground", daemon=True)
         self._thread.start()
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> GenerationResult | None:
         """Wait for the answer Generate started; return :attr:`last_result`."""
         if self._thread is not None:
             self._thread.join(timeout)
@@ -205,7 +212,7 @@ class Playground:
         self.generate_button.disabled = busy
         self.stop_button.disabled = not busy
 
-    def run(self) -> Any:
+    def run(self) -> GenerationResult | None:
         """Generate for the prompt box's text with the current settings, streaming the answer."""
         self._stop.clear()
         prompt = self.prompt.value

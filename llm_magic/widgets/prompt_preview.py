@@ -13,13 +13,16 @@ reopened with a new kernel shows "Error displaying widget: model not found" in i
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.data.preview import PromptPreview
 from llm_magic.widgets.frontend import is_notebook
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.session import Session
 
 __all__ = ["KIND_COLOURS", "MAX_VALUE_CHARS", "ROWS_SHOWN", "PromptPreview", "PromptPreviewView", "clip",
            "maybe_show_preview", "render_html", "render_rows_html", "render_text"]
@@ -164,7 +167,7 @@ class PromptPreviewView:
         return render_text(self.preview)
 
 
-def maybe_show_preview(session: Any) -> PromptPreviewView | None:
+def maybe_show_preview(session: Session) -> PromptPreviewView | None:
     """Show the preview if the session has both a config and bound data; return the view, or None.
 
     Meant to run after ``%%llm_config``: a config that does not fit the data (a placeholder with no

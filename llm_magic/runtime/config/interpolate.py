@@ -12,13 +12,16 @@ only ``range`` stays, which the sandbox caps in size. ``*`` and ``**`` are inter
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["interpolate", "plain_data_problem"]
 
@@ -99,7 +102,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
 MAX_REPEAT = 100_000
 
 
-def _environment(base: type, undefined: type) -> Any:
+def _environment(base: type, undefined: type) -> SandboxedEnvironment:
     """The sandbox, also refusing ``*`` / ``**`` results that would exhaust memory or time."""
     class ConfigSandbox(base):  # type: ignore[misc, valid-type]
         intercepted_binops = frozenset(["*", "**"])

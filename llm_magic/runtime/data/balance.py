@@ -20,10 +20,15 @@ ratio the data already meets changes nothing (Ludwig would shrink the minority o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from llm_magic.errors import DataError
 from llm_magic.runtime.data.splits import DEFAULT_SEED
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = ["BalanceReport", "balance_settings", "balance_train_split"]
 
@@ -47,18 +52,17 @@ class BalanceReport:
         return f"Balanced train split (preprocessing.{self.key} {self.ratio:g}): {changes} rows."
 
 
-def balance_settings(config: Any) -> tuple[str, float] | None:
+def balance_settings(config: LLMConfig) -> tuple[str, float] | None:
     """``(key, ratio)`` of the configured balancing, or None when neither key is set."""
-    prep = getattr(config, "preprocessing", None)
     for key in ("oversample_minority", "undersample_majority"):
-        ratio = getattr(prep, key, None)
+        ratio = getattr(config.preprocessing, key)
         if ratio:
             return key, float(ratio)
     return None
 
 
-def balance_train_split(train: Any, targets: Sequence[str], config: Any, target_column: str,
-                        seed: int = DEFAULT_SEED) -> tuple[Any, BalanceReport | None]:
+def balance_train_split(train: pd.DataFrame, targets: Sequence[str], config: LLMConfig, target_column: str,
+                        seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, BalanceReport | None]:
     """Balance ``train`` (a DataFrame) by its processed ``targets`` (one string per row, in order).
 
     Returns the balanced rows (original order; oversampled copies follow their original) and a

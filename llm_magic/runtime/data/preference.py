@@ -7,10 +7,15 @@ answer is desirable (true) or not (false), TRL's unpaired form.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DataError
 from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+
+    from llm_magic.runtime.config.schema.trainer import Trainer as TrainerConfig
 
 __all__ = ["check_preference_columns", "desirable_flags", "preference_columns"]
 
@@ -18,7 +23,7 @@ _TRUE = {"true", "1", "yes", "y", "desirable", "good", "chosen"}
 _FALSE = {"false", "0", "no", "n", "undesirable", "bad", "rejected"}
 
 
-def preference_columns(trainer: Any, columns: Any) -> dict[str, str]:
+def preference_columns(trainer: TrainerConfig, columns: Any) -> dict[str, str]:
     """``{column: what needs it}`` for ``trainer``'s preference data; empty for other trainers.
 
     ``columns`` are the data's column names: they decide between KTO's paired form (a rejected
@@ -34,7 +39,7 @@ def preference_columns(trainer: Any, columns: Any) -> dict[str, str]:
     return {rejected: "trainer.rejected_column: the rejected answer of each row"}
 
 
-def check_preference_columns(trainer: Any, df: Any) -> None:
+def check_preference_columns(trainer: TrainerConfig, df: pd.DataFrame) -> None:
     """Raise a :class:`DataError` naming the key when a preference column is missing or empty.
 
     Run before any model loads, so a typo in the column name costs nothing.

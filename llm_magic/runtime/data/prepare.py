@@ -8,7 +8,7 @@ this; :class:`PreparedData` holds every intermediate result they may want.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
@@ -23,6 +23,16 @@ from llm_magic.runtime.data.tokenize import (
     tokenize_for_training,
 )
 from llm_magic.runtime.progress import silence_library_bars, task
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterable
+
+    import pandas as pd
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.features import OutputFeature
+    from llm_magic.runtime.data.sources import DataSource
 
 __all__ = ["PreparedData", "clean_for_config", "clean_prompt_columns", "model_context_length", "prepare_data",
            "retriever_for_data", "target_texts"]
@@ -72,8 +82,8 @@ class PreparedData:
         return "\n".join(lines)
 
 
-def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
-                     need_target: bool = True) -> tuple[Any, CleaningReport]:
+def clean_for_config(df: pd.DataFrame, config: LLMConfig, renderer: PromptRenderer,
+                     need_target: bool = True) -> tuple[pd.DataFrame, CleaningReport]:
     """Check ``df`` has the columns the prompt (and, if ``need_target``, the target) needs, then clean it.
 
     The target column uses the output feature's missing-value strategy (default ``drop_row``); every
@@ -83,7 +93,7 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     target = feature_column(config.output_feature)
     if need_target:
         needed[target] = f"the output feature {config.output_feature.name!r}: the target"
-        trainer = getattr(config, "trainer", None)
+        trainer = config.trainer
         check_preference_columns(trainer, df)
         # Like the target, a row without its rejected answer (or KTO label) is dropped.
         preference = preference_columns(trainer, df.columns)
@@ -100,7 +110,8 @@ def clean_for_config(df: Any, config: Any, renderer: PromptRenderer,
     return clean_data(df, columns)
 
 
-def clean_prompt_columns(df: Any, config: Any, renderer: PromptRenderer) -> tuple[Any, CleaningReport]:
+def clean_prompt_columns(df: pd.DataFrame, config: LLMConfig, renderer: PromptRenderer) -> tuple[pd.DataFrame,
+                         CleaningReport]:
     """For prediction: check and clean only the columns the prompt reads, as training cleans them.
 
     The same input-feature rule as :func:`clean_for_config` (so a missing value renders as the
@@ -112,14 +123,14 @@ def clean_prompt_columns(df: Any, config: Any, renderer: PromptRenderer) -> tupl
     return clean_data(df, {col: config.input_feature for col in needed})
 
 
-def target_texts(values: Any, output_feature: Any) -> list[str]:
+def target_texts(values: Iterable[Any], output_feature: OutputFeature) -> list[str]:
     """The target texts of ``values`` (a column): ``str`` of each, lower-cased when the output
     feature's ``preprocessing.lowercase`` is true (Ludwig lower-cases the target column likewise)."""
     lowercase = bool(feature_setting(output_feature, "lowercase", False))
     return [str(v).lower() if lowercase else str(v) for v in values]
 
 
-def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED,
+def retriever_for_data(config: LLMConfig, data: DataSource, seed: int = DEFAULT_SEED,
                        cache_dir: str | None = None) -> Retriever | None:
     """The retriever over ``data``'s train split, exactly as :func:`prepare_data` builds it.
 
@@ -127,14 +138,15 @@ def retriever_for_data(config: Any, data: Any, seed: int = DEFAULT_SEED,
     match those seen in training. None when ``config`` has no retrieval. ``cache_dir``: where a
     semantic index is cached (``Settings.cache_dir``; None: ``$LLM_MAGIC_CACHE``).
     """
-    if not getattr(getattr(getattr(config, "prompt", None), "retrieval", None), "type", None):
+    if not config.prompt.retrieval.type:
         return None
     df, _ = clean_for_config(load_data(data), config, PromptRenderer(config), need_target=False)
     return build_retriever(config, split_data(sample_data(df, config, seed), config, seed)["train"], seed,
                            cache_dir)
 
 
-def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None:
+def model_context_length(tokenizer: PreTrainedTokenizerBase | None = None,
+                         model: PreTrainedModel | None = None) -> int | None:
     """The model's context length (from its config), else the tokenizer's, else None."""
     cfg = getattr(model, "config", None)
     for key in ("max_sequence_length", "max_position_embeddings", "n_positions"):
@@ -147,7 +159,8 @@ def model_context_length(tokenizer: Any = None, model: Any = None) -> int | None
     return None
 
 
-def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_SEED,
+def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, data: DataSource, *,
+                 seed: int = DEFAULT_SEED,
                  context_length: int | None = None, cache_dir: str | None = None) -> PreparedData:
     """Load, clean, split, render and tokenise ``data`` for ``config``.
 
@@ -186,8 +199,9 @@ def prepare_data(config: Any, tokenizer: Any, data: Any, *, seed: int = DEFAULT_
                         renderer=renderer, retriever=retriever, limits=limits, balance=balance)
 
 
-def _prepare_split(part: Any, renderer: Any, retriever: Any, tokenizer: Any, config: Any,
-                   target_column: str, limits: Any) -> tuple[Any, Any]:
+def _prepare_split(part: pd.DataFrame, renderer: PromptRenderer, retriever: Retriever | None,
+                   tokenizer: PreTrainedTokenizerBase | None, config: LLMConfig, target_column: str,
+                   limits: SequenceLimits) -> tuple[pd.DataFrame, TokenizedData | None]:
     """One split's ``(prompt/target frame, tokenized rows or None)``."""
     # lazy: pulls pandas; %load_ext stays light
     import pandas as pd

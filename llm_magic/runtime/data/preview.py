@@ -7,7 +7,7 @@ ipywidget or as plain text. :func:`build_preview` builds one from a session.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.prepare import (
@@ -26,6 +26,15 @@ from llm_magic.runtime.data.tokenize import (
     plan_truncation,
 )
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.features import OutputFeature
+    from llm_magic.runtime.data.sources import DataSource
+    from llm_magic.runtime.session import Session
+
 __all__ = ["PromptPreview", "build_preview"]
 
 
@@ -40,9 +49,11 @@ class PromptPreview:
     ``output_feature`` (the config's) makes the target read as training reads it (``lowercase``).
     """
 
-    def __init__(self, renderer: PromptRenderer, rows: Any, *, tokenizer: Any = None,
+    def __init__(self, renderer: PromptRenderer, rows: pd.DataFrame, *,
+                 tokenizer: PreTrainedTokenizerBase | None = None,
                  limits: SequenceLimits | None = None, split: str | None = None,
-                 notes: list[str] | None = None, row: int = 0, output_feature: Any = None) -> None:
+                 notes: list[str] | None = None, row: int = 0,
+                 output_feature: OutputFeature | None = None) -> None:
         if len(rows) == 0:
             raise DataError(f"Nothing to preview: the {split or 'data'} split has no rows.")
         self.renderer = renderer
@@ -115,7 +126,8 @@ class PromptPreview:
         return counts, warnings
 
 
-def _session_tokenizer(session: Any, config: Any) -> tuple[Any, Any, list[str]]:
+def _session_tokenizer(session: Session, config: LLMConfig
+                       ) -> tuple[PreTrainedTokenizerBase | None, PreTrainedModel | None, list[str]]:
     """(tokenizer, model or None, notes): the loaded model's tokenizer, else the base model's alone."""
     models = getattr(session, "_models", None)
     bundle = getattr(models, "loaded", None) if models is not None else None
@@ -124,12 +136,13 @@ def _session_tokenizer(session: Any, config: Any) -> tuple[Any, Any, list[str]]:
     try:
         return load_tokenizer(config), None, []
     except LlmMagicError as exc:
-        if getattr(config.prompt, "chat_template", False):
+        if config.prompt.chat_template:
             raise
         return None, None, [f"No token counts: {exc}"]
 
 
-def build_preview(session: Any, data: Any = None, row: int = 0, split: str | None = None) -> PromptPreview:
+def build_preview(session: Session, data: DataSource | None = None, row: int = 0,
+                  split: str | None = None) -> PromptPreview:
     """A :class:`PromptPreview` of ``data`` (default: the session's bound data) under its current config.
 
     ``split`` (``train``, ``validation`` or ``test``) previews that split; None previews all rows.

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.sources import feature_setting, require_columns, sanitize_name
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.retrieval import Retriever
 
 __all__ = [
     "DEFAULT_FEW_SHOT_TEMPLATE",
@@ -143,26 +150,26 @@ class PromptRenderer:
     with lower-cased prompts too.
     """
 
-    def __init__(self, config: Any, retriever: Any = None, tokenizer: Any = None) -> None:
-        prompt = getattr(config, "prompt", None)
-        retrieval = getattr(prompt, "retrieval", None)
-        self.task: str | None = getattr(prompt, "task", None)
-        self.retrieval_type: str | None = getattr(retrieval, "type", None)
-        self.chat_template: bool = bool(getattr(prompt, "chat_template", False))
+    def __init__(self, config: LLMConfig, retriever: Retriever | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> None:
+        prompt = config.prompt
+        self.task: str | None = prompt.task
+        self.retrieval_type: str | None = prompt.retrieval.type
+        self.chat_template: bool = bool(prompt.chat_template)
         self.lowercase: bool = bool(feature_setting(config.input_feature, "lowercase", False))
-        self.input_name: str = getattr(config.input_feature, "name", "input")
-        self.output_name: str = getattr(config.output_feature, "name", "output")
+        self.input_name: str = config.input_feature.name
+        self.output_name: str = config.output_feature.name
         self.input_column = feature_column(config.input_feature)
         self.output_column = feature_column(config.output_feature)
         self.retriever = retriever
         self.tokenizer = tokenizer
-        template = getattr(prompt, "template", None)
+        template = prompt.template
         if template is None and self.task is not None:
             template = DEFAULT_FEW_SHOT_TEMPLATE if self.retrieval_type else DEFAULT_ZERO_SHOT_TEMPLATE
         #: The effective template (a default one when only ``task`` is set); None = pass-through.
         self.template: str | None = template
         self._parts = _parse(template) if template is not None else []
-        self._check_template(user_template=getattr(prompt, "template", None))
+        self._check_template(user_template=prompt.template)
         # Found on first render: a renderer used only for its placeholders needs no tokenizer.
         self._chat_affixes: tuple[str, str] | None = None
 
@@ -197,7 +204,7 @@ class PromptRenderer:
             needed[self.input_column] = "the input feature, used by {__sample__}"
         return needed
 
-    def check_columns(self, df: Any) -> None:
+    def check_columns(self, df: pd.DataFrame) -> None:
         """Raise a clear error naming each placeholder whose column ``df`` lacks."""
         require_columns(df, self.required_columns())
 

@@ -19,13 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DataError, LlmMagicError, ModelLoadError
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.splits import DEFAULT_SEED
 from llm_magic.runtime.progress import task
 from llm_magic.runtime.settings import cache_root
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import numpy as np
+    import pandas as pd
+    from sentence_transformers import SentenceTransformer
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -69,7 +76,7 @@ def resolve_embedding_model(name: str | None) -> str:
     return name
 
 
-def _load_encoder(name: str | None) -> Any:
+def _load_encoder(name: str | None) -> SentenceTransformer:
     resolved = resolve_embedding_model(name)
     if resolved not in _ENCODERS:
         try:
@@ -182,11 +189,11 @@ class SemanticRetriever(Retriever):
             digest.update(json.dumps(pair).encode("utf-8"))
         return digest.hexdigest()[:24]
 
-    def _encode(self, texts: list[str]) -> Any:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts, batch_size=64, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False)
 
-    def _load_or_build(self) -> Any:
+    def _load_or_build(self) -> np.ndarray:
         # lazy: pulls numpy; %load_ext stays light
         import numpy as np
 
@@ -238,21 +245,21 @@ def _has(row: Any, column: str) -> bool:
         return False
 
 
-def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
+def build_retriever(config: LLMConfig, train_df: pd.DataFrame, seed: int = DEFAULT_SEED,
                     cache_dir: str | None = None) -> Retriever | None:
     """The retriever ``config.prompt.retrieval`` asks for, indexing ``train_df``; None without retrieval.
 
     A semantic index is cached under :func:`index_cache_dir` ``(cache_dir)``.
     """
-    retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
-    kind = getattr(retrieval, "type", None)
+    retrieval = config.prompt.retrieval
+    kind = retrieval.type
     if not kind:
         return None
     if kind not in ("random", "semantic"):
         raise LlmMagicError(
             f"prompt.retrieval.type {kind!r} is not supported; use random or semantic (or null)."
         )
-    k = getattr(retrieval, "k", 0) or 1  # Ludwig turns k: 0 into 1 when a type is set
+    k = retrieval.k or 1  # Ludwig turns k: 0 into 1 when a type is set
     renderer = PromptRenderer(config)
     input_column = feature_column(config.input_feature)
     output_column = feature_column(config.output_feature)
@@ -270,5 +277,5 @@ def build_retriever(config: Any, train_df: Any, seed: int = DEFAULT_SEED,
 
     # Loading the embedding model and encoding the train rows takes seconds: say so.
     with task(f"Building the semantic retrieval index ({len(rows)} rows)"):
-        return SemanticRetriever(*args, model_name=getattr(retrieval, "model_name", None),
-                                 index_name=getattr(retrieval, "index_name", None), cache_dir=cache_dir)
+        return SemanticRetriever(*args, model_name=retrieval.model_name,
+                                 index_name=retrieval.index_name, cache_dir=cache_dir)

@@ -12,12 +12,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.config.schema.base import block_value
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import datasets
+    import pandas as pd
+
+#: A folder or file path as the API takes it.
+PathLike = Union[str, "os.PathLike[str]"]
+#: What ``--data`` / ``data=`` may be: a pandas DataFrame, a ``datasets.Dataset``, or a file path
+#: (names only: pandas and datasets are not imported for it).
+DataSource = Union["pd.DataFrame", "datasets.Dataset", str, "os.PathLike[str]"]
 
 __all__ = [
     "CleaningReport",
+    "DataSource",
+    "PathLike",
     "SUPPORTED_SUFFIXES",
     "clean_data",
     "feature_setting",
@@ -45,7 +58,7 @@ def sanitize_name(name: Any) -> str:
     return str(name).translate(_SANITIZE_TABLE)
 
 
-def load_data(source: Any) -> Any:
+def load_data(source: DataSource) -> pd.DataFrame:
     """Load ``source`` into a pandas DataFrame with sanitised column names.
 
     The result has a fresh ``0..n-1`` index. ``source`` is a pandas DataFrame (copied, never
@@ -92,7 +105,7 @@ def _is_hf_dataset_dict(obj: Any) -> bool:
     return type(obj).__name__ in ("DatasetDict", "IterableDatasetDict")
 
 
-def _read_file(path: Path) -> Any:
+def _read_file(path: Path) -> pd.DataFrame:
     # lazy: pulls pandas; %load_ext stays light
     import pandas as pd
 
@@ -172,7 +185,7 @@ def _encoding_message(path: Path, kind: str, exc: UnicodeDecodeError) -> str:
             "Or save the file as UTF-8.")
 
 
-def _sanitize_columns(df: Any) -> Any:
+def _sanitize_columns(df: pd.DataFrame) -> pd.DataFrame:
     duplicated = [str(c) for c in df.columns[df.columns.duplicated()]]
     if duplicated:
         name = duplicated[0]
@@ -198,7 +211,7 @@ def _column_list(columns: Iterable[Any]) -> str:
     return ", ".join(names) if names else "(none)"
 
 
-def require_columns(df: Any, needed: dict[str, str]) -> None:
+def require_columns(df: pd.DataFrame, needed: dict[str, str]) -> None:
     """Raise one clear error for every column in ``needed`` (name -> why) that ``df`` lacks.
 
     The message names each missing column and what needs it, and lists the columns that exist.
@@ -214,11 +227,7 @@ def require_columns(df: Any, needed: dict[str, str]) -> None:
 
 def feature_setting(feature: Any, key: str, default: Any) -> Any:
     """A feature's ``preprocessing.<key>``, or ``default`` when unset (works for models and dicts)."""
-    prep = getattr(feature, "preprocessing", None)
-    if isinstance(prep, dict):
-        value = prep.get(key, default)
-    else:
-        value = getattr(prep, key, default)
+    value = block_value(block_value(feature, "preprocessing"), key, default)
     return default if value is None else value
 
 
@@ -248,7 +257,7 @@ class CleaningReport:
         return lines
 
 
-def clean_data(df: Any, columns: dict[str, Any]) -> tuple[Any, CleaningReport]:
+def clean_data(df: pd.DataFrame, columns: dict[str, Any]) -> tuple[pd.DataFrame, CleaningReport]:
     """Apply missing-value strategies and return ``(cleaned copy, report)``.
 
     ``columns`` maps a column name to the feature whose ``preprocessing.missing_value_strategy``

@@ -8,10 +8,15 @@ seeded, so the same data and config always give the same split.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data.sources import require_columns, sanitize_name
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = ["DEFAULT_PROBABILITIES", "DEFAULT_SEED", "SPLIT_NAMES", "sample_data", "split_data"]
 
@@ -25,15 +30,10 @@ _FIXED_VALUES = {0: "train", 1: "validation", 2: "test",
                  "train": "train", "validation": "validation", "test": "test"}
 
 
-def _preprocessing(config: Any) -> Any:
-    return getattr(config, "preprocessing", None)
-
-
-def sample_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> Any:
+def sample_data(df: pd.DataFrame, config: LLMConfig, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Down-sample ``df`` by ``preprocessing.sample_ratio`` or to ``preprocessing.sample_size`` rows."""
-    prep = _preprocessing(config)
-    ratio = getattr(prep, "sample_ratio", 1.0)
-    size = getattr(prep, "sample_size", None)
+    prep = config.preprocessing
+    ratio, size = prep.sample_ratio, prep.sample_size
     ratio = 1.0 if ratio is None else float(ratio)
     if size is not None and ratio < 1.0:
         raise LlmMagicError(
@@ -68,7 +68,7 @@ def _counts(n: int, probs: tuple[float, float, float]) -> tuple[int, int]:
     return n_train, n_val
 
 
-def _assign_by_order(order: Any, probs: tuple[float, float, float]) -> dict[str, Any]:
+def _assign_by_order(order: Any, probs: tuple[float, float, float]) -> dict[str, pd.DataFrame]:
     """Cut a sequence of index labels into train/validation/test by the probabilities."""
     n_train, n_val = _counts(len(order), probs)
     return {
@@ -78,7 +78,7 @@ def _assign_by_order(order: Any, probs: tuple[float, float, float]) -> dict[str,
     }
 
 
-def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def split_data(df: pd.DataFrame, config: LLMConfig, seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
     """Split ``df`` into ``{"train", "validation", "test"}`` DataFrames per ``preprocessing.split``.
 
     - ``random``: shuffled with ``seed``, then cut by ``probabilities`` (default 0.7/0.1/0.2).
@@ -93,9 +93,9 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
     # lazy: pulls numpy; %load_ext stays light
     import numpy as np
 
-    split = getattr(_preprocessing(config), "split", None)
-    kind = getattr(split, "type", None) or "random"
-    column = getattr(split, "column", None)
+    split = config.preprocessing.split
+    kind = split.type
+    column = getattr(split, "column", None)  # a random split has no column
     column = sanitize_name(column) if column else None  # dataset columns are sanitised too
 
     if kind == "random":
@@ -158,7 +158,7 @@ def split_data(df: Any, config: Any, seed: int = DEFAULT_SEED) -> dict[str, Any]
     }
 
 
-def _require_split_column(df: Any, kind: str, column: str | None) -> None:
+def _require_split_column(df: pd.DataFrame, kind: str, column: str | None) -> None:
     if not column:
         raise LlmMagicError(
             f"preprocessing.split.type {kind!r} needs preprocessing.split.column: the column to "
@@ -167,7 +167,7 @@ def _require_split_column(df: Any, kind: str, column: str | None) -> None:
     require_columns(df, {column: f"preprocessing.split.column of the {kind} split"})
 
 
-def _fixed_parts(df: Any, column: str) -> dict[str, list]:
+def _fixed_parts(df: pd.DataFrame, column: str) -> dict[str, list]:
     parts: dict[str, list] = {name: [] for name in SPLIT_NAMES}
     for label, value in df[column].items():
         key = _fixed_key(value)

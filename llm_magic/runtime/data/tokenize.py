@@ -21,12 +21,17 @@ Padding happens per batch in the collator (:func:`make_data_collator`): transfor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from llm_magic.errors import LlmMagicError, ModelLoadError
+from llm_magic.errors import ModelLoadError
 from llm_magic.runtime import embedded
 from llm_magic.runtime.data.sources import feature_setting
 from llm_magic.runtime.progress import task
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = [
     "SequenceLimits",
@@ -59,14 +64,14 @@ class SequenceLimits:
     keep_prompt_start: bool = False
 
     @classmethod
-    def from_config(cls, config: Any, context_length: int | None = None) -> "SequenceLimits":
+    def from_config(cls, config: LLMConfig, context_length: int | None = None) -> "SequenceLimits":
         """Limits from the features' ``sequence_length`` (else ``max_sequence_length``) and
         ``global_max_sequence_length``.
 
         A feature's ``sequence_length`` wins over its ``max_sequence_length``, as in Ludwig. The
         global limit defaults to ``context_length`` (the model's) and is capped by it, as in Ludwig.
         """
-        total = getattr(getattr(config, "preprocessing", None), "global_max_sequence_length", None)
+        total = config.preprocessing.global_max_sequence_length
         if context_length is not None:
             total = context_length if total is None else min(total, context_length)
         fixed_input = feature_setting(config.input_feature, "sequence_length", None)
@@ -148,7 +153,8 @@ class TokenizedData:
         return self.rows[index]
 
 
-def _token_ids(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+def _token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+               add_special_tokens: bool) -> list[list[int]]:
     if not texts:
         return []
     return tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
@@ -183,7 +189,7 @@ def cut_prompt_for_generation(ids: Sequence[int], limits: SequenceLimits, bos_id
     return cut_prompt(ids, keep, limits, bos_id)
 
 
-def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Sequence[str],
+def tokenize_for_training(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], targets: Sequence[str],
                           max_input_len: int | None = None, max_target_len: int | None = None,
                           global_max_len: int | None = None, *,
                           add_special_tokens: bool = True, keep_prompt_start: bool = False) -> TokenizedData:
@@ -198,7 +204,7 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
     eos = tokenizer.eos_token_id
     if eos is None:
-        raise LlmMagicError(
+        raise ModelLoadError(
             f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has no EOS token, "
             "so fine-tuning cannot teach the model where an answer ends. Use a model whose tokenizer "
             "defines eos_token."
@@ -225,11 +231,11 @@ def tokenize_for_training(tokenizer: Any, prompts: Sequence[str], targets: Seque
     return TokenizedData(rows, report)
 
 
-def ensure_pad_token(tokenizer: Any) -> Any:
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     """Give ``tokenizer`` a pad token (its EOS, as Ludwig and most recipes do) if it has none."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 f"The tokenizer of {getattr(tokenizer, 'name_or_path', 'this model')!r} has neither a "
                 "pad nor an EOS token; batches cannot be padded."
             )
@@ -237,7 +243,8 @@ def ensure_pad_token(tokenizer: Any) -> Any:
     return tokenizer
 
 
-def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
+def make_data_collator(tokenizer: PreTrainedTokenizerBase,
+                       pad_to_multiple_of: int | None = None) -> DataCollatorForSeq2Seq:
     """A collator that pads :class:`TokenizedData` rows into a batch of tensors.
 
     transformers' ``DataCollatorForSeq2Seq`` does what causal-LM fine-tuning needs here: pad ids
@@ -252,12 +259,12 @@ def make_data_collator(tokenizer: Any, pad_to_multiple_of: int | None = None) ->
                                   pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
 
 
-def _base_model_path(config: Any) -> str:
+def _base_model_path(config: LLMConfig) -> str:
     name = config.base_model
     return str(embedded.embedded_model_path()) if embedded.is_embedded_model(name) else name
 
 
-def base_model_context_length(config: Any) -> int | None:
+def base_model_context_length(config: LLMConfig) -> int | None:
     """The base model's context length from its ``config.json`` alone (no weights); None if unknown."""
     try:
         # lazy: pulls transformers; %load_ext stays light
@@ -273,7 +280,7 @@ def base_model_context_length(config: Any) -> int | None:
     return None
 
 
-def load_tokenizer(config: Any) -> Any:
+def load_tokenizer(config: LLMConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.base_model`` alone (no weights), with a pad token set.
 
     ``llm-magic/tiny`` is the embedded model; other names are local folders or hub ids.
@@ -287,7 +294,7 @@ def load_tokenizer(config: Any) -> Any:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(
-                path, trust_remote_code=bool(getattr(config, "trust_remote_code", False))
+                path, trust_remote_code=config.trust_remote_code
             )
     except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

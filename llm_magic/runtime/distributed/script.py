@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,6 +24,13 @@ from llm_magic.runtime.distributed import strategy as _strategy
 from llm_magic.runtime.distributed.worker import START_WEIGHTS_NAME, save_trainable_weights
 from llm_magic.runtime.persistence.user_config import user_config_text
 from llm_magic.runtime.secrets import check_text
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.sources import DataSource
 
 __all__ = ["ACCELERATE_CONFIG_NAME", "CHECKPOINTS_DIR", "DATA_NAME", "ExportReport", "SCRIPT_NAME", "STOP_NAME",
            "write_job"]
@@ -158,7 +165,7 @@ def _absolute_base_model(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _user_config(config: Any) -> str | None:
+def _user_config(config: LLMConfig) -> str | None:
     """The config as the user wrote it, for ``config.user.yaml`` (None when there is none)."""
     text = user_config_text(config)
     if text is None:
@@ -169,11 +176,12 @@ def _user_config(config: Any) -> str | None:
     return text if fixed is data else yaml.safe_dump(fixed, sort_keys=False, allow_unicode=True)
 
 
-def _frame(data: Any) -> Any:
+def _frame(data: DataSource) -> pd.DataFrame:
     return load_data(data)
 
 
-def write_job(config: Any, directory: str | Path, *, data: Any = None, model: Any = None,
+def write_job(config: LLMConfig, directory: str | Path, *, data: DataSource | None = None,
+              model: torch.nn.Module | None = None,
               processes: int = 1, machines: int = 1, cpu: bool = False,
               main_process_port: int = 29500) -> ExportReport:
     """Write the job folder for ``config`` to ``directory`` (see the module docstring).

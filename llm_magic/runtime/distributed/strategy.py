@@ -11,9 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import DeviceError, LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.backend import StrategyConfig
 
 __all__ = ["ScalePlan", "accelerate_config", "check_runnable", "deepspeed_config", "resolve_plan"]
 
@@ -58,14 +62,12 @@ class ScalePlan:
         return {"ddp": "DDP (data parallel, full copy per process)", "fsdp": "FSDP (fully sharded)"}[self.strategy]
 
 
-def _strategy_block(config: Any) -> Any:
-    backend = getattr(config, "backend", None)
-    if backend is None:
-        return None
-    if getattr(backend, "strategy", None) is not None:
+def _strategy_block(config: LLMConfig) -> StrategyConfig | None:
+    backend = config.backend
+    if backend.strategy is not None:
         return backend.strategy
-    trainer = getattr(backend, "trainer", None)  # Ludwig's place for it (Ray backend)
-    return getattr(trainer, "strategy", None) if trainer is not None else None
+    trainer = backend.trainer  # Ludwig's place for it (Ray backend)
+    return trainer.strategy if trainer is not None else None
 
 
 def _dump(block: Any) -> dict[str, Any]:
@@ -74,13 +76,13 @@ def _dump(block: Any) -> dict[str, Any]:
     return block.model_dump() if hasattr(block, "model_dump") else dict(block)
 
 
-def resolve_plan(config: Any) -> ScalePlan:
+def resolve_plan(config: LLMConfig) -> ScalePlan:
     """The :class:`ScalePlan` of ``config.backend.strategy`` (DDP when unset); raises on bad options."""
     raw = _dump(_strategy_block(config))
     name = _STRATEGIES[raw.get("type") or "accelerate"]
     key = "backend.strategy"
     plan = ScalePlan(strategy=name, mixed_precision=raw.get("mixed_precision"))
-    trainer_accum = getattr(getattr(config, "trainer", None), "gradient_accumulation_steps", None)
+    trainer_accum = getattr(config.trainer, "gradient_accumulation_steps", None)  # trainer none has none
     accum = raw.get("gradient_accumulation_steps")
     if accum is not None and accum != trainer_accum:
         raise LlmMagicError(

@@ -12,7 +12,7 @@ only costs time (Ludwig's default of half the context would make an untrained mo
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 import torch
@@ -29,6 +29,13 @@ from llm_magic.runtime.generation.settings import hf_kwargs
 from llm_magic.runtime.generation.streaming import model_device
 from llm_magic.runtime.progress import task
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.training.data import SplitData
+
 __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
 
 # Sampling knobs that would only trigger HF warnings under greedy decoding.
@@ -36,7 +43,7 @@ _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "typical_p", "epsilon_cutoff"
 _EXAMPLE_ROWS = 20
 
 
-def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int = 8,
+def teacher_forced_metrics(model: torch.nn.Module, rows: Any, collator: Any, batch_size: int = 8,
                            progress: Callable[[int], None] | None = None) -> dict[str, float]:
     """Loss, perplexity and token/sequence accuracy on the labelled tokens of ``rows``.
 
@@ -83,12 +90,12 @@ def teacher_forced_metrics(model: Any, rows: Any, collator: Any, batch_size: int
     }
 
 
-def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+def _generation_kwargs(config: LLMConfig, tokenizer: PreTrainedTokenizerBase,
+                       max_new_tokens: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    generation = getattr(config, "generation", None)
-    if generation is not None:
+    if config.generation is not None:
         try:
-            kwargs = hf_kwargs(generation, tokenizer)
+            kwargs = hf_kwargs(config.generation, tokenizer)
         except (ImportError, AttributeError):
             kwargs = {}
     for key in _SAMPLING_KEYS:
@@ -100,7 +107,8 @@ def _generation_kwargs(config: Any, tokenizer: Any, max_new_tokens: int) -> dict
     return kwargs
 
 
-def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+def greedy_generate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str],
+                    max_new_tokens: int,
                     batch_size: int | None = None, add_special_tokens: bool = True,
                     extra: dict[str, Any] | None = None, labels: list[str] | None = None,
                     prompt_limits: Any = None, progress: Callable[[int], None] | None = None) -> list[str]:
@@ -123,10 +131,10 @@ def greedy_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_toke
         model.train(was_training)
 
 
-def sample_generator(tokenizer: Any, max_new_tokens: int = 16, add_special_tokens: bool = True,
+def sample_generator(tokenizer: PreTrainedTokenizerBase, max_new_tokens: int = 16, add_special_tokens: bool = True,
                      prompt_limits: Any = None) -> Callable[[Any, list[str]], list[str]]:
     """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
-    def generate(model: Any, prompts: list[str]) -> list[str]:
+    def generate(model: torch.nn.Module, prompts: list[str]) -> list[str]:
         return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens,
                                prompt_limits=prompt_limits)
 
@@ -150,7 +158,8 @@ def short_answer_note(references: list[str]) -> tuple[set[str], str | None]:
     )
 
 
-def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name: str = "test",
+def evaluate_split(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, config: LLMConfig,
+                   split: SplitData, *, name: str = "test",
                    collator: Any = None, batch_size: int = 8, add_special_tokens: bool = True,
                    rewards: bool = True) -> EvalReport:
     """Metrics of ``model`` on ``split`` (a ``runtime.training.data.SplitData``); weights unchanged.
@@ -207,10 +216,10 @@ def evaluate_split(model: Any, tokenizer: Any, config: Any, split: Any, *, name:
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
     rejected = getattr(split, "rejected", None)
-    trainer = getattr(config, "trainer", None)
+    trainer = config.trainer
     if rejected is not None:
         # The run's beta scales the implicit rewards as in its training logs.
-        beta = float(getattr(trainer, f"{getattr(trainer, 'type', '')}_beta", 0.1))
+        beta = float(getattr(trainer, f"{trainer.type}_beta", 0.1))  # dpo_beta, kto_beta, orpo_beta
         with task(f"Evaluating the {name} split: scoring chosen against rejected answers",
                   total=(4 if rewards else 2) * len(prompts)) as step:
             report.metrics.update(preference_metrics(

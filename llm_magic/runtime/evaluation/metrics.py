@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from types import ModuleType
+
+    import torch
 
 import numpy as np
 import pandas as pd
@@ -27,7 +32,7 @@ __all__ = [
 ]
 
 
-def _require(module: str, package: str) -> Any:
+def _require(module: str, package: str) -> ModuleType:
     """Import an optional metrics package, or say how to install it."""
     import importlib
 
@@ -45,7 +50,8 @@ def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 700 else math.inf
 
 
-def preprocess_logits_for_metrics(logits: Any, labels: Any) -> Any:
+def preprocess_logits_for_metrics(logits: torch.Tensor | tuple[torch.Tensor, ...],
+                                  labels: torch.Tensor) -> torch.Tensor:
     """Keep only the argmax token ids (HF hook), so evaluation does not hold full logits."""
     if isinstance(logits, tuple):
         logits = logits[0]

@@ -11,7 +11,14 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from contextlib import AbstractContextManager
+
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
 
 import torch
 
@@ -21,7 +28,9 @@ from llm_magic.runtime.generation.streaming import model_device
 __all__ = ["answer_log_likelihoods", "preference_metrics"]
 
 
-def answer_log_likelihoods(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str], *,
+def answer_log_likelihoods(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                           answers: Sequence[str],
+                           *,
                            batch_size: int = 8, add_special_tokens: bool = True) -> list[tuple[float, int]]:
     """``(summed log-probability, token count)`` of each answer after its prompt (its tokens and EOS)."""
     rows = list(tokenize_for_training(tokenizer, list(prompts), list(answers),
@@ -44,7 +53,7 @@ def answer_log_likelihoods(model: Any, tokenizer: Any, prompts: Sequence[str], a
     return scores
 
 
-def _adapter_off(model: Any) -> Any:
+def _adapter_off(model: torch.nn.Module) -> AbstractContextManager[None] | None:
     """A context with the PEFT adapter switched off, or None for a model without one."""
     disable = getattr(model, "disable_adapter", None)
     if disable is None or not getattr(model, "peft_config", None):
@@ -52,7 +61,8 @@ def _adapter_off(model: Any) -> Any:
     return disable()
 
 
-def preference_metrics(model: Any, tokenizer: Any, prompts: Sequence[str], chosen: Sequence[str],
+def preference_metrics(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+                       chosen: Sequence[str],
                        rejected: Sequence[str], *, beta: float = 0.1, batch_size: int = 8,
                        add_special_tokens: bool = True, rewards: bool = True,
                        progress: Callable[[int], None] | None = None) -> dict[str, float]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
 
 __all__ = ["EvalComparison", "EvalReport"]
 
@@ -103,7 +106,7 @@ class EvalComparison:
         return {k: (self.base.metrics[k], v) for k, v in self.tuned.metrics.items() if k in self.base.metrics}
 
     @property
-    def examples(self) -> Any:
+    def examples(self) -> pd.DataFrame | None:
         """prompt, target, the base model's answer and the tuned one's, side by side."""
         if self.tuned.examples is None or self.base.examples is None:
             return None

@@ -12,7 +12,11 @@ feeding rows that have finished.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 import torch
 from transformers import set_seed
@@ -43,8 +47,8 @@ class BatchInterrupted(KeyboardInterrupt):
 
 
 def generate_batch(
-    model: Any,
-    tokenizer: Any,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     hf_kwargs: dict[str, Any],
     *,

@@ -26,7 +26,11 @@ sequences per prompt, stop strings, a time limit, ...), the batch is one plain `
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import DynamicCache, PreTrainedModel
 
 import torch
 from transformers import DynamicCache, StoppingCriteriaList
@@ -58,19 +62,19 @@ _NO_RESUME = ("assistant_model", "prompt_lookup_num_tokens", "penalty_alpha", "c
               "guidance_scale", "low_memory", "cache", "past_key_values")
 
 
-def _setting(model: Any, kwargs: dict[str, Any], key: str) -> Any:
+def _setting(model: torch.nn.Module, kwargs: dict[str, Any], key: str) -> Any:
     """``key`` as generate will see it: the call's value, else the model's generation config."""
     if key in kwargs:
         return kwargs[key]
     return getattr(getattr(model, "generation_config", None), key, None)
 
 
-def _base(model: Any) -> Any:
+def _base(model: torch.nn.Module) -> PreTrainedModel:
     """The transformers model under a PEFT wrapper (LoRA layers are injected into it)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _plain_full_attention(model: Any) -> bool:
+def _plain_full_attention(model: torch.nn.Module) -> bool:
     """Whether the model's generate cache is a DynamicCache of plain full-attention layers."""
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
@@ -88,7 +92,7 @@ def _plain_full_attention(model: Any) -> bool:
     return all(type(layer) is DynamicLayer for layer in layers)
 
 
-def _resumable(model: Any, kwargs: dict[str, Any]) -> bool:
+def _resumable(model: torch.nn.Module, kwargs: dict[str, Any]) -> bool:
     if any(key in kwargs for key in _NO_RESUME) or _setting(model, kwargs, "use_cache") is False:
         return False
     if (_setting(model, kwargs, "num_beams") or 1) != 1:
@@ -98,7 +102,7 @@ def _resumable(model: Any, kwargs: dict[str, Any]) -> bool:
     return _plain_full_attention(model)
 
 
-def _compactable(model: Any, kwargs: dict[str, Any]) -> bool:
+def _compactable(model: torch.nn.Module, kwargs: dict[str, Any]) -> bool:
     if _setting(model, kwargs, "do_sample"):
         return False
     if not set(kwargs) <= _COMPACT_SAFE or _setting(model, kwargs, "max_new_tokens") is None:
@@ -112,7 +116,7 @@ def _compactable(model: Any, kwargs: dict[str, Any]) -> bool:
     return _eos_ids(model, kwargs) is not None
 
 
-def _eos_ids(model: Any, kwargs: dict[str, Any]) -> list[int] | None:
+def _eos_ids(model: torch.nn.Module, kwargs: dict[str, Any]) -> list[int] | None:
     eos = _setting(model, kwargs, "eos_token_id")
     if eos is None:
         return None
@@ -143,7 +147,8 @@ def prefill_groups(lengths: list[int], call_tokens: int = PREFILL_CALL_TOKENS) -
     return groups[::-1]
 
 
-def _prefilled_cache(model: Any, input_ids: Any, attention_mask: Any) -> Any:
+def _prefilled_cache(model: torch.nn.Module, input_ids: torch.Tensor,
+                     attention_mask: torch.Tensor) -> DynamicCache:
     """The left-padded cache of every prompt position but the last, built without padded calls.
 
     Row ``r`` of ``input_ids`` (left-padded, width ``W``) has its real tokens at the right end;
@@ -190,7 +195,7 @@ class _StopWhenSparse:
         self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
         self.rows, self.steps_left, self.stopped = rows, steps, False
 
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         self.finished |= torch.isin(input_ids[:, -1], self.eos)
         self.steps_left -= 1
         live = self.rows - int(self.finished.sum())
@@ -200,8 +205,9 @@ class _StopWhenSparse:
         return torch.zeros(self.rows, dtype=torch.bool, device=input_ids.device)
 
 
-def generate_ids(model: Any, input_ids: Any, attention_mask: Any, kwargs: dict[str, Any],
-                 *, pad_id: int) -> Any:
+def generate_ids(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 kwargs: dict[str, Any],
+                 *, pad_id: int) -> torch.Tensor:
     """The generated ids of a left-padded batch, ``[rows, new tokens]``, as one ``generate`` gives them.
 
     ``kwargs`` are ``generate``'s (``max_new_tokens``, a ``prefix_allowed_tokens_fn`` that reads

@@ -11,7 +11,12 @@ Two cuts, in this order:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.data.tokenize import SequenceLimits
 
 import torch
 
@@ -20,8 +25,8 @@ from llm_magic.runtime.data.tokenize import cut_prompt_for_generation
 __all__ = ["cut_ids", "encode_prompts", "left_padded"]
 
 
-def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, add_special_tokens: bool = True,
-                   limits: Any = None, max_prompt_tokens: int | None = None) -> list[list[int]]:
+def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], *, add_special_tokens: bool = True,
+                   limits: SequenceLimits | None = None, max_prompt_tokens: int | None = None) -> list[list[int]]:
     """The token ids of each prompt after both cuts (``limits``: a ``SequenceLimits`` or None)."""
     if not prompts:
         return []
@@ -29,7 +34,7 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, add_special_tokens
     return [cut_ids(ids, tokenizer, limits, max_prompt_tokens) for ids in encoded]
 
 
-def cut_ids(ids: Sequence[int], tokenizer: Any, limits: Any = None,
+def cut_ids(ids: Sequence[int], tokenizer: PreTrainedTokenizerBase, limits: SequenceLimits | None = None,
             max_prompt_tokens: int | None = None) -> list[int]:
     """One prompt's token ids after both cuts."""
     ids = list(ids)

@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from llm_magic.errors import LlmMagicError
+from llm_magic.runtime.config.schema.base import block_value
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["category_labels", "label_paths", "label_prefix_fn", "map_to_label", "match_rules"]
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*|\s*```\s*$")
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    """Read ``key`` from a dict or an attribute of a (pydantic) object."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
 
 
 def match_rules(output_feature: Any) -> list[tuple[str, str, str]]:
@@ -43,15 +38,15 @@ def match_rules(output_feature: Any) -> list[tuple[str, str, str]]:
 
     Without a ``decoder.match`` block every vocabulary label is its own ``contains`` rule.
     """
-    decoder = _get(output_feature, "decoder")
-    match = _get(decoder, "match") or {}
+    decoder = block_value(output_feature, "decoder")
+    match = block_value(decoder, "match") or {}
     rules = []
     for label, rule in dict(match).items():
-        rule_type = _get(rule, "type", "contains")
-        value = _get(rule, "value", label)
+        rule_type = block_value(rule, "type", "contains")
+        value = block_value(rule, "value", label)
         rules.append((str(label), str(rule_type), str(value)))
     if not rules:
-        vocab = _get(_get(output_feature, "preprocessing"), "vocab") or []
+        vocab = block_value(block_value(output_feature, "preprocessing"), "vocab") or []
         rules = [(str(label), "contains", str(label)) for label in vocab]
     return rules
 
@@ -59,7 +54,7 @@ def match_rules(output_feature: Any) -> list[tuple[str, str, str]]:
 def category_labels(output_feature: Any) -> list[str]:
     """Every label a category output can produce: match labels, vocabulary, then the fallback."""
     labels: list[str] = []
-    vocab = _get(_get(output_feature, "preprocessing"), "vocab") or []
+    vocab = block_value(block_value(output_feature, "preprocessing"), "vocab") or []
     for label in [r[0] for r in match_rules(output_feature)] + [str(v) for v in vocab]:
         if label not in labels:
             labels.append(label)
@@ -70,10 +65,10 @@ def category_labels(output_feature: Any) -> list[str]:
 
 
 def _fallback(output_feature: Any) -> str:
-    decoder = _get(output_feature, "decoder")
+    decoder = block_value(output_feature, "decoder")
     return str(
-        _get(decoder, "fallback_label")
-        or _get(_get(output_feature, "preprocessing"), "fallback_label")
+        block_value(decoder, "fallback_label")
+        or block_value(block_value(output_feature, "preprocessing"), "fallback_label")
         or ""
     )
 
@@ -125,7 +120,7 @@ def _json_answer(text: str) -> str | None:
     return None if data is None else str(data).lower()
 
 
-def label_paths(tokenizer: Any, labels: list[str]) -> set[tuple[int, ...]]:
+def label_paths(tokenizer: PreTrainedTokenizerBase, labels: list[str]) -> set[tuple[int, ...]]:
     """The token sequences that spell each label, with and without a leading space (BPE
     tokenizers spell " positive" differently from "positive")."""
     paths = set()
@@ -137,7 +132,8 @@ def label_paths(tokenizer: Any, labels: list[str]) -> set[tuple[int, ...]]:
     return paths
 
 
-def label_prefix_fn(tokenizer: Any, labels: list[str], prompt_len: int) -> Callable[[int, Any], list[int]]:
+def label_prefix_fn(tokenizer: PreTrainedTokenizerBase, labels: list[str],
+                    prompt_len: int) -> Callable[[int, Any], list[int]]:
     """A ``prefix_allowed_tokens_fn`` that keeps generation on the token paths of ``labels``.
 
     ``prompt_len`` is the (left-padded) prompt width of the batch, so ``input_ids[prompt_len:]``

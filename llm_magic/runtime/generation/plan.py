@@ -12,7 +12,11 @@ tokens, 16 new tokens, 12M Llama, 1 thread): each decoding step copies a wider K
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PretrainedConfig
 
 import torch
 
@@ -27,12 +31,12 @@ MAX_AUTO_ROWS_CUDA = 128
 MEMORY_SHARE = 0.25
 
 
-def _config(model: Any) -> Any:
+def _config(model: torch.nn.Module) -> PretrainedConfig | None:
     config = getattr(model, "config", None)
     return getattr(config, "text_config", None) or config
 
 
-def bytes_per_token(model: Any) -> tuple[int, int]:
+def bytes_per_token(model: torch.nn.Module) -> tuple[int, int]:
     """(bytes per token in a batch, bytes per row) while generating with ``model``.
 
     Per token: the KV cache of every layer (2 x kv heads x head dim) and one layer's activations
@@ -68,7 +72,7 @@ def free_memory(device: Any) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def batch_plan(lengths: Sequence[int], new_tokens: int, *, batch_size: int | None, model: Any = None,
+def batch_plan(lengths: Sequence[int], new_tokens: int, *, batch_size: int | None, model: torch.nn.Module = None,
                device: Any = None, budget: int | None = None) -> list[list[int]]:
     """Indices of ``lengths`` in batches, longest prompts first.
 

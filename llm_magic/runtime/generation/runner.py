@@ -8,11 +8,11 @@ template, output feature), the loaded model bundle and the low-level generators 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import yaml
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.config.yaml_lines import safe_load
 from llm_magic.runtime.data.prepare import clean_prompt_columns, retriever_for_data
 from llm_magic.runtime.data.prompts import PromptRenderer
@@ -23,6 +23,21 @@ from llm_magic.runtime.generation.result import GenerationResult, GenerationResu
 from llm_magic.runtime.generation.settings import hf_kwargs, merge_settings
 from llm_magic.runtime.generation.streaming import fresh_seed, generate_one
 from llm_magic.runtime.progress import task
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.generation import GenerationConfig
+    from llm_magic.runtime.data.prompts import PromptRenderer
+    from llm_magic.runtime.data.retrieval import Retriever
+    from llm_magic.runtime.data.sources import DataSource
+    from llm_magic.runtime.data.tokenize import SequenceLimits
+    from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.session import Session
+
 
 __all__ = [
     "GenerationListener",
@@ -50,21 +65,20 @@ class GenerationListener(Protocol):
 
 
 # ----------------------------------------------------------------------------------- prompts
-def _renderer(session: Any, config: Any, tokenizer: Any) -> Any:
+def _renderer(session: Session, config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None) -> PromptRenderer:
     return PromptRenderer(config, retriever=_retriever(session, config), tokenizer=tokenizer)
 
 
-def _retriever(session: Any, config: Any) -> Any:
+def _retriever(session: Session, config: LLMConfig) -> Retriever | None:
     """The few-shot retriever over the session's training split (built once per config)."""
-    retrieval = getattr(getattr(config, "prompt", None), "retrieval", None)
-    if not getattr(retrieval, "type", None):
+    if not config.prompt.retrieval.type:
         return None
     state = session.generation
     cached = state.retriever
     if cached is not None and cached[0] is config and cached[1] is session.data:
         return cached[2]
     if session.data is None:
-        raise LlmMagicError(
+        raise DataError(
             "prompt.retrieval needs training examples to retrieve from, and no data is bound to the "
             "session yet. Bind some with %llm_train --data NAME (or %llm_preview --data NAME) first, "
             "or use --raw to send the text without the template."
@@ -76,7 +90,7 @@ def _retriever(session: Any, config: Any) -> Any:
     return retriever
 
 
-def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
+def prompt_row(renderer: PromptRenderer, text: str) -> dict[str, Any]:
     """The data row a cell body stands for, given the template's placeholders.
 
     A template that reads only the input feature (``{__sample__}`` or its column, or no template)
@@ -112,7 +126,8 @@ def prompt_row(renderer: Any, text: str) -> dict[str, Any]:
     return row
 
 
-def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tokenizer: Any = None) -> tuple[str, bool]:
+def build_prompt(session: Session, config: LLMConfig, text: str, *, raw: bool = False,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> tuple[str, bool]:
     """The prompt for ``text`` and whether the tokenizer should add special tokens (BOS).
 
     ``raw`` sends ``text`` unchanged; otherwise it goes through the config's prompt template
@@ -130,13 +145,13 @@ def build_prompt(session: Any, config: Any, text: str, *, raw: bool = False, tok
 
 
 # ---------------------------------------------------------------------------------- settings
-def effective_settings(config: Any, overrides: dict[str, Any] | None = None,
-                       name_format: Callable[[str], str] = str) -> Any:
+def effective_settings(config: LLMConfig, overrides: dict[str, Any] | None = None,
+                       name_format: Callable[[str], str] = str) -> GenerationConfig:
     """``config.generation`` with ``overrides`` merged and validated (see ``settings.merge_settings``)."""
     return merge_settings(config.generation, dict(overrides or {}), name_format)
 
 
-def prompt_limits(config: Any) -> Any:
+def prompt_limits(config: LLMConfig) -> SequenceLimits:
     """The config's sequence limits for prompts, as training applies them (a ``SequenceLimits``).
 
     Without the model's context length: that cut is :func:`max_prompt_tokens`, which also leaves
@@ -145,7 +160,7 @@ def prompt_limits(config: Any) -> Any:
     return SequenceLimits.from_config(config)
 
 
-def max_prompt_tokens(bundle: Any, kwargs: dict[str, Any]) -> int | None:
+def max_prompt_tokens(bundle: LoadedModel, kwargs: dict[str, Any]) -> int | None:
     """Room left for the prompt: context length − max_new_tokens − 8 (Ludwig's truncation margin)."""
     context = getattr(bundle, "context_length", None)
     if not context:
@@ -158,13 +173,13 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _adapter_disabled(model: Any) -> Iterator[None]:
+def _adapter_disabled(model: torch.nn.Module) -> Iterator[None]:
     """Run the base model: a PEFT model with its adapter(s) switched off."""
     with model.disable_adapter():
         yield
 
 
-def _check_can_compare(model: Any, config: Any) -> None:
+def _check_can_compare(model: torch.nn.Module, config: LLMConfig) -> None:
     if not hasattr(model, "disable_adapter"):
         raise LlmMagicError(
             "--compare shows the base model next to the fine-tuned one, but this config has no "
@@ -175,7 +190,7 @@ def _check_can_compare(model: Any, config: Any) -> None:
 
 # -------------------------------------------------------------------------------- generation
 def generate_samples(
-    session: Any,
+    session: Session,
     text: str,
     *,
     raw: bool = False,
@@ -244,7 +259,7 @@ def _samples(session: Any, text: str, *, raw: bool, seed: int | None, n: int, co
     return results
 
 
-def generate(session: Any, text: str, *, raw: bool = False, seed: int | None = None,
+def generate(session: Session, text: str, *, raw: bool = False, seed: int | None = None,
              on_text: Callable[[str], None] | None = None, busy: str | None = None,
              **overrides: Any) -> GenerationResult:
     """One answer to ``text`` (see :func:`generate_samples`); ``on_text`` sees the text as it grows.
@@ -282,13 +297,13 @@ class _CallbackListener:
         pass
 
 
-def _remember(session: Any, results: GenerationResults) -> None:
+def _remember(session: Session, results: GenerationResults) -> None:
     """Keep the last results in the session, so a stopped generation's text is not lost."""
     session.generation.last = results
 
 
 # -------------------------------------------------------------------------------- prediction
-def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | None:
+def prediction_batch_size(config: LLMConfig, batch_size: int | None = None) -> int | None:
     """Rows per ``generate`` call: ``batch_size`` if given, else a ``trainer.eval_batch_size``
     the user set to a number, else None (automatic: as many as memory allows, see
     :func:`llm_magic.runtime.generation.plan.batch_plan`; ``eval_batch_size: auto`` means this).
@@ -300,17 +315,16 @@ def prediction_batch_size(config: Any, batch_size: int | None = None) -> int | N
         if int(batch_size) < 1:
             raise LlmMagicError(f"--batch-size {batch_size}: must be at least 1.")
         return int(batch_size)
-    trainer = getattr(config, "trainer", None)
-    value = getattr(trainer, "eval_batch_size", None)
-    if "eval_batch_size" in getattr(trainer, "model_fields_set", ()) and isinstance(value, int) \
+    value = config.trainer.eval_batch_size
+    if "eval_batch_size" in config.trainer.model_fields_set and isinstance(value, int) \
             and not isinstance(value, bool) and value > 0:
         return value
     return None
 
 
 def predict(
-    session: Any,
-    data: Any,
+    session: Session,
+    data: DataSource,
     *,
     batch_size: int | None = None,
     seed: int | None = None,
@@ -318,7 +332,7 @@ def predict(
     overrides: dict[str, Any] | None = None,
     name_format: Callable[[str], str] = str,
     on_stopped: Callable[[str], None] | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Generate for every row of ``data``; return a DataFrame of inputs, prompts and outputs.
 
     Columns added: ``prompt`` (the rendered prompt; ``llm_prompt`` if the data has a ``prompt``

@@ -7,12 +7,17 @@ validated by that same pydantic model, so ranges and types are checked exactly a
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.config import LLMConfig
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config.schema.generation import GenerationConfig
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = [
     "SAMPLING_KEYS",
@@ -43,10 +48,10 @@ def generation_fields(model_cls: type) -> dict[str, Any]:
 
 
 def merge_settings(
-    current: Any,
+    current: GenerationConfig,
     overrides: dict[str, Any],
     name_format: Callable[[str], str] = str,
-) -> Any:
+) -> GenerationConfig:
     """Validate ``overrides`` over the generation settings ``current`` and return a new model.
 
     ``current`` is a generation model instance (``config.generation``); it is not modified.
@@ -82,7 +87,7 @@ def _unknown_message(key: str, fields: dict[str, Any], name_format: Callable[[st
     )
 
 
-def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
+def hf_kwargs(settings: GenerationConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> dict[str, Any]:
     """``model.generate`` keyword arguments for validated generation settings.
 
     Starts from ``settings.to_hf_kwargs()`` (the config's own translation), fills the pad token
@@ -103,7 +108,7 @@ def hf_kwargs(settings: Any, tokenizer: Any = None) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
-def sequence_bias_ids(bias: dict[str, float], tokenizer: Any) -> list[list[Any]]:
+def sequence_bias_ids(bias: dict[str, float], tokenizer: PreTrainedTokenizerBase) -> list[list[Any]]:
     """``generation.sequence_bias`` (text -> bias) as transformers wants it: ``[[token ids], bias]`` pairs.
 
     Each text is tokenized as written, without special tokens, so ``" Paris"`` (leading space)

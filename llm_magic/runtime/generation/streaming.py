@@ -13,9 +13,14 @@ import queue
 import secrets
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from llm_magic.runtime.generation.result import GenerationResult
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = ["StopFlag", "eval_mode", "fresh_seed", "generate_one", "model_device", "thread_count"]
 
@@ -32,7 +37,7 @@ def fresh_seed() -> int:
 _POLL_SECONDS = 0.05
 
 
-def model_device(model: Any, default: Any = None) -> Any:
+def model_device(model: torch.nn.Module, default: torch.device | str | None = None) -> torch.device | str:
     """The device of ``model``'s first parameter (where inputs must go), else ``default``."""
     try:
         return next(model.parameters()).device
@@ -64,7 +69,7 @@ def thread_count(count: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[Any]:
+def eval_mode(model: torch.nn.Module) -> Iterator[Any]:
     """Generate with dropout off (a model fresh from training is in train mode); restore after."""
     was_training = bool(getattr(model, "training", False))
     model.eval()
@@ -89,8 +94,8 @@ def StopFlag(event: threading.Event):  # noqa: N802 - builds a StoppingCriteria 
 
 
 def generate_one(
-    model: Any,
-    tokenizer: Any,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
     prompt: str,
     hf_kwargs: dict[str, Any],
     *,
@@ -216,7 +221,7 @@ def _follow(worker: threading.Thread, streamer: Any, stop: threading.Event,
     return streamed, interrupted
 
 
-def _count_generated(new_ids: Any, tokenizer: Any) -> int:
+def _count_generated(new_ids: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> int:
     """Generated tokens, not counting the padding HF appends after an early EOS."""
     pad = tokenizer.pad_token_id
     ids = new_ids.tolist()

@@ -12,11 +12,21 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llm_magic.errors import LlmMagicError, ModelLoadError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
 from llm_magic.runtime.models.source import ModelSource, explain_load_error, hub_token
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from peft import PeftConfig
+    from transformers import PreTrainedModel
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.adapters import Adapter as AdapterConfig
+    from llm_magic.runtime.config.schema.adapters import MultiAdapterConfig
+    from llm_magic.runtime.models.targets import TargetCandidates
 
 __all__ = [
     "adapter_label", "attach_adapter", "build_peft_config", "detach_adapter",
@@ -26,13 +36,12 @@ __all__ = [
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-def is_training_config(config: Any) -> bool:
+def is_training_config(config: LLMConfig) -> bool:
     """Whether ``config`` trains (``trainer.type: finetune`` or a preference trainer), so adapters must be trainable."""
-    trainer = getattr(config, "trainer", None)
-    return getattr(trainer, "type", "none") in TRAINING_TRAINERS
+    return config.trainer.type in TRAINING_TRAINERS
 
 
-def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
+def resolve_adapter_targets(adapter: AdapterConfig, candidates: TargetCandidates | None) -> list[str] | None:
     """The configured ``target_modules``, or the ones found in the base for ``adapter.type``."""
     # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
     from llm_magic.runtime.models.targets import default_target_modules
@@ -44,7 +53,7 @@ def resolve_adapter_targets(adapter: Any, candidates: Any) -> list[str] | None:
     return default_target_modules(candidates, adapter.type)
 
 
-def _check_configured_targets(targets: list[str], candidates: Any) -> None:
+def _check_configured_targets(targets: list[str], candidates: TargetCandidates | None) -> None:
     """Configured plain module names must exist in the model (PEFT would fail later, vaguer)."""
     plain = [t for t in targets if t.replace("_", "").replace(".", "").isalnum()]
     known = getattr(candidates, "all_names", None)
@@ -59,7 +68,8 @@ def _check_configured_targets(targets: list[str], candidates: Any) -> None:
         )
 
 
-def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | None]:
+def build_peft_config(adapter: AdapterConfig, candidates: TargetCandidates | None) -> tuple[PeftConfig,
+                      list[str] | None]:
     """``(peft_config, target_modules)`` for ``adapter``: cheap, touches no weights.
 
     Used to check an adapter change before the current adapter is removed.
@@ -71,12 +81,11 @@ def build_peft_config(adapter: Any, candidates: Any) -> tuple[Any, list[str] | N
         raise _peft_error(exc, adapter, targets) from None
 
 
-def adapter_label(config: Any) -> str | None:
+def adapter_label(config: LLMConfig) -> str | None:
     """The adapter type to show (``"lora"``; ``"lora (active: b)"`` for ``adapters:``), or None."""
-    adapter = getattr(config, "adapter", None)
-    if adapter is not None:
-        return adapter.type
-    multi = getattr(config, "adapters", None)
+    if config.adapter is not None:
+        return config.adapter.type
+    multi = config.adapters
     if multi is None:
         return None
     active = multi.active_name
@@ -86,8 +95,8 @@ def adapter_label(config: Any) -> str | None:
 
 
 def attach_adapter(
-    base: Any, config: Any, quantized: bool, candidates: Any
-) -> tuple[Any, list[str] | None]:
+    base: PreTrainedModel, config: LLMConfig, quantized: bool, candidates: TargetCandidates | None
+) -> tuple[torch.nn.Module, list[str] | None]:
     """Wrap ``base`` in ``config.adapter`` (or every ``config.adapters`` entry); return
     ``(model, target_modules)``.
 
@@ -96,8 +105,7 @@ def attach_adapter(
     quantized). Quantized bases are prepared for k-bit training first (PEFT's helper: freezes the
     base, upcasts norms; gradient checkpointing stays the trainer's decision).
     """
-    adapter = getattr(config, "adapter", None)
-    multi = getattr(config, "adapters", None)
+    adapter, multi = config.adapter, config.adapters
     if adapter is None and multi is None:
         if not quantized:
             for param in base.parameters():
@@ -158,7 +166,7 @@ def _no_checkpointing_deprecation():
         yield
 
 
-def _merge_and_activate(model: Any, multi: Any) -> None:
+def _merge_and_activate(model: torch.nn.Module, multi: MultiAdapterConfig) -> None:
     """Apply ``adapters.merge`` (PEFT ``add_weighted_adapter``) and activate ``adapters.active``."""
     merge = getattr(multi, "merge", None)
     if merge is not None:
@@ -180,7 +188,7 @@ def _merge_and_activate(model: Any, multi: Any) -> None:
 class _peft_errors:
     """Turn PEFT's complaints about settings that do not fit the model into user errors."""
 
-    def __init__(self, adapter: Any, targets: list[str] | None, weights: str | None = None):
+    def __init__(self, adapter: AdapterConfig, targets: list[str] | None, weights: str | None = None):
         self.adapter, self.targets, self.weights = adapter, targets, weights
 
     def __enter__(self) -> None:
@@ -208,7 +216,7 @@ class _peft_errors:
         return False
 
 
-def detach_adapter(model: Any) -> Any:
+def detach_adapter(model: torch.nn.Module) -> torch.nn.Module:
     """The base model under ``model``, with every adapter layer removed (not merged).
 
     A model without an adapter is returned as is.
@@ -229,7 +237,7 @@ def detach_adapter(model: Any) -> Any:
     return base
 
 
-def pretrained_adapter_folder(adapter: Any) -> Path:
+def pretrained_adapter_folder(adapter: AdapterConfig) -> Path:
     """The local folder of ``adapter.pretrained_adapter_weights``, checked before any weight loads.
 
     Hub repos are downloaded (config and safetensors only). The folder's adapter kind must be
@@ -292,7 +300,7 @@ def _local_adapter_folder(weights: str) -> Path:
     return folder
 
 
-def _peft_error(exc: Exception, adapter: Any, targets: list[str] | None) -> LlmMagicError:
+def _peft_error(exc: Exception, adapter: AdapterConfig, targets: list[str] | None) -> LlmMagicError:
     where = (
         f"target_modules {targets}" if getattr(adapter, "target_modules", None)
         else f"the target modules found in the model ({targets})"

@@ -7,11 +7,16 @@ their non-quantized weights in the compute dtype on CUDA (as Ludwig does) and in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from llm_magic.errors import DeviceError, LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.config.schema.quantization import QuantizationConfig
 
 __all__ = ["Placement", "choose_placement", "parse_dtype"]
 
@@ -22,8 +27,8 @@ _DTYPES = ("float32", "float16", "bfloat16")
 class Placement:
     """The device and dtype a model loads with, and why (a short note for the user)."""
 
-    device: Any  # torch.device
-    dtype: Any  # torch.dtype
+    device: torch.device
+    dtype: torch.dtype
     note: str
 
 
@@ -34,14 +39,14 @@ def parse_dtype(name: str, key: str):
     return getattr(torch, name)
 
 
-def choose_placement(quantization: Any = None) -> Placement:
+def choose_placement(quantization: QuantizationConfig | None = None) -> Placement:
     """Pick the device and load dtype for a model with the given ``quantization`` section (or None)."""
     if torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
         bf16 = torch.cuda.is_bf16_supported()
         if quantization is not None:
             dtype = parse_dtype(
-                getattr(quantization, "bnb_4bit_compute_dtype", None) or "float16",
+                quantization.bnb_4bit_compute_dtype or "float16",
                 "quantization.bnb_4bit_compute_dtype",
             )
             if dtype == torch.bfloat16 and not bf16:

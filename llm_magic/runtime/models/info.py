@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.models.loader import LoadedModel
 
 __all__ = ["ModelInfo", "count_parameters", "model_info"]
 
 
-def _param_count(param: Any) -> int:
+def _param_count(param: torch.nn.Parameter) -> int:
     # bitsandbytes packs two 4-bit values per byte, so numel() of a Params4bit is half the real
     # count (PEFT's get_nb_trainable_parameters corrects for it the same way).
     if param.__class__.__name__ == "Params4bit":
@@ -20,7 +25,7 @@ def _param_count(param: Any) -> int:
     return param.numel()
 
 
-def count_parameters(model: Any) -> tuple[int, int]:
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """``(total, trainable)`` parameter counts of ``model`` (4-bit weights counted unpacked)."""
     total = trainable = 0
     for param in model.parameters():
@@ -31,7 +36,7 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return total, trainable
 
 
-def _memory_bytes(model: Any) -> int:
+def _memory_bytes(model: torch.nn.Module) -> int:
     """Bytes held by parameters and buffers (``get_memory_footprint`` when the model has it)."""
     footprint = getattr(model, "get_memory_footprint", None)
     if callable(footprint):
@@ -118,7 +123,7 @@ class ModelInfo:
         return f"<table class='llm-magic-model-info'>{body}</table>"
 
 
-def model_info(loaded: Any) -> ModelInfo:
+def model_info(loaded: LoadedModel) -> ModelInfo:
     """Summarise a ``LoadedModel``."""
     total, trainable = count_parameters(loaded.model)
     return ModelInfo(

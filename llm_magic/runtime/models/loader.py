@@ -9,12 +9,12 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import LlmMagicError, ModelLoadError
 from llm_magic.runtime.models import adapters
 from llm_magic.runtime.models.device import choose_placement
 from llm_magic.runtime.models.parameters import (
@@ -36,6 +36,18 @@ from llm_magic.runtime.models.targets import find_candidates
 from llm_magic.runtime.progress import silence_library_bars, task
 from llm_magic.runtime.threads import limit_threads
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from torch.utils.hooks import RemovableHandle
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.model_parameters import ModelParameters
+    from llm_magic.runtime.config.schema.quantization import QuantizationConfig
+    from llm_magic.runtime.models.device import Placement
+    from llm_magic.runtime.models.source import ModelSource
+    from llm_magic.runtime.models.targets import TargetCandidates
+    from llm_magic.runtime.progress import Task
+
 __all__ = ["LoadedModel", "free_model", "load_model", "precheck", "wrap_adapter"]
 
 logger = logging.getLogger(__name__)
@@ -50,11 +62,11 @@ class LoadedModel:
     current by :class:`~llm_magic.runtime.models.manager.ModelManager`).
     """
 
-    model: Any
-    tokenizer: Any
-    device: Any
-    dtype: Any
-    config: Any
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    dtype: torch.dtype
+    config: LLMConfig
     base_model_id: str
     context_length: int
     adapter_type: str | None
@@ -65,9 +77,9 @@ class LoadedModel:
     #: Things the loader decided for the user (dtype choice, pad token, RoPE), shown by %llm_info.
     notes: list[str] = field(default_factory=list)
     #: Where the weights came from (``source.ModelSource``).
-    source: Any = None
+    source: ModelSource | None = None
     #: Adaptable module names of the bare base, found once at load (``targets.TargetCandidates``).
-    candidates: Any = None
+    candidates: TargetCandidates | None = None
     #: The seed the adapter's initial weights were drawn with, and their fingerprint then
     #: (``seeding.fingerprint``): training re-draws them for another seed while they are unchanged.
     adapter_seed: int | None = None
@@ -76,7 +88,7 @@ class LoadedModel:
     trained_by: str | None = None
     #: A folder that holds these exact trained weights (a save, or a copy kept before a swap).
     kept_in: str | None = None
-    _neftune: Any = None
+    _neftune: RemovableHandle | None = None
 
     @property
     def quantized(self) -> bool:
@@ -84,7 +96,7 @@ class LoadedModel:
         return self.quantization != "none"
 
     @property
-    def base(self) -> Any:
+    def base(self) -> PreTrainedModel:
         """The underlying ``transformers`` model, without the PEFT wrapper."""
         get_base = getattr(self.model, "get_base_model", None)
         return get_base() if callable(get_base) else self.model
@@ -113,7 +125,7 @@ def _hf_call(func, source, **kwargs):
 def _set_pad_token(tokenizer, model, notes: list[str]) -> None:
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise LlmMagicError(
+            raise ModelLoadError(
                 "The tokenizer of base_model has neither a pad nor an end-of-sequence token, so "
                 "batches cannot be padded. Use a model whose tokenizer defines eos_token."
             )
@@ -127,40 +139,40 @@ def _set_pad_token(tokenizer, model, notes: list[str]) -> None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-def precheck(config: Any) -> tuple[Any, Any]:
+def precheck(config: LLMConfig) -> tuple[ModelSource, Placement]:
     """Every check that needs no weights, cheapest first; returns ``(source, placement)``.
 
     Remote code, the model source (local folder contents), RoPE settings, the device and
     whether quantization can work there.
     """
-    refuse_remote_code(bool(getattr(config, "trust_remote_code", False)))
-    if getattr(config, "is_multimodal", False):
+    refuse_remote_code(config.trust_remote_code)
+    if config.is_multimodal:
         raise LlmMagicError(
             "is_multimodal: true is not supported yet: llm_magic loads text-only causal language "
             "models (AutoModelForCausalLM). Remove the key, or set it to false."
         )
     source = resolve_source(config.base_model)
-    rope_settings(getattr(config, "model_parameters", None))
-    quantization = getattr(config, "quantization", None)
+    rope_settings(config.model_parameters)
+    quantization = config.quantization
     check_quantization(quantization, None)  # backend and bits, before torch is imported
     placement = choose_placement(quantization)
     check_quantization(quantization, placement.device)
     return source, placement
 
 
-def load_model(config: Any) -> LoadedModel:
+def load_model(config: LLMConfig) -> LoadedModel:
     """Load ``config``'s base model, tokenizer and adapter; return the bundle."""
     source, placement = precheck(config)
-    quantization = getattr(config, "quantization", None)
-    model_parameters = getattr(config, "model_parameters", None)
+    quantization = config.quantization
+    model_parameters = config.model_parameters
 
     silence_library_bars()  # our own task line below replaces transformers' "Loading weights" bar
     with task(f"Loading {source.model_id}") as step:
         return _load(config, source, placement, quantization, model_parameters, step)
 
 
-def _load(config: Any, source: Any, placement: Any, quantization: Any, model_parameters: Any,
-          step: Any) -> LoadedModel:
+def _load(config: LLMConfig, source: ModelSource, placement: Placement, quantization: QuantizationConfig | None,
+          model_parameters: ModelParameters | None, step: Task) -> LoadedModel:
     """The body of :func:`load_model`, reporting its phases to ``step``."""
     hf_config = _hf_call(AutoConfig.from_pretrained, source)
     notes = [f"device {placement.device}, dtype {_dtype_name(placement.dtype)}: {placement.note}"]
@@ -216,7 +228,7 @@ def _load(config: Any, source: Any, placement: Any, quantization: Any, model_par
     return loaded
 
 
-def _own_unquantized_weights(model: Any) -> None:
+def _own_unquantized_weights(model: torch.nn.Module) -> None:
     """Copy the weights bitsandbytes left unquantized (embeddings, norms, lm_head) into memory.
 
     On the CPU they stay views into the memory-mapped safetensors file, which keeps the whole
@@ -230,7 +242,7 @@ def _own_unquantized_weights(model: Any) -> None:
             param.data = param.data.clone()
 
 
-def wrap_adapter(loaded: LoadedModel, config: Any, seed: int | None = None) -> None:
+def wrap_adapter(loaded: LoadedModel, config: LLMConfig, seed: int | None = None) -> None:
     """Wrap ``loaded``'s bare base in ``config``'s adapter (if any), updating the bundle.
 
     The initial adapter weights are drawn with ``seed`` (default: the config's ``random_seed``)
@@ -267,5 +279,5 @@ def free_model(loaded: LoadedModel | None) -> None:
         torch.cuda.empty_cache()
 
 
-def _dtype_name(dtype: Any) -> str:
+def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")

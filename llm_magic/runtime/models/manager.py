@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from llm_magic.errors import DeviceError, LlmMagicError
 from llm_magic.runtime.interrupts import deferred_interrupts
@@ -28,6 +28,13 @@ from llm_magic.runtime.models.adapters import (
 )
 from llm_magic.runtime.models.info import model_info
 from llm_magic.runtime.models.source import resolve_source
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.models.info import ModelInfo
+    from llm_magic.runtime.models.loader import LoadedModel
 
 __all__ = ["ModelManager", "ReloadPlan", "plan_reload"]
 
@@ -81,7 +88,7 @@ class ReloadPlan:
         return f"ReloadPlan(action={self.action!r}, changed={self.changed!r})"
 
 
-def _section(config: Any, name: str) -> Any:
+def _section(config: LLMConfig, name: str) -> object:
     value = getattr(config, name, None)
     dump = getattr(value, "model_dump", None)
     if name == "quantization" and callable(dump):
@@ -99,7 +106,7 @@ def _base_location(base_model: str) -> str:
         return base_model
 
 
-def plan_reload(old: Any, new: Any) -> ReloadPlan:
+def plan_reload(old: LLMConfig | None, new: LLMConfig) -> ReloadPlan:
     """What must happen to a model loaded for config ``old`` to serve config ``new``."""
     if old is None:
         return ReloadPlan("load")
@@ -127,14 +134,14 @@ class ModelManager:
     """Holds at most one :class:`~.loader.LoadedModel` and keeps it in line with the config."""
 
     def __init__(self) -> None:
-        self._loaded: Any = None
+        self._loaded: LoadedModel | None = None
 
     @property
-    def loaded(self) -> Any:
+    def loaded(self) -> LoadedModel | None:
         """The current ``LoadedModel``, or None."""
         return self._loaded
 
-    def ensure(self, config: Any) -> Any:
+    def ensure(self, config: LLMConfig) -> LoadedModel:
         """The model for ``config``: loaded on first call, reconciled (:meth:`sync`) afterwards."""
         if self._loaded is None:
             # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
@@ -145,11 +152,11 @@ class ModelManager:
             self.sync(config)
         return self._loaded
 
-    def plan(self, config: Any) -> ReloadPlan:
+    def plan(self, config: LLMConfig) -> ReloadPlan:
         """What :meth:`sync` would do for ``config``, without doing it."""
         return plan_reload(self._loaded.config if self._loaded else None, config)
 
-    def sync(self, config: Any) -> ReloadPlan:
+    def sync(self, config: LLMConfig) -> ReloadPlan:
         """Reconcile the loaded model with ``config``, reloading only what changed.
 
         With no model loaded, nothing happens (it loads on first use). All or nothing: a new
@@ -171,7 +178,7 @@ class ModelManager:
             self._reload(config)
         return ReloadPlan(plan.action, plan.changed, time.perf_counter() - started)
 
-    def check(self, config: Any) -> None:
+    def check(self, config: LLMConfig) -> None:
         """The checks :meth:`sync` makes before it touches the loaded model (no weights read)."""
         plan = self.plan(config)
         if plan.action == "reload":
@@ -180,7 +187,7 @@ class ModelManager:
 
             precheck(config)
         elif plan.action == "rewrap":
-            adapter, multi = getattr(config, "adapter", None), getattr(config, "adapters", None)
+            adapter, multi = config.adapter, config.adapters
             blocks = [adapter] if adapter is not None else list(multi.adapters.values()) if multi else []
             for block in blocks:
                 # Fail on a bad adapter config while the current adapter is still in place.
@@ -189,7 +196,7 @@ class ModelManager:
                 else:
                     build_peft_config(block, self._loaded.candidates)
 
-    def _rewrap(self, config: Any) -> None:
+    def _rewrap(self, config: LLMConfig) -> None:
         # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import wrap_adapter
 
@@ -206,7 +213,7 @@ class ModelManager:
             with deferred_interrupts():
                 before.restore(loaded)
             if isinstance(exc, LlmMagicError):
-                raise LlmMagicError(f"{exc}\n(The previous adapter and its weights are kept.)") from None
+                raise exc.with_note("(The previous adapter and its weights are kept.)") from None
             if _out_of_memory(exc):
                 raise DeviceError(
                     f"The new adapter does not fit in memory ({type(exc).__name__}: {exc}). Lower "
@@ -217,7 +224,7 @@ class ModelManager:
         # The new adapter starts from fresh weights: nothing trained is in them yet.
         loaded.trained_by = loaded.kept_in = None
 
-    def _reload(self, config: Any) -> None:
+    def _reload(self, config: LLMConfig) -> None:
         # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import load_model, precheck
 
@@ -243,7 +250,7 @@ class ModelManager:
             with deferred_interrupts():
                 self._loaded = before.rebuild()
             if isinstance(exc, LlmMagicError):
-                raise LlmMagicError(f"{exc}\n(The previous model and its adapter weights are kept.)") from None
+                raise exc.with_note("(The previous model and its adapter weights are kept.)") from None
             if _out_of_memory(exc):
                 raise DeviceError(
                     f"The model for the new config does not fit in memory ({type(exc).__name__}: "
@@ -261,7 +268,7 @@ class ModelManager:
         free_model(loaded)
 
 
-    def info(self) -> Any:
+    def info(self) -> ModelInfo:
         """A :class:`~.info.ModelInfo` for the loaded model."""
         if self._loaded is None:
             raise LlmMagicError("No model is loaded. Run %llm_info after a %%llm_config cell.")
@@ -269,7 +276,7 @@ class ModelManager:
         return model_info(self._loaded)
 
 
-def free_model_quietly(loaded: Any) -> None:
+def free_model_quietly(loaded: LoadedModel) -> None:
     """Free a replaced bundle; never fails the command that already succeeded."""
     # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
     from llm_magic.runtime.models.loader import free_model
@@ -291,15 +298,15 @@ def _out_of_memory(exc: BaseException) -> bool:
 class _AdapterSnapshot:
     """The adapter part of a bundle, kept so that a failed re-wrap can put it back exactly."""
 
-    def __init__(self, config: Any, adapter_type: Any, targets: Any, weights: dict[str, Any],
-                 trained_by: Any, kept_in: Any) -> None:
+    def __init__(self, config: LLMConfig, adapter_type: str | None, targets: list[str] | None,
+                 weights: dict[str, dict[str, torch.Tensor]], trained_by: str | None, kept_in: str | None) -> None:
         self.config, self.adapter_type, self.targets = config, adapter_type, targets
         self.weights, self.trained_by, self.kept_in = weights, trained_by, kept_in
 
     @classmethod
-    def take(cls, loaded: Any) -> "_AdapterSnapshot":
+    def take(cls, loaded: LoadedModel) -> "_AdapterSnapshot":
         """Copy the adapter's weights (every adapter of a PEFT model) off the model."""
-        weights: dict[str, Any] = {}
+        weights: dict[str, dict[str, torch.Tensor]] = {}
         peft_config = getattr(loaded.model, "peft_config", None)
         if peft_config:
             # lazy: pulls peft (and torch); %load_ext stays light
@@ -311,7 +318,7 @@ class _AdapterSnapshot:
         return cls(loaded.config, loaded.adapter_type, loaded.target_modules, weights,
                    loaded.trained_by, loaded.kept_in)
 
-    def rebuild(self) -> Any:
+    def rebuild(self) -> LoadedModel:
         """Load the old config's model again and put the copied adapter weights back."""
         # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import load_model
@@ -327,7 +334,7 @@ class _AdapterSnapshot:
             raise
         return loaded
 
-    def _put_back(self, loaded: Any) -> None:
+    def _put_back(self, loaded: LoadedModel) -> None:
         if self.weights:
             # lazy: pulls peft (and torch); %load_ext stays light
             from peft import set_peft_model_state_dict
@@ -337,7 +344,7 @@ class _AdapterSnapshot:
         loaded.adapter_type, loaded.target_modules = self.adapter_type, self.targets
         loaded.trained_by, loaded.kept_in = self.trained_by, self.kept_in
 
-    def restore(self, loaded: Any) -> None:
+    def restore(self, loaded: LoadedModel) -> None:
         """Re-attach the old adapter to the bare base and load the copied weights into it."""
         # lazy: pulls torch and transformers; %load_ext and plan_reload stay light
         from llm_magic.runtime.models.loader import wrap_adapter

@@ -7,33 +7,31 @@ hook on the input embeddings, which adds noise only in training mode.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transformers.integrations.neftune import neftune_post_forward_hook
 
 from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from torch.utils.hooks import RemovableHandle
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    from llm_magic.runtime.config.schema.model_parameters import ModelParameters
 
 __all__ = ["apply_rope_scaling", "attach_neftune", "context_length", "rope_settings"]
 
 _ROPE_TYPES = ("linear", "dynamic")
 
 
-def _field(section: Any, name: str, default: Any = None) -> Any:
-    if section is None:
-        return default
-    if isinstance(section, dict):
-        return section.get(name, default)
-    return getattr(section, name, default)
-
-
-def rope_settings(model_parameters: Any) -> dict | None:
+def rope_settings(model_parameters: ModelParameters | None) -> dict | None:
     """``{"rope_type": ..., "factor": ...}`` from ``model_parameters.rope_scaling``, or None."""
-    rope = _field(model_parameters, "rope_scaling")
+    rope = model_parameters.rope_scaling if model_parameters is not None else None
     if rope is None:
         return None
-    # Older Ludwig configs spell the key ``type``; the config layer may keep it as an alias.
-    rope_type = _field(rope, "rope_type") or _field(rope, "type")
-    factor = _field(rope, "factor")
+    # The schema checks both already (and reads Ludwig's old ``type`` key as ``rope_type``);
+    # checked again for a config built with ``model_construct``, which skips validation.
+    rope_type, factor = rope.rope_type, rope.factor
     if rope_type not in _ROPE_TYPES:
         raise LlmMagicError(
             f"model_parameters.rope_scaling.rope_type: {rope_type!r} is not supported; use one of "
@@ -47,7 +45,8 @@ def rope_settings(model_parameters: Any) -> dict | None:
     return {"rope_type": rope_type, "factor": float(factor)}
 
 
-def apply_rope_scaling(hf_config: Any, model_parameters: Any, model_id: str) -> bool:
+def apply_rope_scaling(hf_config: PretrainedConfig, model_parameters: ModelParameters | None,
+                       model_id: str) -> bool:
     """Merge the configured RoPE scaling into ``hf_config`` in place; True if anything changed."""
     settings = rope_settings(model_parameters)
     if settings is None:
@@ -64,7 +63,7 @@ def apply_rope_scaling(hf_config: Any, model_parameters: Any, model_id: str) -> 
     )
 
 
-def context_length(hf_config: Any) -> int:
+def context_length(hf_config: PretrainedConfig) -> int:
     """The model's context length in tokens (read from the model config), times the RoPE scaling factor if any.
 
     First present of ``max_sequence_length``, ``max_position_embeddings``, ``n_positions``;
@@ -85,12 +84,12 @@ def context_length(hf_config: Any) -> int:
     return base
 
 
-def attach_neftune(model: Any, model_parameters: Any):
+def attach_neftune(model: PreTrainedModel, model_parameters: ModelParameters | None) -> RemovableHandle | None:
     """Add NEFTune noise to ``model``'s input embeddings (training mode only); return the hook handle.
 
     Returns None when ``neftune_noise_alpha`` is unset or 0. Remove with ``handle.remove()``.
     """
-    alpha = _field(model_parameters, "neftune_noise_alpha") or 0
+    alpha = (model_parameters.neftune_noise_alpha if model_parameters is not None else 0) or 0
     if not alpha:
         return None
 

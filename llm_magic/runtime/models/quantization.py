@@ -7,13 +7,19 @@ cannot work fails in a second, not after a multi-gigabyte download.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import BitsAndBytesConfig
 
 from llm_magic.errors import DeviceError, LlmMagicError
 from llm_magic.runtime.models.device import parse_dtype
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    from llm_magic.runtime.config.schema.quantization import QuantizationConfig
 
 __all__ = ["bnb_config", "check_quantization", "compute_dtype_name", "describe_quantization"]
 
@@ -23,26 +29,24 @@ _MIN_BNB_FOR_CPU = (0, 45)
 _DEFAULT_COMPUTE_DTYPE = "float16"
 
 
-def describe_quantization(quantization: Any) -> str:
+def describe_quantization(quantization: QuantizationConfig | None) -> str:
     """A short human description (``"4-bit nf4 (bitsandbytes), double quant"``) or ``"none"``."""
     if quantization is None:
         return "none"
-    bits = getattr(quantization, "bits", 4)
-    if bits == 4:
-        kind = getattr(quantization, "bnb_4bit_quant_type", "nf4")
-        double = ", double quant" if getattr(quantization, "bnb_4bit_use_double_quant", True) else ""
-        return f"4-bit {kind} (bitsandbytes){double}"
-    return f"8-bit LLM.int8 (bitsandbytes), threshold {getattr(quantization, 'llm_int8_threshold', 6.0)}"
+    if quantization.bits == 4:
+        double = ", double quant" if quantization.bnb_4bit_use_double_quant else ""
+        return f"4-bit {quantization.bnb_4bit_quant_type} (bitsandbytes){double}"
+    return f"8-bit LLM.int8 (bitsandbytes), threshold {quantization.llm_int8_threshold}"
 
 
-def check_quantization(quantization: Any, device: Any) -> None:
+def check_quantization(quantization: QuantizationConfig | None, device: torch.device | None) -> None:
     """Raise a clear error if ``quantization`` cannot work on ``device`` (before loading).
 
     With ``device=None`` only the backend and bits are checked (no imports).
     """
     if quantization is None:
         return
-    backend = getattr(quantization, "backend", "bitsandbytes") or "bitsandbytes"
+    backend = quantization.backend
     if backend == "torchao":
         raise LlmMagicError(
             "quantization.backend: torchao is not supported yet. Use backend: bitsandbytes "
@@ -50,8 +54,8 @@ def check_quantization(quantization: Any, device: Any) -> None:
         )
     if backend != "bitsandbytes":
         raise LlmMagicError(f"quantization.backend: {backend!r} is unknown; use bitsandbytes.")
-    bits = getattr(quantization, "bits", 4)
-    if bits not in (4, 8):
+    bits = quantization.bits
+    if bits not in (4, 8):  # the schema allows only these; kept for a config built without it
         raise LlmMagicError(f"quantization.bits: {bits!r} is not supported; use 4 or 8.")
     if device is None:
         return
@@ -81,7 +85,7 @@ def check_quantization(quantization: Any, device: Any) -> None:
     )
 
 
-def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]:
+def compute_dtype_name(quantization: QuantizationConfig, device: torch.device) -> tuple[str, str | None]:
     """The 4-bit compute dtype to use on ``device``, and a note when it is not the configured one.
 
     Without CUDA, a ``bnb_4bit_compute_dtype`` the user did not set becomes float32 instead of
@@ -89,10 +93,10 @@ def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]
     QLoRA step 13-18x slower in float16 than in float32 there. A value set in the config (the
     pydantic ``model_fields_set``) is always honoured.
     """
-    configured = getattr(quantization, "bnb_4bit_compute_dtype", None) or _DEFAULT_COMPUTE_DTYPE
-    explicit = "bnb_4bit_compute_dtype" in (getattr(quantization, "model_fields_set", None) or ())
+    configured = quantization.bnb_4bit_compute_dtype or _DEFAULT_COMPUTE_DTYPE
+    explicit = "bnb_4bit_compute_dtype" in quantization.model_fields_set
     on_cpu = getattr(device, "type", str(device)) == "cpu"
-    if getattr(quantization, "bits", 4) != 4 or explicit or not on_cpu or configured == "float32":
+    if quantization.bits != 4 or explicit or not on_cpu or configured == "float32":
         return configured, None
     return "float32", (
         f"4-bit compute dtype float32 instead of the default {configured}: {configured} matmuls are "
@@ -100,7 +104,7 @@ def compute_dtype_name(quantization: Any, device: Any) -> tuple[str, str | None]
     )
 
 
-def bnb_config(quantization: Any, device: Any):
+def bnb_config(quantization: QuantizationConfig, device: torch.device) -> BitsAndBytesConfig:
     """The ``BitsAndBytesConfig`` for ``quantization`` (every bitsandbytes field of ``quantization``)."""
     check_quantization(quantization, device)
     bits = quantization.bits
@@ -111,11 +115,11 @@ def bnb_config(quantization: Any, device: Any):
     return BitsAndBytesConfig(
         load_in_4bit=bits == 4,
         load_in_8bit=bits == 8,
-        llm_int8_threshold=float(getattr(quantization, "llm_int8_threshold", 6.0)),
-        llm_int8_has_fp16_weight=bool(getattr(quantization, "llm_int8_has_fp16_weight", False)),
+        llm_int8_threshold=float(quantization.llm_int8_threshold),
+        llm_int8_has_fp16_weight=quantization.llm_int8_has_fp16_weight,
         bnb_4bit_compute_dtype=parse_dtype(
             compute_dtype_name(quantization, device)[0], "quantization.bnb_4bit_compute_dtype",
         ) if bits == 4 else torch.float32,
-        bnb_4bit_use_double_quant=bool(getattr(quantization, "bnb_4bit_use_double_quant", True)),
-        bnb_4bit_quant_type=getattr(quantization, "bnb_4bit_quant_type", "nf4") or "nf4",
+        bnb_4bit_use_double_quant=quantization.bnb_4bit_use_double_quant,
+        bnb_4bit_quant_type=quantization.bnb_4bit_quant_type,
     )

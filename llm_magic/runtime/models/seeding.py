@@ -17,7 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
 
 import torch
 from transformers import enable_full_determinism, set_seed
@@ -28,10 +33,9 @@ __all__ = ["DEFAULT_SEED", "config_seed", "fingerprint", "full_determinism", "se
 DEFAULT_SEED = 42
 
 
-def config_seed(config: Any) -> int:
+def config_seed(config: LLMConfig) -> int:
     """The config's ``random_seed`` (42 when the config has none)."""
-    seed = getattr(config, "random_seed", None)
-    return DEFAULT_SEED if seed is None else int(seed)
+    return DEFAULT_SEED if config.random_seed is None else int(config.random_seed)
 
 
 def full_determinism() -> bool:
@@ -56,7 +60,7 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def fingerprint(model: Any) -> str | None:
+def fingerprint(model: torch.nn.Module) -> str | None:
     """A hash of the trainable weights' bytes (None when nothing is trainable).
 
     Equal fingerprints before and after mean no training step (nor a load) changed them.

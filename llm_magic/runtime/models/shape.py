@@ -16,11 +16,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llm_magic.errors import ConfigError, ConfigErrorItem, LlmMagicError
 from llm_magic.runtime.models.adapters import resolve_adapter_targets
 from llm_magic.runtime.models.source import resolve_source
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterator, Sequence
+
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.config.schema.adapters import Adapter as AdapterConfig
+    from llm_magic.runtime.models.targets import TargetCandidates
 
 __all__ = ["ModelShape", "check_adapter_ranks", "check_model_shape", "model_shape", "rank_problems"]
 
@@ -41,10 +50,10 @@ class ModelShape:
     ``candidates`` are its default adapter targets (:func:`.targets.find_candidates`)."""
 
     layers: dict[str, tuple[int, int]]
-    candidates: Any
+    candidates: TargetCandidates
 
 
-def _layer_dims(module: Any) -> tuple[int, int] | None:
+def _layer_dims(module: torch.nn.Module) -> tuple[int, int] | None:
     """``(in, out)`` of a Linear, GPT-2 Conv1D or Embedding layer; None for anything else."""
     for a, b in (("in_features", "out_features"), ("num_embeddings", "embedding_dim")):
         if isinstance(getattr(module, a, None), int) and isinstance(getattr(module, b, None), int):
@@ -56,7 +65,7 @@ def _layer_dims(module: Any) -> tuple[int, int] | None:
     return None
 
 
-def shape_of(model: Any) -> ModelShape:
+def shape_of(model: torch.nn.Module) -> ModelShape:
     """The :class:`ModelShape` of a (bare, un-wrapped) model, real or on the meta device."""
     # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.models.targets import find_candidates
@@ -115,17 +124,16 @@ def model_shape(base_model: str) -> ModelShape | None:
     return shape
 
 
-def _adapter_blocks(config: Any):
-    adapter = getattr(config, "adapter", None)
-    if adapter is not None:
-        yield "adapter", adapter
-    multi = getattr(config, "adapters", None)
+def _adapter_blocks(config: LLMConfig) -> Iterator[tuple[str, AdapterConfig]]:
+    if config.adapter is not None:
+        yield "adapter", config.adapter
+    multi = config.adapters
     if multi is not None:
         for name, block in multi.adapters.items():
             yield f"adapters.adapters.{name}", block
 
 
-def _targeted(shape: ModelShape, targets: Any) -> dict[str, tuple[int, int]]:
+def _targeted(shape: ModelShape, targets: str | Sequence[str] | None) -> dict[str, tuple[int, int]]:
     """The layers PEFT would wrap for ``targets`` (a regex string, or names matched by suffix)."""
     if isinstance(targets, str):
         return {n: d for n, d in shape.layers.items() if re.fullmatch(targets, n)}
@@ -133,7 +141,7 @@ def _targeted(shape: ModelShape, targets: Any) -> dict[str, tuple[int, int]]:
     return {n: d for n, d in shape.layers.items() if any(n == t or n.endswith("." + t) for t in wanted)}
 
 
-def rank_problems(config: Any, shape: ModelShape) -> list[tuple[str, str]]:
+def rank_problems(config: LLMConfig, shape: ModelShape) -> list[tuple[str, str]]:
     """``(key path, message)`` for each adapter rank larger than a layer it adapts can use, and for
     ``target_modules`` that name no module of the model."""
     problems = []
@@ -178,27 +186,24 @@ def _rank_message(what: str, setting: str, value: int, layer: str, d_in: int, d_
             "(8-64 is usual), or adapt larger layers with target_modules.")
 
 
-def _raise(config: Any, problems: list[tuple[str, str]]) -> None:
+def _raise(config: LLMConfig, problems: list[tuple[str, str]]) -> None:
     if not problems:
         return
 
     def line(path: str) -> int | None:
-        line_of = getattr(config, "line_of", None)
-        if line_of is None:
-            return None
         block = path.rsplit(".", 1)[0]
-        return line_of(path) or line_of(block)  # a default r has no line: point at the block
+        return config.line_of(path) or config.line_of(block)  # a default r has no line: point at the block
 
     raise ConfigError([ConfigErrorItem(path, line(path), message) for path, message in problems])
 
 
-def _shape_bound(config: Any) -> bool:
+def _shape_bound(config: LLMConfig) -> bool:
     """Whether any adapter setting depends on the model's shape (a rank, or named target modules)."""
     return any((getattr(b, "type", None) in RANK_FIELDS or getattr(b, "target_modules", None))
                and not getattr(b, "pretrained_adapter_weights", None) for _, b in _adapter_blocks(config))
 
 
-def check_model_shape(config: Any) -> None:
+def check_model_shape(config: LLMConfig) -> None:
     """Raise :class:`~llm_magic.ConfigError` (with lines) for values ``config``'s base model cannot
     take; do nothing when the shape is not known offline (then the load checks)."""
     if not _shape_bound(config):
@@ -208,7 +213,7 @@ def check_model_shape(config: Any) -> None:
         _raise(config, rank_problems(config, shape))
 
 
-def check_adapter_ranks(config: Any, model: Any) -> None:
+def check_adapter_ranks(config: LLMConfig, model: torch.nn.Module) -> None:
     """The same check on a loaded bare model, before its adapter is built (the offline fallback)."""
     if _shape_bound(config):
         _raise(config, rank_problems(config, shape_of(model)))

@@ -9,7 +9,12 @@ has no such layers do we return None, which lets PEFT fall back to its own table
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterator
+
+    import torch
 
 import torch
 from transformers.pytorch_utils import Conv1D
@@ -25,7 +30,7 @@ PROMPT_LEARNING_TYPES = frozenset({"prompt_tuning", "prefix_tuning", "p_tuning"}
 _ROUTER_NAMES = frozenset({"gate", "router"})
 
 
-def _decoder_blocks(model: Any):
+def _decoder_blocks(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     """The model's stack of decoder layers: the ``ModuleList`` with the most sub-modules, or None.
 
     "Most sub-modules" rather than "longest": a tiny MoE model can have more experts per layer
@@ -40,12 +45,12 @@ def _decoder_blocks(model: Any):
     return best
 
 
-def _is_projection(module: Any) -> bool:
+def _is_projection(module: torch.nn.Module) -> bool:
     # bitsandbytes' Linear4bit / Linear8bitLt subclass torch.nn.Linear, so quantized models match.
     return isinstance(module, (torch.nn.Linear, Conv1D))
 
 
-def _is_norm(module: Any) -> bool:
+def _is_norm(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
 
 
@@ -59,7 +64,7 @@ class TargetCandidates:
     all_names: frozenset[str] = frozenset()
 
 
-def find_candidates(model: Any) -> TargetCandidates:
+def find_candidates(model: torch.nn.Module) -> TargetCandidates:
     """Collect the Linear/Conv1D and norm leaf names inside ``model``'s decoder blocks.
 
     Call it on the bare base model: once PEFT has wrapped it, its own layers would show up too.

@@ -19,10 +19,14 @@ from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.model_card import render_model_card
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.models.loader import LoadedModel
     from llm_magic.runtime.persistence.merge import MergeReport
     from llm_magic.runtime.persistence.state import TrainingResults
+    from transformers import GenerationConfig as GenerationConfigHF
+    from transformers import PreTrainedTokenizerBase
+
 
 __all__ = ["ExportReport", "export_model", "needs_merge", "write_hf_folder"]
 
@@ -52,7 +56,8 @@ class ExportReport:
         )
 
 
-def _generation_config(model: Any, tokenizer: Any, overrides: Mapping[str, Any]) -> Any:
+def _generation_config(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                       overrides: Mapping[str, Any]) -> GenerationConfigHF:
     """The model's generation config with the llm config's settings and the tokenizer's ids."""
     # lazy: transformers loads on first use (importing llm_magic stays cheap)
     from transformers import GenerationConfig
@@ -75,8 +80,8 @@ def _generation_config(model: Any, tokenizer: Any, overrides: Mapping[str, Any])
 def write_hf_folder(
     directory: str | Path,
     *,
-    model: Any,
-    tokenizer: Any,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
     generation: Mapping[str, Any] | None = None,
     card: str | None = None,
 ) -> dict[str, int]:
@@ -107,15 +112,15 @@ def write_hf_folder(
     return files
 
 
-def generation_settings(config: Any, tokenizer: Any) -> dict[str, Any]:
+def generation_settings(config: LLMConfig, tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
     """The config's generation settings as the session generates with them (``sequence_bias``
     texts as token ids, which is what ``generation_config.json`` must hold)."""
-    return hf_kwargs(config.generation, tokenizer) if getattr(config, "generation", None) else {}
+    return hf_kwargs(config.generation, tokenizer)
 
 
 def needs_merge(config: "LLMConfig", bundle: "LoadedModel") -> bool:
     """True when an export must merge an adapter first (the config names one, or the model has one)."""
-    return getattr(config, "adapter", None) is not None or hasattr(bundle.model, "peft_config")
+    return config.adapter is not None or hasattr(bundle.model, "peft_config")
 
 
 def export_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",

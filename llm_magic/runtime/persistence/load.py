@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +21,12 @@ from llm_magic.runtime.models.manager import ModelManager
 from llm_magic.runtime.persistence import layout
 from llm_magic.runtime.persistence.state import RestoredRun, build_training_restore
 from llm_magic.runtime.persistence.user_config import for_folder, load_user_config, read_user_config
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.training.runs import RunRecord
+
 
 __all__ = [
     "LoadReport",
@@ -169,7 +175,7 @@ def _adapter_file(path: Path, name: str) -> Path:
     return folder / layout.ADAPTER_WEIGHTS_NAME
 
 
-def apply_adapter_weights(model: Any, path: Path, adapter_names: list[str]) -> None:
+def apply_adapter_weights(model: torch.nn.Module, path: Path, adapter_names: list[str]) -> None:
     """Load saved adapter weights into a PEFT model after checking that every tensor fits.
 
     The check (same tensor names, same shapes) is what catches an adapter saved for another
@@ -243,11 +249,11 @@ class PreparedLoad:
     ``restored``, ``rows`` and ``record`` to :func:`.state.restore_training_state`."""
 
     models: ModelManager
-    config: Any
+    config: LLMConfig
     config_name: str
     restored: RestoredRun
     rows: list[dict[str, Any]]
-    record: Any
+    record: RunRecord | None
     report: LoadReport
 
 

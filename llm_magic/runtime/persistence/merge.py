@@ -24,8 +24,12 @@ from llm_magic.runtime.config import load_config
 from llm_magic.runtime.models.manager import ModelManager
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.models.loader import LoadedModel
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 __all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model", "merged_copy"]
 
@@ -34,8 +38,8 @@ __all__ = ["MergeReport", "adapter_fingerprint", "estimate_bytes", "merge_model"
 class MergeReport:
     """A merged model and what it took to build it."""
 
-    model: Any
-    tokenizer: Any
+    model: PreTrainedModel | None
+    tokenizer: PreTrainedTokenizerBase
     parameters: int
     dtype: str
     estimated_bytes: int
@@ -54,11 +58,11 @@ class MergeReport:
         )
 
 
-def _is_peft(model: Any) -> bool:
+def _is_peft(model: torch.nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "base_model")
 
 
-def _logical_parameters(model: Any) -> int:
+def _logical_parameters(model: torch.nn.Module) -> int:
     """Parameter count as in the full-precision model (4-bit weights are stored packed)."""
     total = 0
     for param in model.parameters():
@@ -80,7 +84,7 @@ def estimate_bytes(parameters: int, dtype: Any) -> int:
     return parameters * width
 
 
-def adapter_fingerprint(model: Any) -> str:
+def adapter_fingerprint(model: torch.nn.Module) -> str:
     """A hash of every adapter tensor: changes whenever training updates the adapter."""
     # lazy: torch loads on first use (importing llm_magic stays cheap)
     import torch
@@ -96,7 +100,7 @@ def adapter_fingerprint(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
+def _full_precision_copy(config: LLMConfig | None, model: PeftModel, estimated: int) -> PeftModel:
     """The base reloaded without quantization, with ``model``'s adapter weights applied."""
     # lazy: torch loads on first use (importing llm_magic stays cheap)
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
@@ -123,14 +127,15 @@ def _full_precision_copy(config: Any, model: Any, estimated: int) -> Any:
     return copy_model
 
 
-def merged_copy(model: Any, config: Any, *, progressbar: bool = False) -> tuple[Any, bool]:
+def merged_copy(model: PeftModel, config: LLMConfig | None, *, progressbar: bool = False
+                ) -> tuple[PreTrainedModel, bool]:
     """Return (merged model, dequantized?) built from a copy of the PEFT ``model``."""
-    quantized = bool(getattr(config, "quantization", None)) or bool(
+    quantized = bool(config is not None and config.quantization) or bool(
         getattr(model, "is_quantized", False) or getattr(model.get_base_model(), "is_quantized", False)
     )
     estimated = estimate_bytes(_logical_parameters(model), getattr(model, "dtype", None))
     work = _full_precision_copy(config, model, estimated) if quantized else copy.deepcopy(model)
-    adapter_type = getattr(getattr(config, "adapter", None), "type", "this")
+    adapter_type = config.adapter.type if config is not None and config.adapter is not None else "this"
     try:
         merged = work.merge_and_unload(progressbar=progressbar)
     except (ValueError, NotImplementedError, AttributeError, TypeError) as exc:
@@ -157,9 +162,9 @@ def merge_model(config: "LLMConfig", bundle: "LoadedModel", cached: MergeReport 
     fingerprint = adapter_fingerprint(model)
     if cached is not None and cached.fingerprint == fingerprint and cached.model is not None:
         return cached
-    postprocessor = getattr(config.adapter, "postprocessor", None)
+    postprocessor = config.adapter.postprocessor if config.adapter is not None else None
     merged, dequantized = merged_copy(
-        model, config, progressbar=bool(getattr(postprocessor, "progressbar", False))
+        model, config, progressbar=bool(postprocessor is not None and postprocessor.progressbar)
     )
     parameters = merged.num_parameters()
     return MergeReport(

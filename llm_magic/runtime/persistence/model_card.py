@@ -9,7 +9,10 @@ so no template engine runs.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from huggingface_hub import ModelCardData
 
 __all__ = ["card_data", "render_model_card"]
 
@@ -48,7 +51,7 @@ def _hub_metrics(metrics: Mapping[str, Any] | None) -> list[str] | None:
 
 
 def card_data(*, kind: str, config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None,
-              datasets: Sequence[str] | None = None, license: str | None = None) -> Any:
+              datasets: Sequence[str] | None = None, license: str | None = None) -> ModelCardData:
     """The card's Hub metadata (a ``huggingface_hub.ModelCardData``) for a folder of ``kind``."""
     # lazy: pulls huggingface_hub; %load_ext stays light
     from huggingface_hub import ModelCardData

@@ -25,10 +25,13 @@ from llm_magic.runtime.persistence.model_card import render_model_card
 from llm_magic.runtime.persistence.user_config import user_config_text
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from llm_magic.runtime.config import LLMConfig
     from llm_magic.runtime.models.loader import LoadedModel
     from llm_magic.runtime.persistence.merge import MergeReport
     from llm_magic.runtime.persistence.state import TrainingResults
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 __all__ = ["SaveReport", "merges_on_save", "save_model", "write_run_folder"]
 
@@ -72,7 +75,7 @@ class SaveReport:
         )
 
 
-def _is_peft(model: Any) -> bool:
+def _is_peft(model: torch.nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "base_model")
 
 
@@ -133,15 +136,15 @@ def write_run_folder(
     directory: str | Path,
     *,
     config: Mapping[str, Any],
-    model: Any,
-    tokenizer: Any,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
     user_config: str | None = None,
     config_name: str | None = None,
     history: Any = None,
     metrics: Mapping[str, Any] | None = None,
     rows: int | None = None,
     checkpoint: str | Path | None = None,
-    merged_model: Any = None,
+    merged_model: PreTrainedModel | None = None,
     run_info: Mapping[str, Any] | None = None,
     generation: Mapping[str, Any] | None = None,
     overwrite: bool = False,
@@ -252,9 +255,8 @@ def write_run_folder(
 def merges_on_save(config: "LLMConfig") -> bool:
     """True when a save also writes merged weights
     (``adapter.postprocessor.merge_adapter_into_base_model: true``)."""
-    adapter = getattr(config, "adapter", None)
-    postprocessor = getattr(adapter, "postprocessor", None)
-    return adapter is not None and bool(getattr(postprocessor, "merge_adapter_into_base_model", False))
+    adapter = config.adapter
+    return adapter is not None and bool(adapter.postprocessor.merge_adapter_into_base_model)
 
 
 def save_model(directory: str | Path, *, config: "LLMConfig", bundle: "LoadedModel",

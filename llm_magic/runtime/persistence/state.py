@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.runtime.training.runs import RunRecord, TrainingState
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.data.sources import DataSource
 
 __all__ = [
     "PersistenceState",
@@ -62,7 +65,7 @@ class TrainingResults:
     run_info: dict[str, Any] | None = None
 
 
-def training_results(training: "TrainingState", persistence: PersistenceState, data: Any = None, *,
+def training_results(training: "TrainingState", persistence: PersistenceState, data: DataSource | None = None, *,
                      checkpoint: bool = True) -> TrainingResults:
     """Training's results from its part and persistence's own (``restored`` fills what training
     lacks); ``data`` is the session's bound data (its length counts rows when training recorded
@@ -82,7 +85,7 @@ def find_checkpoint(training: "TrainingState", persistence: PersistenceState) ->
     return _checkpoint(training, persistence)
 
 
-def _history(training: "TrainingState", persistence: PersistenceState) -> Any:
+def _history(training: "TrainingState", persistence: PersistenceState) -> list[dict[str, Any]]:
     history = training.history
     if not history:
         restored = persistence.restored
@@ -98,7 +101,7 @@ def _metrics(training: "TrainingState", persistence: PersistenceState) -> dict[s
     return dict(metrics) if metrics else None
 
 
-def _rows(training: "TrainingState", persistence: PersistenceState, data: Any) -> int | None:
+def _rows(training: "TrainingState", persistence: PersistenceState, data: DataSource | None) -> int | None:
     rows = training.train_rows
     restored = persistence.restored
     if rows is None and restored is not None:
@@ -167,7 +170,7 @@ def build_training_restore(
 
 
 def restore_training_state(training: TrainingState, persistence: PersistenceState,
-                           restored: RestoredRun, rows: list[dict[str, Any]], record: Any) -> None:
+                           restored: RestoredRun, rows: list[dict[str, Any]], record: RunRecord | None) -> None:
     """Make a loaded run visible where training looks (cannot fail: plain list edits).
 
     A run already in ``training`` with the same run id (the run this folder was saved from, or

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_magic.errors import HubError, LlmMagicError
+from llm_magic.errors import CheckpointError, HubError, LlmMagicError
 from llm_magic.runtime.persistence import layout
 
 __all__ = ["UploadReport", "upload_folder", "upload_run"]
@@ -64,14 +64,14 @@ def upload_folder(
         ) from None
     path = Path(directory).expanduser()
     if not path.is_dir():
-        raise LlmMagicError(f"{path}: no such folder to upload. Save (%llm_save) or export first.")
+        raise CheckpointError(f"{path}: no such folder to upload. Save (%llm_save) or export first.")
     files = [
         p for p in path.rglob("*")
         if p.is_file() and not p.relative_to(path).as_posix().startswith(f"{layout.CHECKPOINTS_DIR}/")
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
     ]
     if not any(p.suffix == ".safetensors" for p in files) and not (path / layout.CONFIG_NAME).is_file():
-        raise LlmMagicError(
+        raise CheckpointError(
             f"{path} holds no model (no .safetensors weights, no config.yaml). Upload a folder "
             "written by %llm_save or %llm_export."
         )

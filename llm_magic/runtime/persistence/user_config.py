@@ -14,15 +14,18 @@ it loads to the same effective config, and only read when it still does (a hand-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 from pydantic_core import to_jsonable_python
 
-from llm_magic.errors import ConfigError, LlmMagicError
+from llm_magic.errors import CheckpointError, ConfigError
 from llm_magic.runtime.config import load_config
 from llm_magic.runtime.config.yaml_lines import safe_load
 from llm_magic.runtime.persistence import layout
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.config import LLMConfig
 
 __all__ = ["for_folder", "load_user_config", "read_user_config", "user_config_text"]
 
@@ -36,14 +39,14 @@ def _yaml_text(source: Any) -> str | None:
     return None
 
 
-def user_config_text(config: Any) -> str | None:
+def user_config_text(config: LLMConfig) -> str | None:
     """The text to write as ``config.user.yaml`` for ``config``, or None when there is none.
 
     None when the config has no source (built without :func:`~llm_magic.load_config`) or its
     source no longer describes it (changed in place after loading): then ``config.yaml`` alone
     is saved, and loading it back marks every key as set (the behaviour of older folders).
     """
-    text = _yaml_text(getattr(config, "source", None))
+    text = _yaml_text(config.source)
     if text is None:
         return None
     try:
@@ -76,7 +79,7 @@ def for_folder(data: dict[str, Any], kind: str, path: Path) -> tuple[dict[str, A
     return out, out != data
 
 
-def load_user_config(text: str, kind: str, path: Path) -> Any:
+def load_user_config(text: str, kind: str, path: Path) -> LLMConfig:
     """Build the LLMConfig of a folder from its ``config.user.yaml`` text.
 
     Kept as the text when the folder needs no rewrite (so ``config.source`` and the YAML line
@@ -86,11 +89,11 @@ def load_user_config(text: str, kind: str, path: Path) -> Any:
     try:
         data = safe_load(text)  # alias-capped: a folder may come from someone else
     except yaml.YAMLError as exc:
-        raise LlmMagicError(f"{where} is not valid YAML ({exc}).") from None
+        raise CheckpointError(f"{where} is not valid YAML ({exc}).") from None
     if not isinstance(data, dict):
-        raise LlmMagicError(f"{where} does not hold a config mapping.")
+        raise CheckpointError(f"{where} does not hold a config mapping.")
     rewritten, changed = for_folder(data, kind, path)
     try:
         return load_config(rewritten if changed else text)
     except ConfigError as exc:
-        raise LlmMagicError(f"{where} is not a valid config:\n{exc}") from None
+        raise CheckpointError(f"{where} is not a valid config:\n{exc}") from None

@@ -6,12 +6,18 @@ from ``runtime.data``); generation metrics and the widget's sample answers use t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from llm_magic.runtime.data.preference import desirable_flags, preference_columns
 from llm_magic.runtime.data.prepare import target_texts
 from llm_magic.runtime.data.tokenize import make_data_collator, tokenize_for_training
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+    from transformers import PreTrainedTokenizerBase
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.prepare import PreparedData
 
 __all__ = ["SplitData", "TrainingData", "from_prepared", "training_data_from_pairs"]
 
@@ -26,7 +32,7 @@ class SplitData:
     prompts: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     #: The split's original rows (a DataFrame) when known: category evaluation reads labels from it.
-    frame: Any = None
+    frame: pd.DataFrame | None = None
     #: Preference runs: the rejected answer of each row (``targets`` holds the chosen one) ...
     rejected: list[str] | None = None
     #: ... or, for KTO's unpaired form, whether each row's target is desirable.
@@ -55,7 +61,8 @@ class TrainingData:
         return part if part is not None and len(part) else None
 
 
-def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[str], Sequence[str]]],
+def training_data_from_pairs(tokenizer: PreTrainedTokenizerBase,
+                             splits: dict[str, tuple[Sequence[str], Sequence[str]]],
                              max_length: int | None = None) -> TrainingData:
     """Tokenize ``{split: (prompts, targets)}`` with ``runtime.data``'s training tokenization."""
     parts: dict[str, SplitData | None] = {}
@@ -69,23 +76,24 @@ def training_data_from_pairs(tokenizer: Any, splits: dict[str, tuple[Sequence[st
     return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer))
 
 
-def from_prepared(prepared: Any, tokenizer: Any, config: Any = None) -> TrainingData:
+def from_prepared(prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
+                  config: LLMConfig | None = None) -> TrainingData:
     """Adapt ``runtime.data.prepare_data``'s :class:`PreparedData` to :class:`TrainingData`.
 
     ``config`` (the validated config the data was prepared for) adds a preference run's rejected
     answers or KTO labels to each split.
     """
-    trainer = getattr(config, "trainer", None)
+    trainer = config.trainer if config is not None else None
 
     parts: dict[str, SplitData | None] = {}
     for name in SPLITS:
-        frame = _get(_get(prepared, "frames", {}) or {}, name)
-        rows = _get(_get(prepared, "tokenized", {}) or {}, name)
+        frame = prepared.frames.get(name)
+        rows = prepared.tokenized.get(name)
         if frame is None or rows is None or len(frame) == 0:
             parts[name] = None
             continue
         parts[name] = SplitData(rows, [str(p) for p in frame["prompt"]], [str(t) for t in frame["target"]], frame)
-        source = (_get(prepared, "rows", {}) or {}).get(name)
+        source = prepared.rows.get(name)
         for column in preference_columns(trainer, source.columns if source is not None else ()):
             if column == getattr(trainer, "rejected_column", None):
                 parts[name].rejected = target_texts(source[column], config.output_feature)
@@ -93,13 +101,6 @@ def from_prepared(prepared: Any, tokenizer: Any, config: Any = None) -> Training
                 parts[name].desirable = desirable_flags(source[column], column)
     if parts["train"] is None:  # evaluation needs no train rows; run_finetune refuses an empty split
         parts["train"] = SplitData([], [], [])
-    renderer = _get(prepared, "renderer", None)
-    notes = [line for line in prepared.summary().splitlines()[1:]] if hasattr(prepared, "summary") else []
+    notes = prepared.summary().splitlines()[1:]
     return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer),
-                        notes=notes, add_special_tokens=not getattr(renderer, "chat_template", None))
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
+                        notes=notes, add_special_tokens=not prepared.renderer.chat_template)

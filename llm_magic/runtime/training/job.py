@@ -27,8 +27,12 @@ from llm_magic.runtime.training.runs import RunRecord, TrainingState, training_s
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
 from llm_magic.runtime.training.tracking import parse_report_to
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterable
+
     from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.sources import DataSource
+    from llm_magic.runtime.session import Session
     from llm_magic.runtime.training.data import TrainingData
 
 __all__ = ["FinetuneJob", "config_dict", "open_record", "plan_job", "resolve_data", "resume_point"]
@@ -47,7 +51,7 @@ class FinetuneJob:
     config: LLMConfig | None
     settings: TrainerSettings
     #: The user's data (a DataFrame, a file, ...); a multi-process job's processes read it from its folder.
-    data: Any
+    data: DataSource
     #: The seed of the run: ``--seed``, else the config's ``random_seed`` (42 when unset).
     seed: int = 42
     #: The stopped run this job continues (its record is reused), or None for a new run.
@@ -73,7 +77,8 @@ class FinetuneJob:
         return dataclasses.replace(self, **changes)
 
 
-def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any, seed: int | None = None,
+def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
+             report_to: str | Iterable[str] | None, seed: int | None = None,
              sample_every: int | None = None) -> FinetuneJob:
     """The checked job for ``session``'s current config on ``data`` (default: the bound data).
 
@@ -85,7 +90,7 @@ def plan_job(session: Any, data: Any, *, resume: bool | str, report_to: Any, see
 
     session.check_idle("start training")
     config = session.require_config()
-    settings = settings_from_config(getattr(config, "trainer", None))
+    settings = settings_from_config(config.trainer)
     trackers = tuple(parse_report_to(report_to))  # a missing tracker changes nothing
     if settings.type not in TRAINING_TRAINERS:
         raise LlmMagicError(
@@ -121,7 +126,7 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dict(config) if isinstance(config, dict) else {}
 
 
-def resolve_data(session: Any, data: Any) -> Any:
+def resolve_data(session: Session, data: DataSource | None) -> DataSource:
     """``data``, else the session's bound data; a clear error when there is neither."""
     data = data if data is not None else session.data
     if data is None:
@@ -132,7 +137,7 @@ def resolve_data(session: Any, data: Any) -> Any:
     return data
 
 
-def _check_preference_data(kind: str, config: Any, data: Any) -> None:
+def _check_preference_data(kind: str, config: LLMConfig, data: DataSource) -> None:
     """Before any model loads: TRL is installed and the preference columns are there."""
     # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.preference import require_trl
@@ -141,7 +146,8 @@ def _check_preference_data(kind: str, config: Any, data: Any) -> None:
     check_preference_columns(config.trainer, load_data(data))
 
 
-def resume_point(session: Any, state: Any, resume: Any = True) -> tuple[RunRecord | None, str]:
+def resume_point(session: Session, state: TrainingState,
+                 resume: bool | str | os.PathLike[str] = True) -> tuple[RunRecord | None, str]:
     """The stopped run to continue and its checkpoint, or a clear error when there is none.
 
     ``resume`` is True (the last stopped run of this session, else a checkpoint restored by

@@ -16,7 +16,11 @@ CPU package offers it; the few lines below use only public module APIs (the base
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from transformers import PreTrainedModel
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -35,7 +39,7 @@ SUPPORTED_MODEL_TYPES = frozenset({
 })
 
 
-def _causal_model(model: Any) -> Any | None:
+def _causal_model(model: torch.nn.Module) -> PreTrainedModel | None:
     """The ``*ForCausalLM`` module under a PEFT wrapper (None for prompt-learning adapters)."""
     if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
         active = getattr(model, "active_adapter", None)
@@ -47,7 +51,7 @@ def _causal_model(model: Any) -> Any | None:
     return model
 
 
-def loss_parts(model: Any) -> tuple[Any, Any, float | None] | None:
+def loss_parts(model: torch.nn.Module) -> tuple[Any, Any, float | None] | None:
     """(decoder, LM head, final logit softcap) of ``model``, or None when it needs its own forward."""
     causal = _causal_model(model)
     if causal is None:
@@ -62,15 +66,16 @@ def loss_parts(model: Any) -> tuple[Any, Any, float | None] | None:
     return decoder, head, getattr(config, "final_logit_softcapping", None)
 
 
-def _chunk_loss(head: Any, hidden: Any, target: Any, softcap: float | None) -> Any:
+def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, target: torch.Tensor,
+                softcap: float | None) -> torch.Tensor:
     logits = head(hidden).float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return torch.nn.functional.cross_entropy(logits, target, reduction="sum")
 
 
-def label_only_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
-                    chunk_elements: int = CHUNK_ELEMENTS) -> Any | None:
+def label_only_loss(model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None,
+                    chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor | None:
     """The model's causal-LM loss on ``inputs`` (with ``labels``), or None if it must run its own.
 
     ``num_items_in_batch`` (HF Trainer's count of label tokens over the accumulated batch) makes

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.config.schema.trainer import MOMENTUM_REQUIRED, OPTIMIZER_FIELDS
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from torch.optim import Optimizer
 
 __all__ = ["MOMENTUM_REQUIRED", "OPTIMIZERS", "OPTIMIZER_FIELDS", "UNSUPPORTED", "build_optimizer",
            "optimizer_class"]
@@ -97,8 +101,8 @@ def _accepted_kwargs(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def build_optimizer(model: Any, optimizer: dict[str, Any], learning_rate: float,
-                    loraplus_lr_ratio: float | None = None) -> Any:
+def build_optimizer(model: torch.nn.Module, optimizer: dict[str, Any], learning_rate: float,
+                    loraplus_lr_ratio: float | None = None) -> Optimizer:
     """Create the optimizer for ``model``'s trainable parameters from the ``optimizer:`` block."""
     cls = optimizer_class(optimizer.get("type", "adam"))
     kwargs = _accepted_kwargs(cls, optimizer)

@@ -16,7 +16,13 @@ the CPU it was 1.09-1.12x slower than the length-grouped padded batches it would
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Callable
+
+    import torch
+    from transformers import PretrainedConfig
 
 from transformers import DataCollatorWithFlattening
 
@@ -30,12 +36,12 @@ SUPPORTED_MODEL_TYPES = frozenset({
 _VARLEN = ("flash_attention_2", "flash_attention_3")
 
 
-def _config(model: Any) -> Any:
+def _config(model: torch.nn.Module) -> PretrainedConfig | None:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return getattr(base, "config", None)
 
 
-def padding_free_applies(model: Any) -> bool:
+def padding_free_applies(model: torch.nn.Module) -> bool:
     """Whether ``model``'s training batches are flattened (see the module docstring)."""
     if hasattr(model, "peft_config"):
         active = getattr(model, "active_adapter", None)
@@ -62,6 +68,6 @@ class _Flattening:
         return {**self.flatten(rows), "use_cache": False}
 
 
-def padding_free_collator() -> Any:
+def padding_free_collator() -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
     """A collator of one flattened row: ``input_ids``, ``labels`` (-100 between rows), ``position_ids``."""
     return _Flattening()

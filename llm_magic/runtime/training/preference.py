@@ -17,13 +17,18 @@ from __future__ import annotations
 import os
 import random
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llm_magic.errors import LlmMagicError
+from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.progress import silence_library_bars
 from llm_magic.runtime.training.data import SplitData
 from llm_magic.runtime.training.settings import PreferenceSettings
 from llm_magic.runtime.training.trainer import LudwigTrainerMixin
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 
 __all__ = ["INSTALL_HINT", "build_preference_trainer", "preference_arguments", "preference_dataset", "require_trl"]
 
@@ -61,7 +66,7 @@ def _classes(kind: str) -> tuple[type, type]:
     return ORPOConfig, ORPOTrainer
 
 
-def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any]) -> Any:
+def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any]) -> TrainingArguments:
     """TRL's ``DPOConfig`` / ``KTOConfig`` / ``ORPOConfig`` from the ``TrainingArguments`` keywords
     a fine-tune would use, plus the preference keys."""
     config_class, _ = _classes(preference.kind)
@@ -92,7 +97,7 @@ def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any])
     return config_class(**kwargs)
 
 
-def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> Any:
+def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> Dataset:
     """A ``datasets.Dataset`` in TRL's form for ``kind``: prompt/chosen/rejected (DPO, ORPO) or
     prompt/completion/label (KTO; paired rows become one desirable and one undesirable row).
 
@@ -104,7 +109,7 @@ def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> 
     prompts, chosen = list(split.prompts), list(split.targets)
     if kind != "kto":
         if split.rejected is None:
-            raise LlmMagicError(f"trainer.type: {kind} needs a rejected answer per row (trainer.rejected_column).")
+            raise DataError(f"trainer.type: {kind} needs a rejected answer per row (trainer.rejected_column).")
         return Dataset.from_dict({"prompt": prompts, "chosen": chosen, "rejected": list(split.rejected)})
     if split.rejected is not None:
         rows = [(p, c, True) for p, c in zip(prompts, chosen)] + \
@@ -117,9 +122,10 @@ def preference_dataset(split: SplitData, kind: str, seed: int | None = None) -> 
                               "label": [r[2] for r in rows]})
 
 
-def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args: Any, train: SplitData,
-                             validation: SplitData | None, tokenizer: Any, callbacks: list, seed: int,
-                             **ludwig: Any) -> Any:
+def build_preference_trainer(preference: PreferenceSettings, *, model: torch.nn.Module,
+                             args: TrainingArguments, train: SplitData, validation: SplitData | None,
+                             tokenizer: PreTrainedTokenizerBase, callbacks: list, seed: int,
+                             **ludwig: Any) -> Trainer:
     """TRL's trainer for ``preference.kind`` with llm_magic's optimizer and stop rules mixed in.
 
     ``ludwig`` are :class:`~.trainer.LudwigTrainerMixin`'s keywords (``settings``,
@@ -151,7 +157,7 @@ def build_preference_trainer(preference: PreferenceSettings, *, model: Any, args
     return trainer
 
 
-def _drop_reference_adapter(model: Any) -> None:
+def _drop_reference_adapter(model: torch.nn.Module) -> None:
     """Remove TRL's frozen copy of the adapter: the reference is then the base, adapter off."""
     peft_config = getattr(model, "peft_config", None)
     if isinstance(peft_config, dict) and "ref" in peft_config:
@@ -169,7 +175,7 @@ class _BaseReference:
     reference the same one the steps would use (the module docstring's choice).
     """
 
-    def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
         # A private TRL method: TRL offers no public hook between building its "ref" adapter and
         # precomputing the reference log-probs with it, and this is the one place both pass.
         _drop_reference_adapter(self.model)

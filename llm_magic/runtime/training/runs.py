@@ -11,12 +11,17 @@ import html
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, TypeVar
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.secrets import redact
 from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
 from llm_magic.runtime.training.loggers import format_duration
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import pandas as pd
+
+    from llm_magic.runtime.session import Session
 
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
 
@@ -163,7 +168,7 @@ class TrainingState:
             return self.fixed_run_id
         return f"{time.strftime('%Y%m%d-%H%M%S')}-{len(self.runs) + 1}"
 
-    def history_frame(self) -> Any:
+    def history_frame(self) -> pd.DataFrame:
         """The history as a DataFrame with :data:`HISTORY_COLUMNS`."""
         # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
@@ -171,7 +176,7 @@ class TrainingState:
         return pd.DataFrame(list(self.history), columns=HISTORY_COLUMNS)
 
 
-def training_state(session: Any) -> TrainingState:
+def training_state(session: Session) -> TrainingState:
     """The session's :class:`TrainingState` (``Session.training``)."""
     return session.training
 
@@ -218,7 +223,7 @@ class RunsTable:
         self.frame = self._build()
         self.compact = self._build_compact()
 
-    def _build(self) -> Any:
+    def _build(self) -> pd.DataFrame:
         # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
@@ -237,7 +242,7 @@ class RunsTable:
             rows.append(row)
         return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
-    def _build_compact(self) -> Any:
+    def _build_compact(self) -> pd.DataFrame:
         # lazy: pulls pandas; %load_ext stays light
         import pandas as pd
 
@@ -264,7 +269,7 @@ class RunsTable:
     def __len__(self) -> int:
         return len(self.runs)
 
-    def _shown(self) -> Any:
+    def _shown(self) -> pd.DataFrame:
         return self.frame if self.all_columns else self.compact
 
     def __repr__(self) -> str:
@@ -285,5 +290,9 @@ class RunsTable:
         return table + "<div style='color:#888;font-size:smaller'><code>%llm_runs --all</code>: every differing config key and every metric</div>"
 
 
-def _round(value: Any) -> Any:
+_Cell = TypeVar("_Cell")
+
+
+def _round(value: _Cell) -> _Cell:
+    """A float cell to 4 decimals (a float still); any other cell as it is."""
     return round(value, 4) if isinstance(value, float) else value

@@ -8,12 +8,16 @@ evaluation intervals, whichever is longer.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import get_scheduler
 
 from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
 
 __all__ = ["DECAY_TYPES", "build_scheduler", "warmup_steps"]
 
@@ -27,8 +31,8 @@ def warmup_steps(cfg: dict[str, Any], total_steps: int, eval_interval: int | Non
     return min(total_steps, max(by_fraction, by_evals))
 
 
-def build_scheduler(optimizer: Any, cfg: dict[str, Any], learning_rate: float, total_steps: int,
-                    eval_interval: int | None = None) -> Any:
+def build_scheduler(optimizer: Optimizer, cfg: dict[str, Any], learning_rate: float, total_steps: int,
+                    eval_interval: int | None = None) -> LRScheduler:
     """The LR scheduler (stepped once per optimizer step) for a ``learning_rate_scheduler`` block."""
     decay = cfg.get("decay")
     if decay not in DECAY_TYPES:
@@ -39,7 +43,7 @@ def build_scheduler(optimizer: Any, cfg: dict[str, Any], learning_rate: float, t
     total_steps = max(1, total_steps)
     warmup = warmup_steps(cfg, total_steps, eval_interval)
 
-    def hf(name: str, **extra: Any) -> Any:
+    def hf(name: str, **extra: Any) -> LRScheduler:
         return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps,
                              scheduler_specific_kwargs=extra or None)
 

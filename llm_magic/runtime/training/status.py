@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llm_magic.runtime.training.loggers import format_duration
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.training.runs import TrainingState
 
 __all__ = ["TrainingStatus"]
 
@@ -27,7 +30,7 @@ class TrainingStatus:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, state: Any) -> "TrainingStatus":
+    def of(cls, state: TrainingState) -> "TrainingStatus":
         """The status of ``state``'s current run, else its last one (a ``TrainingState``)."""
         run = state.current or state.last_run
         if run is None:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import yaml
 
 from llm_magic.errors import LlmMagicError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
 
 __all__ = ["TRACKERS", "Tracking", "flatten_config", "parse_report_to", "run_tags"]
 
@@ -137,7 +140,7 @@ class Tracking:
         """Tracker name -> where this run is (a log folder, an MLflow run id and store URI, ...)."""
         return {cb.tracker: cb.location for cb in self.callbacks if cb.location}
 
-    def begin(self, model: Any = None) -> None:
+    def begin(self, model: torch.nn.Module | None = None) -> None:
         """Open the tracker runs without a Trainer (``trainer: none``): HF's ``on_train_begin``."""
         # lazy: pulls transformers; only a run that reports pays it
         from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -183,7 +186,7 @@ class Tracking:
             raise LlmMagicError("A tracker could not close its run: " + "; ".join(errors))
 
 
-def write_artifacts(model: Any, config: Mapping[str, Any], folder: str) -> str:
+def write_artifacts(model: torch.nn.Module, config: Mapping[str, Any], folder: str) -> str:
     """Write what the trackers attach to a run into ``folder``: the adapter weights and the config.
 
     A PEFT model saves only its adapter (safetensors); a full fine-tune's weights are not copied

@@ -6,7 +6,7 @@ this subclass only swaps in what ``trainer:`` asks for where HF has no argument 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import Trainer
 
@@ -14,6 +14,9 @@ from llm_magic.runtime.training import loss as loss_module
 from llm_magic.runtime.training.optimizers import build_optimizer
 from llm_magic.runtime.training.schedulers import build_scheduler
 from llm_magic.runtime.training.settings import TrainerSettings
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
 
 __all__ = ["LlmTrainer", "LudwigTrainerMixin"]
 
@@ -105,7 +108,7 @@ class LlmTrainer(LudwigTrainerMixin, Trainer):
         loss = loss + lam * penalty
         return (loss, outputs) if return_outputs else loss
 
-    def _can_use_label_only_loss(self, model: Any, return_outputs: bool) -> bool:
+    def _can_use_label_only_loss(self, model: torch.nn.Module, return_outputs: bool) -> bool:
         # Not when the caller needs the logits (metrics), when HF would change the loss (label
         # smoothing, a custom loss) or when the model is wrapped (DDP syncs gradients in its own
         # forward, which calling the decoder directly would bypass).

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, NonNegativeInt, PrivateAttr
-from pydantic_core import to_jsonable_python
+from pydantic import BeforeValidator, NonNegativeInt, PrivateAttr
 
 from llm_magic.runtime.config.effects import without_effect
 from llm_magic.runtime.config.schema.adapters import Adapter, MultiAdapterConfig
 from llm_magic.runtime.config.schema.backend import Backend, BackendConfig
-from llm_magic.runtime.config.schema.base import F, ConfigModel
+from llm_magic.runtime.config.schema.base import F, ConfigModel, fields_set
 from llm_magic.runtime.config.schema.features import InputFeature, OutputFeature
 from llm_magic.runtime.config.schema.generation import GenerationConfig
 from llm_magic.runtime.config.schema.model_parameters import ModelParameters
@@ -86,7 +85,7 @@ class LLMConfig(ConfigModel):
         return self.input_features[0]
 
     @property
-    def output_feature(self) -> Any:
+    def output_feature(self) -> OutputFeature:
         """The single output feature (``TextOutputFeature`` or ``CategoryOutputFeature``)."""
         return self.output_features[0]
 
@@ -96,7 +95,7 @@ class LLMConfig(ConfigModel):
         return list(self._derived)
 
     @property
-    def source(self) -> Any:
+    def source(self) -> str | dict[str, Any] | None:
         """The original YAML text (or dict) this config was loaded from."""
         return self._source
 
@@ -118,30 +117,10 @@ class LLMConfig(ConfigModel):
 
         Blocks keep their ``type`` so the result reads like a config (``adapter: {type: lora, r: 16}``).
         """
-        return _diff(self)
+        return fields_set(self, defaults=False, keep_type=True)
 
     @property
     def is_finetune(self) -> bool:
         """True when the trainer updates weights."""
         return self.trainer.type in TRAINING_TRAINERS
 
-
-def _diff(model: BaseModel) -> dict[str, Any]:
-    """The user-set, non-default fields of ``model``, recursively (``type`` always kept)."""
-    out: dict[str, Any] = {}
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        if name == "type":
-            out[name] = to_jsonable_python(value)
-            continue
-        if name not in model.model_fields_set:
-            continue
-        if isinstance(value, BaseModel):
-            out[name] = _diff(value)
-        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            out[name] = [_diff(v) for v in value]
-        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
-            out[name] = {k: _diff(v) for k, v in value.items()}
-        elif value != field.get_default(call_default_factory=True):
-            out[name] = to_jsonable_python(value)
-    return out

@@ -6,10 +6,13 @@ a config never imports torch.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.config.schema.base import F, ConfigModel
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from peft import PeftConfig
 
 #: type name -> config class, in registration order (Ludwig's 15 kinds, then prompt learning).
 ADAPTER_TYPES: dict[str, type["AdapterBase"]] = {}
@@ -60,7 +63,7 @@ class AdapterBase(ConfigModel):
             kwargs["target_modules"] = list(target_modules)
         return kwargs
 
-    def to_peft_config(self, target_modules: list[str] | None = None) -> Any:
+    def to_peft_config(self, target_modules: list[str] | None = None) -> PeftConfig:
         """Build the real ``peft`` config (task type CAUSAL_LM).
 
         ``target_modules`` overrides the configured ones (the model manager passes the modules it
