@@ -301,3 +301,31 @@ def test_qlora_dpo_trains_a_4bit_base(session, llama_dir, workdir):
     after = trainable_state(bundle.model)
     assert all("lora" in n for n in after)  # only the adapter trained; the 4-bit base is frozen
     assert any(not torch.equal(after[n].float(), before[n].float()) for n in before)
+
+
+def _count_calls(monkeypatch, module, name):
+    """Replace ``module.name`` wherever llm_magic imported it by a wrapper; returns the list of its calls' arguments."""
+    import sys
+
+    original, calls = getattr(module, name), []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    for module_name, loaded in list(sys.modules.items()):
+        if module_name.startswith("llm_magic") and getattr(loaded, name, None) is original:
+            monkeypatch.setattr(loaded, name, counting)
+    return calls
+
+
+def test_a_dpo_run_loads_its_data_once(session, llama_dir, workdir, monkeypatch):
+    """The column check before the model loads and the preparation after it share one load."""
+    from llm_magic.runtime.data import preference, sources
+
+    loads = _count_calls(monkeypatch, sources, "load_data")
+    checks = _count_calls(monkeypatch, preference, "check_preference_columns")
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), loggers=[RecordingLogger()])
+    assert record.status == "finished"
+    assert (len(loads), len(checks)) == (1, 1)
