@@ -1,15 +1,17 @@
 """The whole data pipeline in one call, for training and evaluation: :func:`prepare_data`.
 
-load (or take a training run's data as :func:`load_run_data` loaded it) -> check columns -> clean missing values -> sample -> split -> build the retriever on the
-train split -> balance the train split's classes (if configured) -> render prompts -> tokenise
-each split. The training and generation engineers call
-this; :class:`PreparedData` holds every intermediate result they may want.
+load (or take a training run's data as :func:`load_run_data` loaded it) -> check columns -> clean
+missing values -> sample -> split -> build the retriever on the train split -> balance the train
+split's classes (if configured) -> render prompts -> tokenise each split (but those a preference
+run's trainer tokenizes itself). The training and generation engineers call this;
+:class:`PreparedData` holds every intermediate result they may want.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS
 from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.retrieval import Retriever, build_retriever
@@ -48,7 +50,8 @@ class PreparedData:
     - ``rows[split]``: the cleaned data rows of the split (original columns, original index; the
       train split after class balancing, so an oversampled row appears more than once);
     - ``frames[split]``: a DataFrame with columns ``prompt`` and ``target``, same index;
-    - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer);
+    - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer,
+      and for the splits a :class:`RunData` leaves as text);
     - ``truncation[split]``: that split's :class:`TruncationReport`;
     - ``cleaning``: what missing-value handling changed; ``balance``: what class balancing did
       (None without it); ``renderer`` and ``retriever`` are reusable for prediction (same prompts,
@@ -91,6 +94,9 @@ class RunData:
 
     #: The loaded data (:func:`load_data`'s copy: sanitised column names, a fresh index).
     frame: pd.DataFrame
+    #: The splits :func:`prepare_data` renders but does not tokenise (their ``tokenized`` entry is None):
+    #: those the run's trainer reads only as text (see :func:`load_run_data`).
+    text_only: tuple[str, ...] = ()
 
 
 def load_run_data(config: LLMConfig, data: DataSource) -> RunData:
@@ -99,10 +105,15 @@ def load_run_data(config: LLMConfig, data: DataSource) -> RunData:
     A training run calls it before any model loads, so that a missing file or a missing rejected
     column costs nothing, and passes the result to :func:`prepare_data`. Raises :class:`DataError`
     as :func:`load_data` and :func:`check_preference_columns` do.
+
+    A preference run's train and validation splits stay text: TRL tokenizes their prompts and
+    chosen and rejected answers itself, and evaluates the validation split with them. The test
+    split is tokenized as for fine-tuning: the final test report's teacher-forced metrics read it.
     """
     df = load_data(data)
     check_preference_columns(config.trainer, df)
-    return RunData(df)
+    preference = getattr(config.trainer, "type", None) in PREFERENCE_TRAINERS
+    return RunData(df, text_only=("train", "validation") if preference else ())
 
 
 def clean_for_config(df: pd.DataFrame, config: LLMConfig, renderer: PromptRenderer,
@@ -198,6 +209,7 @@ def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, d
     """
     loaded = isinstance(data, RunData)
     df = data.frame if loaded else load_data(data)
+    text_only = data.text_only if loaded else ()
     renderer = PromptRenderer(config, tokenizer=tokenizer)
     df, cleaning = clean_for_config(df, config, renderer, checked=loaded)
     splits = split_data(sample_data(df, config, seed), config, seed)
@@ -219,8 +231,9 @@ def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, d
                 total=sum(len(splits[name]) for name in SPLIT_NAMES))
     with step as progress:
         for name in SPLIT_NAMES:
-            frames[name], tokenized[name] = _prepare_split(splits[name], renderer, retriever, tokenizer,
-                                                           config, target_column, limits)
+            frames[name], tokenized[name] = _prepare_split(
+                splits[name], renderer, retriever, None if name in text_only else tokenizer, config,
+                target_column, limits)
             progress.advance(len(splits[name]))
     return PreparedData(rows=splits, frames=frames, tokenized=tokenized, cleaning=cleaning,
                         renderer=renderer, retriever=retriever, limits=limits, balance=balance)
