@@ -1,15 +1,17 @@
 """The whole data pipeline in one call, for training and evaluation: :func:`prepare_data`.
 
-load -> check columns -> clean missing values -> sample -> split -> build the retriever on the
-train split -> balance the train split's classes (if configured) -> render prompts -> tokenise
-each split. The training and generation engineers call
-this; :class:`PreparedData` holds every intermediate result they may want.
+load (or take a training run's data as :func:`load_run_data` loaded it) -> check columns -> clean
+missing values -> sample -> split -> build the retriever on the train split -> balance the train
+split's classes (if configured) -> render prompts -> tokenise each split (but those a preference
+run's trainer tokenizes itself). The training and generation engineers call this;
+:class:`PreparedData` holds every intermediate result they may want.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llm_magic.runtime.config.schema.trainer import PREFERENCE_TRAINERS
 from llm_magic.runtime.data.balance import BalanceReport, balance_train_split
 from llm_magic.runtime.data.prompts import PromptRenderer, feature_column
 from llm_magic.runtime.data.retrieval import Retriever, build_retriever
@@ -34,8 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from llm_magic.runtime.config.schema.features import OutputFeature
     from llm_magic.runtime.data.sources import DataSource
 
-__all__ = ["PreparedData", "clean_for_config", "clean_prompt_columns", "model_context_length", "prepare_data",
-           "retriever_for_data", "target_texts"]
+__all__ = ["PreparedData", "RunData", "clean_for_config", "clean_prompt_columns", "load_run_data",
+           "model_context_length", "prepare_data", "retriever_for_data", "target_texts"]
 
 # Tokenizers saved without a limit report ~1e30 as model_max_length; treat that as "unknown".
 _NO_LIMIT = 1_000_000
@@ -48,7 +50,8 @@ class PreparedData:
     - ``rows[split]``: the cleaned data rows of the split (original columns, original index; the
       train split after class balancing, so an oversampled row appears more than once);
     - ``frames[split]``: a DataFrame with columns ``prompt`` and ``target``, same index;
-    - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer);
+    - ``tokenized[split]``: :class:`TokenizedData` rows for the Trainer (None without a tokenizer,
+      and for the splits a :class:`RunData` leaves as text);
     - ``truncation[split]``: that split's :class:`TruncationReport`;
     - ``cleaning``: what missing-value handling changed; ``balance``: what class balancing did
       (None without it); ``renderer`` and ``retriever`` are reusable for prediction (same prompts,
@@ -82,19 +85,52 @@ class PreparedData:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, eq=False)
+class RunData:
+    """A training run's data as :func:`load_run_data` made it: loaded and checked once, before any model loads.
+
+    :func:`prepare_data` takes it in place of the user's data and neither reads nor checks it again.
+    """
+
+    #: The loaded data (:func:`load_data`'s copy: sanitised column names, a fresh index).
+    frame: pd.DataFrame
+    #: The splits :func:`prepare_data` renders but does not tokenise (their ``tokenized`` entry is None):
+    #: those the run's trainer reads only as text (see :func:`load_run_data`).
+    text_only: tuple[str, ...] = ()
+
+
+def load_run_data(config: LLMConfig, data: DataSource) -> RunData:
+    """``data`` loaded and its preference columns checked for ``config``, once for a training run.
+
+    A training run calls it before any model loads, so that a missing file or a missing rejected
+    column costs nothing, and passes the result to :func:`prepare_data`. Raises :class:`DataError`
+    as :func:`load_data` and :func:`check_preference_columns` do.
+
+    A preference run's train and validation splits stay text: TRL tokenizes their prompts and
+    chosen and rejected answers itself, and evaluates the validation split with them. The test
+    split is tokenized as for fine-tuning: the final test report's teacher-forced metrics read it.
+    """
+    df = load_data(data)
+    check_preference_columns(config.trainer, df)
+    preference = getattr(config.trainer, "type", None) in PREFERENCE_TRAINERS
+    return RunData(df, text_only=("train", "validation") if preference else ())
+
+
 def clean_for_config(df: pd.DataFrame, config: LLMConfig, renderer: PromptRenderer,
-                     need_target: bool = True) -> tuple[pd.DataFrame, CleaningReport]:
+                     need_target: bool = True, *, checked: bool = False) -> tuple[pd.DataFrame, CleaningReport]:
     """Check ``df`` has the columns the prompt (and, if ``need_target``, the target) needs, then clean it.
 
     The target column uses the output feature's missing-value strategy (default ``drop_row``); every
     column the prompt reads uses the input feature's (default ``fill_with_const`` with ``fill_value``).
+    ``checked``: ``df`` is a :class:`RunData`'s frame, whose preference columns are checked already.
     """
     needed = renderer.required_columns()
     target = feature_column(config.output_feature)
     if need_target:
         needed[target] = f"the output feature {config.output_feature.name!r}: the target"
         trainer = config.trainer
-        check_preference_columns(trainer, df)
+        if not checked:
+            check_preference_columns(trainer, df)
         # Like the target, a row without its rejected answer (or KTO label) is dropped.
         preference = preference_columns(trainer, df.columns)
     else:
@@ -159,20 +195,23 @@ def model_context_length(tokenizer: PreTrainedTokenizerBase | None = None,
     return None
 
 
-def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, data: DataSource, *,
+def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, data: DataSource | RunData, *,
                  seed: int = DEFAULT_SEED,
                  context_length: int | None = None, cache_dir: str | None = None) -> PreparedData:
     """Load, clean, split, render and tokenise ``data`` for ``config``.
 
-    ``data`` is anything :func:`~llm_magic.runtime.data.load_data` takes. ``tokenizer`` may be None
+    ``data`` is anything :func:`~llm_magic.runtime.data.load_data` takes, or a training run's
+    :class:`RunData` (used as it is: loaded and checked already). ``tokenizer`` may be None
     (prompts only, e.g. for a preview). ``context_length`` (the model's; default: from the
     tokenizer) caps ``preprocessing.global_max_sequence_length``. ``cache_dir`` as for
     :func:`retriever_for_data`. Raises :class:`LlmMagicError` for
     missing columns, empty data, bad templates and split settings.
     """
-    df = load_data(data)
+    loaded = isinstance(data, RunData)
+    df = data.frame if loaded else load_data(data)
+    text_only = data.text_only if loaded else ()
     renderer = PromptRenderer(config, tokenizer=tokenizer)
-    df, cleaning = clean_for_config(df, config, renderer)
+    df, cleaning = clean_for_config(df, config, renderer, checked=loaded)
     splits = split_data(sample_data(df, config, seed), config, seed)
 
     silence_library_bars()
@@ -192,8 +231,9 @@ def prepare_data(config: LLMConfig, tokenizer: PreTrainedTokenizerBase | None, d
                 total=sum(len(splits[name]) for name in SPLIT_NAMES))
     with step as progress:
         for name in SPLIT_NAMES:
-            frames[name], tokenized[name] = _prepare_split(splits[name], renderer, retriever, tokenizer,
-                                                           config, target_column, limits)
+            frames[name], tokenized[name] = _prepare_split(
+                splits[name], renderer, retriever, None if name in text_only else tokenizer, config,
+                target_column, limits)
             progress.advance(len(splits[name]))
     return PreparedData(rows=splits, frames=frames, tokenized=tokenized, cleaning=cleaning,
                         renderer=renderer, retriever=retriever, limits=limits, balance=balance)

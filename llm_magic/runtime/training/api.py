@@ -78,8 +78,8 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     state = training_state(session)
     bundle = session.load_model()
     _seed_run(bundle, job.config, job.seed)
-    prepared = _prepare(job.config, bundle, job.data, job.seed, job.cache_dir)
-    job, record = open_record(state, job.replace(prepared=prepared))
+    prepared = _prepare(job.config, bundle, job.source, job.seed, job.cache_dir)
+    job, record = open_record(state, job.replace(prepared=prepared, run_data=None))
     record.train_rows = len(prepared.train)
     loggers = start_run(state, record, loggers)
 

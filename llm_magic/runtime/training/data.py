@@ -26,7 +26,11 @@ SPLITS = ("train", "validation", "test")
 
 @dataclass
 class SplitData:
-    """One split: tokenized rows (``input_ids``/``attention_mask``/``labels``) and their texts."""
+    """One split: tokenized rows (``input_ids``/``attention_mask``/``labels``) and their texts.
+
+    A preference run's train and validation splits have texts only (no ``rows``): TRL tokenizes
+    them itself (``runtime.data.load_run_data``).
+    """
 
     rows: Sequence[dict[str, Any]]
     prompts: list[str] = field(default_factory=list)
@@ -39,7 +43,8 @@ class SplitData:
     desirable: list[bool] | None = None
 
     def __len__(self) -> int:
-        return len(self.rows)
+        # Text-only splits (no tokenized rows) still count their rows.
+        return len(self.rows) or len(self.prompts)
 
 
 @dataclass
@@ -89,10 +94,12 @@ def from_prepared(prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
     for name in SPLITS:
         frame = prepared.frames.get(name)
         rows = prepared.tokenized.get(name)
-        if frame is None or rows is None or len(frame) == 0:
+        if frame is None or len(frame) == 0:
             parts[name] = None
             continue
-        parts[name] = SplitData(rows, [str(p) for p in frame["prompt"]], [str(t) for t in frame["target"]], frame)
+        # No tokenized rows: a split the preparation left as text (a preference run's train and validation).
+        parts[name] = SplitData(rows if rows is not None else [], [str(p) for p in frame["prompt"]],
+                                [str(t) for t in frame["target"]], frame)
         source = prepared.rows.get(name)
         for column in preference_columns(trainer, source.columns if source is not None else ()):
             if column == getattr(trainer, "rejected_column", None):

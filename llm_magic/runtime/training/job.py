@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from llm_magic.errors import CheckpointError, DataError, LlmMagicError
 from llm_magic.runtime.config.schema.trainer import TRAINING_TRAINERS
-from llm_magic.runtime.data import load_data
-from llm_magic.runtime.data.preference import check_preference_columns
+from llm_magic.runtime.data.prepare import RunData, load_run_data
 from llm_magic.runtime.persistence.state import find_checkpoint
 from llm_magic.runtime.training.runs import RunRecord, TrainingState, training_state
 from llm_magic.runtime.training.settings import TrainerSettings, settings_from_config
@@ -71,6 +70,15 @@ class FinetuneJob:
     output_dir: str | None = None
     #: The tokenized splits, when this process trains (the kernel executor prepares them).
     prepared: TrainingData | None = None
+    #: ``data`` as :func:`plan_job` loaded and checked it (a preference run's columns), for the
+    #: preparation to reuse (:attr:`source`) instead of reading the data again; None: not loaded
+    #: yet. The kernel executor drops it once the splits are prepared.
+    run_data: RunData | None = field(default=None, repr=False)
+
+    @property
+    def source(self) -> DataSource | RunData:
+        """What the preparation reads: :attr:`run_data` when :func:`plan_job` loaded it, else ``data``."""
+        return self.run_data if self.run_data is not None else self.data
 
     def replace(self, **changes: Any) -> "FinetuneJob":
         """A copy with ``changes`` (the job itself never changes)."""
@@ -102,8 +110,8 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
 
     previous, resume_from = resume_point(session, training_state(session), resume) if resume else (None, None)
     data = resolve_data(session, data)
-    if settings.preference is not None:
-        _check_preference_data(settings.preference.kind, config, data)
+    run_data = (_check_preference_data(settings.preference.kind, config, data)
+                if settings.preference is not None else None)
     adapter = getattr(config, "adapter", None)
     return FinetuneJob(
         config, settings, data, seed=seed, previous=previous,
@@ -111,7 +119,7 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
         resume_from=os.path.abspath(resume_from) if resume_from else None,
         trackers=trackers, sample_every=sample_every,
         loraplus_lr_ratio=getattr(adapter, "loraplus_lr_ratio", None) if adapter is not None else None,
-        cache_dir=session.settings.cache_dir,
+        cache_dir=session.settings.cache_dir, run_data=run_data,
     )
 
 
@@ -137,13 +145,16 @@ def resolve_data(session: Session, data: DataSource | None) -> DataSource:
     return data
 
 
-def _check_preference_data(kind: str, config: LLMConfig, data: DataSource) -> None:
-    """Before any model loads: TRL is installed and the preference columns are there."""
+def _check_preference_data(kind: str, config: LLMConfig, data: DataSource) -> RunData:
+    """Before any model loads: TRL is installed and the preference columns are there.
+
+    Returns the data as it was loaded for the check, so that the preparation reads it only once.
+    """
     # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.training.preference import require_trl
 
     require_trl(kind)
-    check_preference_columns(config.trainer, load_data(data))
+    return load_run_data(config, data)
 
 
 def resume_point(session: Session, state: TrainingState,

@@ -301,3 +301,55 @@ def test_qlora_dpo_trains_a_4bit_base(session, llama_dir, workdir):
     after = trainable_state(bundle.model)
     assert all("lora" in n for n in after)  # only the adapter trained; the 4-bit base is frozen
     assert any(not torch.equal(after[n].float(), before[n].float()) for n in before)
+
+
+def _count_calls(monkeypatch, module, name, everywhere=True):
+    """Replace ``module.name`` by a wrapper that records its calls' arguments (the list returned):
+    wherever llm_magic imported it, or, with ``everywhere=False``, in ``module`` only."""
+    import sys
+
+    original, calls = getattr(module, name), []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    modules = [m for n, m in list(sys.modules.items()) if n.startswith("llm_magic")] if everywhere else [module]
+    for loaded in modules:
+        if getattr(loaded, name, None) is original:
+            monkeypatch.setattr(loaded, name, counting)
+    return calls
+
+
+def test_a_dpo_run_loads_its_data_once(session, llama_dir, workdir, monkeypatch):
+    """The column check before the model loads and the preparation after it share one load."""
+    from llm_magic.runtime.data import preference, sources
+
+    loads = _count_calls(monkeypatch, sources, "load_data")
+    checks = _count_calls(monkeypatch, preference, "check_preference_columns")
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    record = session.train(preference_frame(), loggers=[RecordingLogger()])
+    assert record.status == "finished"
+    assert (len(loads), len(checks)) == (1, 1)
+
+
+def test_a_dpo_run_tokenizes_only_its_test_split_for_supervised_scoring(session, llama_dir, workdir, monkeypatch):
+    """TRL tokenizes the train and validation pairs itself; the supervised tokenization is only
+    for the test split, whose report scores the chosen answers teacher-forced."""
+    from llm_magic.runtime.data import prepare
+    from llm_magic.runtime.training import preference
+
+    # prepare_data's own calls; the test report's preference metrics tokenize chosen and rejected answers too.
+    supervised = _count_calls(monkeypatch, prepare, "tokenize_for_training", everywhere=False)
+    datasets = _count_calls(monkeypatch, preference, "preference_dataset")
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1}))
+    frame = preference_frame()
+    record = session.train(frame, loggers=[RecordingLogger()])
+    assert record.status == "finished" and "test_loss" in record.metrics
+    (train, _, _), (validation, _, _) = datasets
+    assert len(train) == record.train_rows and len(validation)
+    tokenized = [prompt for call in supervised for prompt in call[1]]
+    assert len(tokenized) == len(frame) - len(train) - len(validation)
+    assert not set(tokenized) & {*train.prompts, *validation.prompts}
+    # %llm_eval of the same config still scores the train split teacher-forced.
+    assert "loss" in session.evaluate(frame, split="train").metrics
