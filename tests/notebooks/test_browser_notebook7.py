@@ -1,11 +1,12 @@
 """The widgets in Jupyter Notebook 7 (the ``notebook`` package), driven by headless Chromium.
 
 Notebook 7 is built from JupyterLab's packages (the same ipywidgets manager, the same anywidget
-extension) with its own pages: ``/tree`` and ``/notebooks/<name>.ipynb``, one notebook a tab. A
-short notebook trains the embedded model with the live chart and opens a playground: the test
-checks that the chart's SVG gains points while training runs and is replaced by its static
-picture, that the playground shows its sliders and Generate writes an answer, and then saves,
-shuts the kernel down, saves again and reopens: every output shows a picture or text (no
+extension) with its own pages: ``/tree`` and ``/notebooks/<name>.ipynb``, one notebook a tab. A short
+notebook previews its prompts, trains the embedded model with the live chart and opens a
+playground. The test checks that the preview shows its HTML rows; that the chart's SVG gains
+points while training runs and is then replaced by its static picture; that the playground
+shows its sliders, Generate writes an answer and "Copy as YAML" fills the clipboard. Then it
+saves, shuts the kernel down, saves again and reopens: every output shows a picture or text (no
 "Error displaying widget", no ``VBox(`` repr). The copy saved while the playground was live is
 reopened too, and shows what ``docs/troubleshooting.md`` says it shows (the error in that cell
 only). Screenshots go to ``test-artifacts/browser/nb7-*.png``.
@@ -59,11 +60,12 @@ CELLS = [
     "df = pd.concat([animals[animals.split == 0].head(60), animals[animals.split == 1].head(8), "
     "animals[animals.split == 2].head(4)])",
     CONFIG,
+    "%llm_preview --data df",
     "%llm_train --data df",
     STORY_CONFIG,
     f"%%llm_prompt --ui --max_new_tokens 6\n{STORY}",
 ]
-TRAIN, PLAYGROUND = 3, 5
+PREVIEW, TRAIN, PLAYGROUND = 3, 4, 6
 NAME = "nb7.ipynb"
 CELL = ".jp-Notebook .jp-CodeCell"
 
@@ -183,7 +185,7 @@ def _reopen(page, url: str, saved: Path, name: str) -> list[int]:
             shows = output.locator("img, svg, table, pre, details, b").count() > 0
             assert shows or output.inner_text().strip(), (name, index, output.inner_html()[:300])
     # The notebook scrolls inside its panel (a page screenshot shows its top): one per output cell.
-    for index in (TRAIN, PLAYGROUND):
+    for index in (PREVIEW, TRAIN, PLAYGROUND):
         cells.nth(index).screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-cell{index}.png"))
     return dead
 
@@ -197,7 +199,10 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
             metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}))))
         _start_kernel_session(url, NAME)
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1300, "height": 2200}).new_page()
+        context = browser.new_context(viewport={"width": 1300, "height": 2200})
+        # The page may read the clipboard back: that is how the test sees what "Copy as YAML" wrote.
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        page = context.new_page()
         try:
             # The file browser page: Notebook 7's own, listing the notebook.
             page.goto(f"{url}/tree", timeout=120_000)
@@ -250,7 +255,18 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
             assert answer.locator("pre").inner_text().startswith(STORY)
             said = answer.locator(".llm-magic-answer").inner_text()
             assert said.strip(), "the playground gave no answer"
+            playground.locator("button.llm-magic-copy").click()
+            page.wait_for_function("el => el.textContent.includes('Copied')",
+                                   arg=playground.locator(".llm-magic-copy-status").element_handle(),
+                                   timeout=10_000)
+            copied = page.evaluate("() => navigator.clipboard.readText()")
+            assert copied.startswith("generation:") and "max_new_tokens: 6" in copied, copied
             cells.nth(PLAYGROUND).screenshot(path=str(ARTIFACTS / "nb7-playground.png"))
+
+            # The prompt preview: HTML rows, the first open with the highlighted prompt.
+            preview = outputs[PREVIEW]
+            assert preview.locator("details").count() >= 2 and preview.locator("details[open] .llm-span").count() >= 1
+            cells.nth(PREVIEW).screenshot(path=str(ARTIFACTS / "nb7-preview.png"))
 
             # Saved while the playground is live: its output still holds the widget view.
             live = _save(page, url, NAME, "nb7-saved-live.ipynb")
