@@ -1,15 +1,15 @@
 """The widgets in Jupyter Notebook 7 (the ``notebook`` package), driven by headless Chromium.
 
 Notebook 7 is built from JupyterLab's packages (the same ipywidgets manager, the same anywidget
-extension) with its own pages: ``/tree`` and ``/notebooks/<name>.ipynb``, one notebook a tab. A short
-notebook previews its prompts, trains the embedded model with the live chart and opens a
+extension) with its own pages: ``/tree`` and ``/notebooks/<name>.ipynb``, one notebook a tab. A
+short notebook previews its prompts, trains the embedded model with the live chart and opens a
 playground. The test checks that the preview shows its HTML rows; that the chart's SVG gains
-points while training runs and is then replaced by its static picture; that the playground
-shows its sliders, Generate writes an answer and "Copy as YAML" fills the clipboard. Then it
-saves, shuts the kernel down, saves again and reopens: every output shows a picture or text (no
-"Error displaying widget", no ``VBox(`` repr). The copy saved while the playground was live is
-reopened too, and shows what ``docs/troubleshooting.md`` says it shows (the error in that cell
-only). Screenshots go to ``test-artifacts/browser/nb7-*.png``.
+points while training runs (and its tooltip and log scale work) and is then replaced by its
+static picture; that the playground shows its sliders, Generate writes an answer and "Copy as
+YAML" fills the clipboard. Then it saves, shuts the kernel down, saves again and reopens: every
+output shows a picture or text (no "Error displaying widget", no ``VBox(`` repr). The copy saved
+while the playground was live is reopened too, and shows what ``docs/troubleshooting.md`` says it
+shows (the error in that cell only). Screenshots go to ``test-artifacts/browser/nb7-*.png``.
 
 Skipped without Debian's chromium, the ``notebook`` package or playwright.
 """
@@ -39,8 +39,9 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
 
-# A short run (40 steps of 4 rows, a validation every 20): long enough for the chart to draw
-# several times, short enough to keep the test near a minute on 2 shared cores.
+# A short run (80 steps of 4 rows, a validation every 20): long enough for the chart to draw
+# several times and for the test to use its controls mid-run (6-40 s), short enough to keep the
+# test near a minute on 2 shared cores.
 CONFIG = """%%llm_config
 model_type: llm
 base_model: llm-magic/tiny
@@ -49,7 +50,7 @@ output_features: [{name: output, type: text}]
 prompt:
   template: "### Instruction:\\n{instruction}\\n\\n### Response:\\n"
 adapter: {type: lora, r: 8}
-trainer: {type: finetune, train_steps: 40, batch_size: 4, learning_rate: 0.005, steps_per_checkpoint: 20}
+trainer: {type: finetune, train_steps: 80, batch_size: 4, learning_rate: 0.005, steps_per_checkpoint: 20}
 preprocessing: {split: {type: fixed, column: split}}
 generation: {max_new_tokens: 4, do_sample: false}"""
 
@@ -190,6 +191,27 @@ def _reopen(page, url: str, saved: Path, name: str) -> list[int]:
     return dead
 
 
+def _use_controls(page, chart) -> tuple[str, tuple[float, float], bool]:
+    """Hover over the live chart and tick its log-scale box; the tooltip's text and its offset
+    from the pointer (px), and whether the axis said log."""
+    svg = chart.locator("svg.llm-chart-svg")
+    svg.scroll_into_view_if_needed()
+    box = svg.bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + 120
+    page.mouse.move(x, y)
+    tooltip = chart.locator(".llm-chart-tooltip")
+    tooltip.wait_for(state="visible", timeout=10_000)
+    hover, tip = tooltip.inner_text(), tooltip.bounding_box()
+    chart.screenshot(path=str(ARTIFACTS / "nb7-chart-hover.png"))
+    chart.locator("input[type=checkbox]").check()
+    page.wait_for_timeout(300)
+    log_axis = "loss (log)" in svg.text_content()
+    chart.screenshot(path=str(ARTIFACTS / "nb7-chart-log.png"))
+    chart.locator("input[type=checkbox]").uncheck()
+    page.mouse.move(0, 0)
+    return hover, (tip["x"] - x, tip["y"] - y), log_axis
+
+
 def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -216,8 +238,9 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
             cells = page.locator(CELL)
             chart = cells.nth(TRAIN).locator(".llm-chart")
             chart.wait_for(timeout=120_000)
-            page.wait_for_function("() => window.__chart.points.some(p => p > 0)", timeout=120_000)
+            page.wait_for_function("() => window.__chart.points.some(p => p >= 3)", timeout=120_000)
             chart.screenshot(path=str(ARTIFACTS / "nb7-chart-live.png"))
+            hover, tooltip_offset, log_axis = _use_controls(page, chart)
             page.wait_for_function(
                 f"""() => {{
                   const prompts = [...document.querySelectorAll('{CELL} .jp-InputPrompt')].map(p => p.textContent);
@@ -235,6 +258,11 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
             grown = [p for p in seen["points"] if p > 0]
             assert len(grown) >= 3 and grown == sorted(grown), seen
             assert seen["final"], seen
+            # Mid-run, the hover tooltip showed by the pointer (the notebook scrolls inside its
+            # panel here, unlike JupyterLab) and the log-scale box switched the axis.
+            assert hover.startswith("step ") and "loss " in hover, hover
+            assert all(0 <= d <= 30 for d in tooltip_offset), tooltip_offset
+            assert log_axis
             cells.nth(TRAIN).screenshot(path=str(ARTIFACTS / "nb7-train.png"))
             assert outputs[TRAIN].locator("img").count() >= 1
 
@@ -274,7 +302,7 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
             assert "application/vnd.jupyter.widget-view+json" in data and said in data["text/html"]
             pictures = [o for o in nbformat.read(live, as_version=4).cells[TRAIN].outputs
                         if "image/svg+xml" in o.get("data", {})]
-            assert len(pictures) == 1 and "40/40 steps in" in pictures[0]["data"]["text/plain"], pictures
+            assert len(pictures) == 1 and "80/80 steps in" in pictures[0]["data"]["text/plain"], pictures
 
             # Shut the kernel down (Kernel > Shut Down Kernel, without its dialog): the playground
             # turns into its static HTML, the notebook is modified, and the next save keeps that.
