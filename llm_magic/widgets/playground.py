@@ -142,7 +142,10 @@ class Playground:
             w.HBox([self.generate_button, self.stop_button, self.copy_button, self.done_button]),
             self.output,
             self.yaml_box,
-        ], layout=w.Layout(width="100%"))
+        # Each child is 100% wide plus ipywidgets' 2px margin on both sides, so without this
+        # padding they overflow the output by 4px and the prompt box loses its right border
+        # (JupyterLab 4.6 and Notebook 7 alike; the box is border-box, so it stays 100% wide).
+        ], layout=w.Layout(width="100%", padding="0 4px 0 0"))
 
     # ------------------------------------------------------------------------ state
     def settings(self) -> dict[str, Any]:
