@@ -104,7 +104,7 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
     data = resolve_data(session, data)
     if settings.preference is not None:
         _check_preference_data(settings.preference.kind, config, data)
-    adapter = getattr(config, "adapter", None)
+    adapter = config.adapter
     return FinetuneJob(
         config, settings, data, seed=seed, previous=previous,
         # Absolute: a multi-process job's train.py runs in another folder than the notebook.
@@ -115,15 +115,9 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
     )
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    """``config`` as a plain dict (the run record's copy)."""
-    for method in ("to_dict", "model_dump"):
-        if hasattr(config, method):
-            try:
-                return dict(getattr(config, method)())
-            except TypeError:
-                continue
-    return dict(config) if isinstance(config, dict) else {}
+def config_dict(config: LLMConfig | None) -> dict[str, Any]:
+    """``config`` as a plain dict (the run record's copy); empty for a job without a config."""
+    return config.to_dict() if config is not None else {}
 
 
 def resolve_data(session: Session, data: DataSource | None) -> DataSource:

@@ -19,10 +19,17 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Callable, Sequence
 
 import torch
-from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+from transformers import (
+    EarlyStoppingCallback,
+    PreTrainedTokenizerBase,
+    PrinterCallback,
+    TrainerCallback,
+    TrainingArguments,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from llm_magic.errors import DataError, LlmMagicError
@@ -102,7 +109,7 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 
 
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
-                    notes: list[str], seed: int = 42, padding_free: bool = False) -> Any:
+                    notes: list[str], seed: int = 42, padding_free: bool = False) -> TrainingArguments:
     """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
@@ -160,7 +167,7 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
     return TrainingArguments(**kwargs)
 
 
-def _freeze(model: Any, pattern: str | None) -> dict[str, bool]:
+def _freeze(model: torch.nn.Module, pattern: str | None) -> dict[str, bool]:
     """Freeze parameters whose name matches ``pattern``; return the flags to restore later."""
     if not pattern:
         return {}
@@ -178,12 +185,12 @@ def _freeze(model: Any, pattern: str | None) -> dict[str, bool]:
     return changed
 
 
-def _snapshot(model: Any) -> dict[str, Any]:
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the trainable weights, to roll back a run that diverged."""
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _restore(model: Any, snapshot: dict[str, Any]) -> None:
+def _restore(model: torch.nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name in snapshot:
@@ -201,7 +208,8 @@ class SigintToStop:
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
-        self.previous: Any = None
+        # What SIGINT did before (a handler, or SIG_DFL / SIG_IGN), put back on exit.
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
         self.active = False
         self.told = False
 
@@ -211,7 +219,7 @@ class SigintToStop:
             self.active = True
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             if not self.told:
                 self.told = True
@@ -220,7 +228,7 @@ class SigintToStop:
             return
         self.event.set()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.active:
             signal.signal(signal.SIGINT, self.previous)
 
@@ -261,9 +269,9 @@ def run_finetune(
                    callbacks=tracking.callbacks if tracking else (), sample_generate=sample_generate)
 
 
-def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, *,
-            loggers: Sequence[MetricLogger] = (), callbacks: Sequence[Any] = (),
-            sample_generate: Callable[[Any, list[str]], list[str]] | None = None) -> RunResult:
+def run_job(job: FinetuneJob, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, state: TrainingState, *,
+            loggers: Sequence[MetricLogger] = (), callbacks: Sequence[TrainerCallback] = (),
+            sample_generate: Callable[[torch.nn.Module, list[str]], list[str]] | None = None) -> RunResult:
     """Fine-tune ``model`` in place on ``job.prepared`` as ``job.settings`` say; see the module docstring.
 
     ``state`` gives the run its stop event and the history its logged steps go to; ``callbacks``
@@ -299,7 +307,7 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
 
     metrics_cb = MetricsCallback(run_id, loggers, history)
     stop_cb, nan_cb = StopCallback(stop_event), NanGuardCallback()
-    trainer_callbacks: list[Any] = [metrics_cb, stop_cb, nan_cb]
+    trainer_callbacks: list[TrainerCallback] = [metrics_cb, stop_cb, nan_cb]
     if evaluating and settings.early_stop > 0:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
     if settings.clip_norm or settings.clip_value:
