@@ -47,7 +47,7 @@ class FinetuneJob:
     frozen copy (:func:`dataclasses.replace`).
     """
 
-    #: The validated config (``LLMConfig``); None only for :func:`~.runner.run_finetune` without a session.
+    #: The validated config (``LLMConfig``); None only for a job built from loose pieces (the runner's tests).
     config: LLMConfig | None
     settings: TrainerSettings
     #: The user's data (a DataFrame, a file, ...); a multi-process job's processes read it from its folder.

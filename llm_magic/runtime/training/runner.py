@@ -1,7 +1,8 @@
 """One fine-tuning run: ``trainer:`` settings -> ``TrainingArguments`` + callbacks -> HF ``Trainer``.
 
 :func:`run_job` trains a loaded model in place on a :class:`~.job.FinetuneJob` and returns a
-:class:`RunResult` (:func:`run_finetune` does the same from loose pieces, without a session). It:
+:class:`RunResult`; both executors call it (the kernel's ``training.api``, and ``Session.train``
+inside each process of a multi-process job). It:
 
 - validates on the validation split at the configured cadence and keeps the best weights by
   ``trainer.validation_metric`` (HF ``load_best_model_at_end``), with early stopping;
@@ -46,15 +47,14 @@ from llm_magic.runtime.training.callbacks import (
 )
 from llm_magic.runtime.training import packing
 from llm_magic.runtime.training import preference as preference_tuning
-from llm_magic.runtime.training.data import SplitData, TrainingData
+from llm_magic.runtime.training.data import SplitData
 from llm_magic.runtime.training.job import FinetuneJob
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.runs import TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings
 from llm_magic.runtime.training.trainer import LlmTrainer
 
-__all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_finetune",
-           "run_job"]
+__all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_job"]
 
 #: Length of the answers ``--sample-every`` generates (for the rows it shows).
 SAMPLE_MAX_NEW_TOKENS = 16
@@ -231,42 +231,6 @@ class SigintToStop:
     def __exit__(self, *exc: object) -> None:
         if self.active:
             signal.signal(signal.SIGINT, self.previous)
-
-
-def run_finetune(
-    model: Any,
-    tokenizer: Any,
-    settings: TrainerSettings,
-    data: TrainingData,
-    *,
-    output_dir: str,
-    run_id: str,
-    loggers: Sequence[MetricLogger] = (),
-    history: list[dict] | None = None,
-    stop_event: threading.Event | None = None,
-    resume_from: str | None = None,
-    sample_every: int | None = None,
-    sample_generate: Callable[[Any, list[str]], list[str]] | None = None,
-    loraplus_lr_ratio: float | None = None,
-    seed: int = 42,
-    tracking: Any = None,
-) -> RunResult:
-    """Fine-tune ``model`` in place on ``data`` as ``settings`` say, without a session or a config.
-
-    The same run as :func:`run_job` (which the session's executors call with their
-    :class:`~.job.FinetuneJob`), for scripts and tests that hold only the pieces: this builds the
-    job from them. ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds
-    its trackers' callbacks; their runs stay open for the caller's test metrics and artifacts.
-    """
-    job = FinetuneJob(None, settings, None, seed=seed, resume_from=resume_from, sample_every=sample_every,
-                      loraplus_lr_ratio=loraplus_lr_ratio, run_id=run_id, output_dir=output_dir, prepared=data)
-    state = TrainingState()
-    if history is not None:
-        state.history = history
-    if stop_event is not None:
-        state.stop_event = stop_event
-    return run_job(job, model, tokenizer, state, loggers=loggers,
-                   callbacks=tracking.callbacks if tracking else (), sample_generate=sample_generate)
 
 
 def run_job(job: FinetuneJob, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, state: TrainingState, *,

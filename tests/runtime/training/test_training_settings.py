@@ -122,15 +122,16 @@ def test_training_arguments_follow_the_trainer_keys(tmp_path):
 
 
 def test_layers_to_freeze_and_l2_regularization_apply(lora_model, tokenizer, task, tmp_path):
-    from llm_magic.runtime.training.runner import run_finetune
-    from tests.runtime.training.training_helpers import trainable_state
+    from llm_magic.runtime.training.runner import run_job
+    from tests.runtime.training.training_helpers import make_job, make_state, trainable_state
 
     model = lora_model()
     before = trainable_state(model)
     s = settings_from_config({"type": "finetune", "learning_rate": 0.01, "train_steps": 2, "batch_size": 4,
                               "layers_to_freeze_regex": r"layers\.0\.", "regularization_lambda": 0.1,
                               "gradient_clipping": {"clipglobalnorm": None, "clipvalue": 0.001}})
-    run_finetune(model, tokenizer, s, task(validation=None, test=None), output_dir=str(tmp_path), run_id="f")
+    run_job(make_job(s, task(validation=None, test=None), output_dir=str(tmp_path), run_id="f"),
+            model, tokenizer, make_state())
     after = trainable_state(model)  # requires_grad restored after the run
     assert set(after) == set(before)
     frozen = [n for n in after if "layers.0." in n]
@@ -138,8 +139,9 @@ def test_layers_to_freeze_and_l2_regularization_apply(lora_model, tokenizer, tas
     assert frozen and all(torch.equal(after[n], before[n]) for n in frozen)
     assert all(not torch.equal(after[n], before[n]) for n in trained)
     with pytest.raises(LlmMagicError, match="matches no trainable parameter"):
-        run_finetune(model, tokenizer, settings_from_config({"type": "finetune", "layers_to_freeze_regex": "nope"}),
-                     task(validation=None, test=None), output_dir=str(tmp_path), run_id="g")
+        run_job(make_job(settings_from_config({"type": "finetune", "layers_to_freeze_regex": "nope"}),
+                         task(validation=None, test=None), output_dir=str(tmp_path), run_id="g"),
+                model, tokenizer, make_state())
 
 
 @pytest.mark.parametrize("rule, factor", [("linear", 4.0), ("sqrt", 2.0), ("constant", 1.0)])
