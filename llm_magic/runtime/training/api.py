@@ -231,9 +231,10 @@ def _execute_finetune(job: FinetuneJob, bundle: LoadedModel, record: RunRecord, 
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     record.notes = _config_notes(job.settings, job.config, processes)
-    scaled = scale_for_processes(job.settings, processes)
+    settings, scaled = scale_for_processes(job.settings, processes)
     if scaled:
         record.notes.append(scaled)
+        job = job.replace(settings=settings)  # the planned job stays as planned
     with recorded(record, loggers), tracked(job.trackers, record, state, bundle.model) as tracking:
         result = run_job(job, bundle.model, bundle.tokenizer, state, loggers=loggers,
                          callbacks=tracking.callbacks if tracking else ())
