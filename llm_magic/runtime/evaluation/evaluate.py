@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from transformers import PreTrainedTokenizerBase
 
     from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.tokenize import SequenceLimits
     from llm_magic.runtime.training.data import SplitData
 
 __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
@@ -133,7 +134,7 @@ def greedy_generate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
 
 
 def sample_generator(tokenizer: PreTrainedTokenizerBase, max_new_tokens: int = 16, add_special_tokens: bool = True,
-                     prompt_limits: Any = None) -> Callable[[Any, list[str]], list[str]]:
+                     prompt_limits: SequenceLimits | None = None) -> Callable[[torch.nn.Module, list[str]], list[str]]:
     """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
     def generate(model: torch.nn.Module, prompts: list[str]) -> list[str]:
         return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens,
