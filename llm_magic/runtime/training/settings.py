@@ -170,11 +170,11 @@ def settings_from_config(trainer: AnyTrainer | Mapping[str, Any] | None) -> Trai
 
 def _preference(t: FinetuneTrainer) -> PreferenceSettings | None:
     if isinstance(t, DPOTrainerConfig):
-        return PreferenceSettings("dpo", t.beta, t.rejected_column, t.dpo_loss_type, t.dpo_label_smoothing)
+        return PreferenceSettings("dpo", t.dpo_beta, t.rejected_column, t.dpo_loss_type, t.dpo_label_smoothing)
     if isinstance(t, KTOTrainerConfig):
-        return PreferenceSettings("kto", t.beta, t.rejected_column, label_column=t.label_column)
+        return PreferenceSettings("kto", t.kto_beta, t.rejected_column, label_column=t.label_column)
     if isinstance(t, ORPOTrainerConfig):
-        return PreferenceSettings("orpo", t.beta, t.rejected_column)
+        return PreferenceSettings("orpo", t.orpo_beta, t.rejected_column)
     return None
 
 
