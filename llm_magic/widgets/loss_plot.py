@@ -15,14 +15,17 @@ is the same, and is what tests check.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from IPython.display import display
+from IPython.display import DisplayHandle, display
 
 from llm_magic.runtime.training.loggers import BaseLogger, TextLogger, eta_seconds, format_duration, route_event
 from llm_magic.widgets.frontend import is_notebook
 from llm_magic.widgets.loss_chart import PointSender, chart_widget
 from llm_magic.widgets.loss_picture import render_svg
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import anywidget
 
 __all__ = ["LossPlot"]
 
@@ -72,9 +75,9 @@ class LossPlot(BaseLogger):
         self._first_step: int | None = None
         self._started = time.monotonic()
         self._ended: float | None = None
-        self._handle: Any = None
-        self.widget: Any = None
-        self._sender: Any = None
+        self._handle: DisplayHandle | None = None
+        self.widget: anywidget.AnyWidget | None = None
+        self._sender: PointSender | None = None
         self._text = None if self.notebook else TextLogger()
 
     @property
@@ -275,7 +278,7 @@ class LossPlot(BaseLogger):
 class _LiveChart:
     """The live widget's display data: the widget view plus a text and HTML fallback."""
 
-    def __init__(self, widget: Any) -> None:
+    def __init__(self, widget: anywidget.AnyWidget) -> None:
         self.widget = widget
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:

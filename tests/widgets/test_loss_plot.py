@@ -82,9 +82,10 @@ def notebook(ip, monkeypatch, wire):
 
 def test_a_real_run_streams_its_points_once_and_leaves_a_static_picture(tiny, notebook, wire, tmp_path):
     from llm_magic.runtime.evaluation.evaluate import sample_generator
-    from llm_magic.runtime.training.runner import run_finetune
+    from llm_magic.runtime.training.runner import run_job
     from llm_magic.runtime.training.settings import settings_from_config
     from llm_magic.widgets.loss_plot import LossPlot
+    from tests.runtime.training.training_helpers import make_job, make_state
 
     model, tokenizer, data = tiny
     plot = LossPlot("run-1", outcome=lambda: "finished")
@@ -95,8 +96,8 @@ def test_a_real_run_streams_its_points_once_and_leaves_a_static_picture(tiny, no
     assert WIDGET_MIME in live["data"] and "text/plain" in live["data"] and "text/html" in live["data"]
     settings = settings_from_config({"type": "finetune", "learning_rate": 0.01, "epochs": 2, "batch_size": 4,
                                      "early_stop": -1})
-    run_finetune(model, tokenizer, settings, data, output_dir=str(tmp_path), run_id="run-1", loggers=[plot],
-                 sample_every=2, sample_generate=sample_generator(tokenizer, 3))
+    run_job(make_job(settings, data, output_dir=str(tmp_path), run_id="run-1", sample_every=2),
+            model, tokenizer, make_state(), loggers=[plot], sample_generate=sample_generator(tokenizer, 3))
     plot.log("status", "finished", 4)
 
     assert [s for s, _ in plot.points["loss"]] == [1, 2, 3, 4]

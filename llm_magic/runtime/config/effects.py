@@ -243,7 +243,7 @@ for _cls in _PREFERENCE_CLASSES:
 #: Fields read by llm_magic for every adapter kind (the rest of an adapter goes to PEFT).
 ADAPTER_COMMON = {"pretrained_adapter_weights": ("models/adapters.py",),
                   "postprocessor": ("persistence/merge.py",),
-                  "loraplus_lr_ratio": ("training/job.py",)}
+                  "loraplus_lr_ratio": ("training/job.py",)}  # plan_job reads it into the FinetuneJob
 
 
 def schema_classes(root: type[BaseModel]) -> list[type]:

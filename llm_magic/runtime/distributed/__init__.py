@@ -4,28 +4,29 @@
   and the checks that refuse what cannot run here before anything starts;
 - :mod:`.script` — the job folder (``train.py``, effective config, accelerate config) that
   ``%llm_export_script`` writes and a cluster runs with ``accelerate launch``;
-- :mod:`.launch` — ``%llm_train --processes N``: launch that folder locally, feed the live plot
-  from rank 0's metrics, load the trained weights back into the session;
+- :mod:`.launch` — ``%llm_train --processes N`` (``Session.train`` calls its ``train_distributed``,
+  the multi-process executor): launch that folder locally, feed the live plot from rank 0's
+  metrics, load the trained weights back into the session;
 - :mod:`.worker` — the per-process helpers ``train.py`` uses.
 
 Nothing here imports torch at import time. See docs/scale-out.md.
 """
 from __future__ import annotations
 
-from llm_magic.runtime.distributed import launch as _launch
+from typing import TYPE_CHECKING
+
 from llm_magic.runtime.distributed import script as _script
 
-__all__ = ["export_script", "train_distributed"]
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from llm_magic.runtime.data.sources import DataSource, PathLike
+    from llm_magic.runtime.session import Session
+
+__all__ = ["export_script"]
 
 
-def train_distributed(session, data=None, *, processes: int, **options):
-    """Fine-tune on ``processes`` local processes (see :func:`.launch.train_distributed` for
-    ``resume``, ``sample_every``, ``background`` and ``loggers``)."""
-    return _launch.train_distributed(session, data, processes=processes, **options)
-
-
-def export_script(session, directory, *, data=None, processes: int | None = None, machines: int = 1,
-                  include_weights: bool = True):
+def export_script(session: Session, directory: PathLike, *, data: DataSource | None = None,
+                  processes: int | None = None, machines: int = 1,
+                  include_weights: bool = True) -> _script.ExportReport:
     """Write the session's job folder for ``accelerate launch`` (see :func:`.script.write_job`).
 
     ``data`` defaults to the session's bound data; ``processes`` (the total) to one per GPU of

@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from llm_magic.errors import CheckpointError, LlmMagicError
 from llm_magic.runtime.distributed import script as _script
@@ -41,8 +41,14 @@ from llm_magic.runtime.training.job import open_record, plan_job
 from llm_magic.runtime.training.loggers import EVENTS, MetricLogger
 from llm_magic.runtime.training.runs import recorded, training_state
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterable
+
+    import torch
+
+    from llm_magic.runtime.data.sources import DataSource
     from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.session import Session
     from llm_magic.runtime.training.job import FinetuneJob
     from llm_magic.runtime.training.runs import RunRecord, TrainingState
 
@@ -83,7 +89,7 @@ def launch_command(job: Path, launch: "Launch", *, port: int | None = None) -> l
 class _Tail:
     """Reads complete new lines of rank 0's JSON-lines log and replays them into loggers."""
 
-    def __init__(self, path: Path, loggers: Sequence[Any]) -> None:
+    def __init__(self, path: Path, loggers: Sequence[MetricLogger]) -> None:
         self.path, self.loggers, self.offset = path, list(loggers), 0
 
     def pump(self) -> None:
@@ -128,11 +134,11 @@ def _output_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(keep)
 
 
-def train_distributed(session: Any, data: Any = None, *, processes: int, resume: bool | str = False,
-                      sample_every: int | None = None, background: bool = False,
-                      loggers: Sequence[Any] | Callable[[Any], Sequence[Any]] | None = None,
-                      report_to: Any = None, stop_grace: float | None = None,
-                      cache_dir: str | None = None) -> Any:
+def train_distributed(session: Session, data: DataSource | None = None, *, processes: int,
+                      resume: bool | str = False, sample_every: int | None = None, background: bool = False,
+                      loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
+                      report_to: str | Iterable[str] | None = None, stop_grace: float | None = None,
+                      cache_dir: str | None = None) -> RunRecord:
     """Fine-tune on ``processes`` processes as ``backend.strategy`` says; returns the run record.
 
     Checks everything it can first (config, strategy, this machine, data) and refuses with a
@@ -316,7 +322,7 @@ def _take_back(job: FinetuneJob, launch: Launch, bundle: LoadedModel, record: Ru
         record.report = final_test_report(job, bundle)
 
 
-def _load_full_weights(model: Any, run_dir: Path) -> None:
+def _load_full_weights(model: torch.nn.Module, run_dir: Path) -> None:
     """Full fine-tune: copy rank 0's saved weights (one or sharded safetensors files) into ``model``."""
     # lazy: pulls safetensors; %load_ext stays light
     from safetensors.torch import load_file
@@ -324,7 +330,7 @@ def _load_full_weights(model: Any, run_dir: Path) -> None:
     files = sorted(run_dir.glob("model*.safetensors"))
     if not files:
         raise CheckpointError(f"{run_dir}: rank 0 saved no model weights; see {run_dir.parent / OUTPUT_NAME}.")
-    state: dict[str, Any] = {}
+    state: dict[str, torch.Tensor] = {}
     for path in files:
         state.update(load_file(str(path)))
     missing, unexpected = model.load_state_dict(state, strict=False)

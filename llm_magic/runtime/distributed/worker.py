@@ -17,11 +17,16 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from llm_magic.errors import CheckpointError
-from llm_magic.runtime.training.loggers import TextLogger
-from llm_magic.runtime.training.runs import training_state
+from llm_magic.runtime.training.loggers import MetricLogger, TextLogger
+from llm_magic.runtime.training.runs import RunRecord, training_state
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import torch
+
+    from llm_magic.runtime.session import Session
 
 __all__ = [
     "JsonlLogger", "RESULT_NAME", "RUN_ID", "START_WEIGHTS_NAME", "finish", "gathered", "load_trainable_weights",
@@ -63,7 +68,7 @@ def setup() -> int:
     return rank()
 
 
-def prepare_session(session: Any, checkpoints: str | os.PathLike, run_name: str | None = None,
+def prepare_session(session: Session, checkpoints: str | os.PathLike, run_name: str | None = None,
                     tracking_root: str | None = None) -> None:
     """Make every process's session write its trainer checkpoints to ``checkpoints/train``.
 
@@ -78,7 +83,7 @@ def prepare_session(session: Any, checkpoints: str | os.PathLike, run_name: str 
     state.tracking_name, state.tracking_root = run_name, tracking_root
 
 
-def watch_stop_file(path: str | os.PathLike, session: Any) -> threading.Thread:
+def watch_stop_file(path: str | os.PathLike, session: Session) -> threading.Thread:
     """Ask ``session``'s training to stop while ``path`` exists (a daemon thread polls for it).
 
     The trainer's stop callback makes all processes agree on the step, so they stop together
@@ -153,7 +158,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def rank0_loggers(log_path: str | None) -> list[Any]:
+def rank0_loggers(log_path: str | None) -> list[MetricLogger]:
     """The metric loggers of this process: rank 0 logs (JSON lines, or a text line), others don't."""
     if rank() != 0:
         return []
@@ -163,11 +168,11 @@ def rank0_loggers(log_path: str | None) -> list[Any]:
     return [TextLogger()]
 
 
-def _trainable(model: Any) -> dict[str, Any]:
+def _trainable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_trainable_weights(model: Any, path: str | os.PathLike) -> int:
+def save_trainable_weights(model: torch.nn.Module, path: str | os.PathLike) -> int:
     """Write ``model``'s trainable weights (an adapter's, or all for a full fine-tune); return the count."""
     # lazy: pulls safetensors; %load_ext stays light
     from safetensors.torch import save_file
@@ -177,7 +182,7 @@ def save_trainable_weights(model: Any, path: str | os.PathLike) -> int:
     return len(tensors)
 
 
-def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
+def load_trainable_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """Copy weights written by :func:`save_trainable_weights` into ``model``; names and shapes must match."""
     # lazy: pulls torch; %load_ext stays light
     import torch
@@ -199,7 +204,7 @@ def load_trainable_weights(model: Any, path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def gathered(model: Any) -> Iterator[None]:
+def gathered(model: torch.nn.Module) -> Iterator[None]:
     """Within this block rank 0 holds ``model``'s whole weights (call it on every rank: it gathers).
 
     DDP and ZeRO-1/2 keep whole weights on each process already. ZeRO-3 partitions them: DeepSpeed's
@@ -225,8 +230,8 @@ def gathered(model: Any) -> Iterator[None]:
 
     # Every rank takes part in the all-gather; with cpu_offload only rank 0 receives the tensors.
     full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    swapped: list[tuple[Any, str, Any]] = []
-    whole: dict[int, Any] = {}  # a tied weight (one parameter in two modules) stays one parameter
+    swapped: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
+    whole: dict[int, torch.nn.Parameter] = {}  # a tied weight (one parameter in two modules) stays one parameter
     for prefix, module in model.named_modules():
         for name, param in list(module.named_parameters(prefix=prefix, recurse=False, remove_duplicate=False)):
             local = name.rsplit(".", 1)[-1]
@@ -243,14 +248,13 @@ def gathered(model: Any) -> Iterator[None]:
             module.register_parameter(local, param)
 
 
-def write_result(folder: str | os.PathLike, record: Any) -> Path:
+def write_result(folder: str | os.PathLike, record: RunRecord) -> Path:
     """Write rank 0's run summary (``result.json``) into ``folder``."""
     path = Path(folder) / RESULT_NAME
     fields = ("run_id", "status", "global_step", "max_steps", "best_step", "best_metric", "train_rows",
               "metrics", "notes", "error", "tracking")
-    result = {k: getattr(record, k, None) for k in fields}
-    checkpoint = getattr(record, "checkpoint", None)
-    result["checkpoint"] = os.path.abspath(checkpoint) if checkpoint else None
+    result = {k: getattr(record, k) for k in fields}
+    result["checkpoint"] = os.path.abspath(record.checkpoint) if record.checkpoint else None
     path.write_text(json.dumps(result, default=_plain, indent=2), encoding="utf-8")
     return path
 

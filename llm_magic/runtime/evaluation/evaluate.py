@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pandas as pd
 import torch
 
+from llm_magic.runtime.config.schema.trainer import PreferenceTrainer
 from llm_magic.runtime.evaluation.metrics import (
     bleu, classification_metrics, exact_match, perplexity, rouge,
 )
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from transformers import PreTrainedTokenizerBase
 
     from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.tokenize import SequenceLimits
     from llm_magic.runtime.training.data import SplitData
 
 __all__ = ["evaluate_split", "greedy_generate", "teacher_forced_metrics"]
@@ -132,7 +134,7 @@ def greedy_generate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
 
 
 def sample_generator(tokenizer: PreTrainedTokenizerBase, max_new_tokens: int = 16, add_special_tokens: bool = True,
-                     prompt_limits: Any = None) -> Callable[[Any, list[str]], list[str]]:
+                     prompt_limits: SequenceLimits | None = None) -> Callable[[torch.nn.Module, list[str]], list[str]]:
     """A ``(model, prompts) -> answers`` function for the widget's ``--sample-every`` previews."""
     def generate(model: torch.nn.Module, prompts: list[str]) -> list[str]:
         return greedy_generate(model, tokenizer, prompts, max_new_tokens, add_special_tokens=add_special_tokens,
@@ -215,11 +217,12 @@ def evaluate_split(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, c
         report.notes.append(note)
     report.examples = pd.DataFrame({"prompt": prompts, "target": targets, "prediction": predictions}
                                    ).head(_EXAMPLE_ROWS)
-    rejected = getattr(split, "rejected", None)
+    rejected = split.rejected
     trainer = config.trainer
     if rejected is not None:
         # The run's beta scales the implicit rewards as in its training logs.
-        beta = float(getattr(trainer, f"{trainer.type}_beta", 0.1))  # dpo_beta, kto_beta, orpo_beta
+        # A preference split scored under another trainer type: TRL's default beta.
+        beta = trainer.beta if isinstance(trainer, PreferenceTrainer) else 0.1
         with task(f"Evaluating the {name} split: scoring chosen against rejected answers",
                   total=(4 if rewards else 2) * len(prompts)) as step:
             report.metrics.update(preference_metrics(

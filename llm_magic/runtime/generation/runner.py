@@ -214,7 +214,7 @@ def generate_samples(
                     name_format=name_format, listener=listener)
 
 
-def _samples(session: Any, text: str, *, raw: bool, seed: int | None, n: int, compare: bool,
+def _samples(session: Session, text: str, *, raw: bool, seed: int | None, n: int, compare: bool,
              overrides: dict[str, Any] | None, name_format: Callable[[str], str],
              listener: GenerationListener | None) -> GenerationResults:
     """:func:`generate_samples` once the session was found idle (or claimed busy by the caller)."""

@@ -6,7 +6,7 @@
 - ``loggers``: the metric-logger Protocol (numbers through ``log`` / ``log_dict``, events through
   ``on_max_steps``, ``on_best_step``, ``on_samples``, ``on_status``), its no-op ``BaseLogger``, a
   text logger and a recording logger;
-- ``callbacks`` / ``trainer`` / ``runner``: one run (:func:`run_finetune`): best checkpoint,
+- ``callbacks`` / ``trainer`` / ``runner``: one run (:func:`~.runner.run_job` on a ``FinetuneJob``): best checkpoint,
   early stopping, stop-and-resume, NaN guard;
 - ``runs`` / ``status`` / ``api``: what the session keeps (runs, history) and offers
   (``Session.train``, ``evaluate``, ``stop_training``, ``history``, ``runs``).

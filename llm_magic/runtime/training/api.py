@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from llm_magic.errors import DataError, LlmMagicError
 from llm_magic.runtime.data import model_context_length, prepare_data
@@ -26,15 +26,25 @@ from llm_magic.runtime.training.settings import scale_for_processes, settings_fr
 from llm_magic.runtime.training.status import TrainingStatus
 from llm_magic.runtime.training.tracking import Tracking, parse_report_to, write_artifacts
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from collections.abc import Iterable
+
+    import torch
+
+    from llm_magic.runtime.config import LLMConfig
+    from llm_magic.runtime.data.sources import DataSource
     from llm_magic.runtime.evaluation.report import EvalReport
     from llm_magic.runtime.models.loader import LoadedModel
+    from llm_magic.runtime.session import Session
+    from llm_magic.runtime.training.data import SplitData, TrainingData
+    from llm_magic.runtime.training.settings import TrainerSettings
 
 __all__ = ["announce_end", "dispatch", "evaluate", "evaluate_model", "final_test_report", "start_run", "status",
            "stop_training", "train"]
 
 
-def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache_dir: str | None = None) -> Any:
+def _prepare(config: LLMConfig, bundle: LoadedModel, data: DataSource, seed: int | None = None,
+             cache_dir: str | None = None) -> TrainingData:
     """Tokenized splits for ``config`` (``runtime.data.prepare_data``) as :class:`TrainingData`.
 
     ``cache_dir``: the session's ``Settings.cache_dir`` (where a retrieval index is cached).
@@ -49,15 +59,15 @@ def _prepare(config: Any, bundle: Any, data: Any, seed: int | None = None, cache
     return from_prepared(prepared, bundle.tokenizer, config)
 
 
-def _bind(session: Any, data: Any) -> None:
+def _bind(session: Session, data: DataSource) -> None:
     """Remember ``data`` as the session's default for later calls (after it proved usable)."""
-    session.bind_data(data) if hasattr(session, "bind_data") else setattr(session, "data", data)
+    session.bind_data(data)
 
 
-def train(session: Any, data: Any = None, *, resume: bool | str = False, background: bool = False,
+def train(session: Session, data: DataSource | None = None, *, resume: bool | str = False, background: bool = False,
           sample_every: int | None = None,
           loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None = None,
-          report_to: Any = None, seed: int | None = None) -> RunRecord:
+          report_to: str | Iterable[str] | None = None, seed: int | None = None) -> RunRecord:
     """Fine-tune the session's model on ``data`` (or evaluate it, for ``trainer.type: none``).
 
     ``loggers`` are metric loggers, or a function of the new :class:`RunRecord` returning them
@@ -69,7 +79,7 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
     """
     session.check_idle("start training")
     config = session.require_config()
-    if settings_from_config(getattr(config, "trainer", None)).type == "none":
+    if config.trainer.type == "none":
         trackers = parse_report_to(report_to)  # before anything happens: a missing tracker changes nothing
         if resume:
             raise LlmMagicError("--resume needs trainer.type: finetune; this config only evaluates (type: none).")
@@ -92,7 +102,7 @@ def train(session: Any, data: Any = None, *, resume: bool | str = False, backgro
                     busy=f"training run {record.run_id} is in progress")
 
 
-def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
+def _seed_run(bundle: LoadedModel, config: LLMConfig, seed: int | None) -> int:
     """Seed Python, NumPy and torch for a run; return the seed (``seed`` or ``random_seed``).
 
     An adapter still at its initial weights is re-drawn under a different seed (detach, wrap
@@ -116,8 +126,8 @@ def _seed_run(bundle: Any, config: Any, seed: int | None) -> int:
     return seed
 
 
-def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], None], *, data: Any,
-             background: bool, busy: str) -> RunRecord:
+def dispatch(session: Session, state: TrainingState, record: RunRecord, execute: Callable[[], None], *,
+             data: DataSource, background: bool, busy: str) -> RunRecord:
     """Run ``execute`` (which fills ``record``) now, or in a background thread; return ``record``.
 
     In the foreground a failed run raises its error; either way ``data`` becomes the session's
@@ -150,7 +160,9 @@ def dispatch(session: Any, state: Any, record: RunRecord, execute: Callable[[], 
     return record
 
 
-def start_run(state: Any, record: RunRecord, loggers: Any) -> list:
+def start_run(state: TrainingState, record: RunRecord,
+              loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None,
+              ) -> list[MetricLogger]:
     """Make ``record`` the current run of ``state`` and return its loggers.
 
     ``loggers`` is a list, a factory taking the run record (the widget wants the run id), or None
@@ -178,7 +190,7 @@ class RecordProgress(BaseLogger):
         """Track the step."""
         self._at(step)
 
-    def log_dict(self, values: Any, step: int) -> None:
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
         """Track the step."""
         self._at(step)
 
@@ -192,7 +204,7 @@ class RecordProgress(BaseLogger):
         self._at(step)
         self.record.best_step = int(best_step)
 
-    def on_samples(self, samples: Any, step: int) -> None:
+    def on_samples(self, samples: Sequence[Mapping[str, str]], step: int) -> None:
         """Track the step."""
         self._at(step)
 
@@ -201,7 +213,7 @@ class RecordProgress(BaseLogger):
         self._at(step)
 
 
-def _background(session: Any, state: Any, execute: Any, threads: int) -> None:
+def _background(session: Session, state: TrainingState, execute: Callable[[], None], threads: int) -> None:
     # OpenMP's thread count is per-thread state: the training thread takes the caller's count.
     try:
         with thread_count(threads):
@@ -219,9 +231,10 @@ def _execute_finetune(job: FinetuneJob, bundle: LoadedModel, record: RunRecord, 
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     record.notes = _config_notes(job.settings, job.config, processes)
-    scaled = scale_for_processes(job.settings, processes)
+    settings, scaled = scale_for_processes(job.settings, processes)
     if scaled:
         record.notes.append(scaled)
+        job = job.replace(settings=settings)  # the planned job stays as planned
     with recorded(record, loggers), tracked(job.trackers, record, state, bundle.model) as tracking:
         result = run_job(job, bundle.model, bundle.tokenizer, state, loggers=loggers,
                          callbacks=tracking.callbacks if tracking else ())
@@ -269,25 +282,26 @@ def final_test_report(job: FinetuneJob, bundle: LoadedModel) -> EvalReport | Non
     return _evaluate_part(job.config, bundle, prepared, part, "test") if part is not None else None
 
 
-def _evaluate_part(config: Any, bundle: Any, prepared: Any, part: Any, split: str, rewards: bool = True) -> Any:
+def _evaluate_part(config: LLMConfig, bundle: LoadedModel, prepared: TrainingData, part: SplitData, split: str,
+                   rewards: bool = True) -> EvalReport:
     """``evaluate_split`` of ``bundle``'s model on ``part`` (one split of ``prepared``) with the trainer's batch size."""
     # lazy: pulls torch and transformers; %load_ext stays light
     from llm_magic.runtime.evaluation.evaluate import evaluate_split
 
-    settings = settings_from_config(getattr(config, "trainer", None))
+    settings = settings_from_config(config.trainer)
     return evaluate_split(bundle.model, bundle.tokenizer, config, part, name=split,
                           collator=prepared.collator, batch_size=max(1, settings.eval_batch_size),
                           add_special_tokens=prepared.add_special_tokens, rewards=rewards)
 
 
-def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
+def _config_notes(settings: TrainerSettings, config: LLMConfig, processes: int = 1) -> list[str]:
     """The run's notes on keys the user set that do nothing (each key once).
 
     ``config.without_effect()`` covers every such key (the trainer's inert ones included); a
     trainer key of ``settings.inert_set`` it does not list is still named, except
     ``learning_rate_scaling`` on several ``processes``, where it applies.
     """
-    unused = config.without_effect() if hasattr(config, "without_effect") else []
+    unused = config.without_effect()
     paths = {path for path, _, _ in unused}
     inert = [key for key in settings.inert_set if f"trainer.{key}" not in paths
              and not (key == "learning_rate_scaling" and processes > 1)]
@@ -299,7 +313,8 @@ def _config_notes(settings: Any, config: Any, processes: int = 1) -> list[str]:
     return [redact(note) for note in notes]
 
 
-def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[MetricLogger] | None,
+def _evaluate_run(session: Session, config: LLMConfig, data: DataSource | None,
+                  loggers: Sequence[MetricLogger] | Callable[[RunRecord], Sequence[MetricLogger]] | None,
                   split: str = "test", trackers: Sequence[str] = ()) -> RunRecord:
     state = training_state(session)
     report = evaluate(session, data, split=split)
@@ -317,7 +332,8 @@ def _evaluate_run(session: Any, config: Any, data: Any, loggers: Sequence[Metric
 
 
 @contextlib.contextmanager
-def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) -> Iterator[Any]:
+def tracked(trackers: Sequence[str], record: RunRecord, state: TrainingState,
+            model: torch.nn.Module | None) -> Iterator[Tracking | None]:
     """The run's :class:`~.tracking.Tracking` (None without trackers), closed however the body ends.
 
     A body that completes also attaches the artifacts (adapter weights of ``model``, config).
@@ -344,7 +360,8 @@ def tracked(trackers: Sequence[str], record: RunRecord, state: Any, model: Any) 
                 record.notes.append("Reported to " + "; ".join(f"{k}: {v}" for k, v in record.tracking.items()) + ".")
 
 
-def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool = False) -> Any:
+def evaluate(session: Session, data: DataSource | None = None, split: str = "test",
+             compare: bool = False) -> EvalReport | EvalComparison:
     """Metrics of the current model on ``split`` of ``data`` (default: the bound data); no training.
 
     ``compare`` also evaluates the base model (the adapter switched off) and returns an
@@ -361,8 +378,8 @@ def evaluate(session: Any, data: Any = None, split: str = "test", compare: bool 
     return report
 
 
-def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, compare: bool = False,
-                   cache_dir: str | None = None) -> Any:
+def evaluate_model(config: LLMConfig, bundle: LoadedModel, data: DataSource, split: str = "test", *,
+                   compare: bool = False, cache_dir: str | None = None) -> EvalReport | EvalComparison:
     """The report of ``bundle``'s model on ``split`` of ``data`` prepared for ``config``; weights unchanged.
 
     What ``%llm_eval`` and a multi-process run's final test evaluation both compute (the same
@@ -382,7 +399,7 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
             "adapter, so both are the same model. Add an adapter (e.g. 'adapter: {type: lora}') and train "
             "it, or drop --compare.")
 
-    def run(rewards: bool = True) -> Any:
+    def run(rewards: bool = True) -> EvalReport:
         return _evaluate_part(config, bundle, prepared, part, split, rewards=rewards)
 
     report = run()
@@ -393,7 +410,7 @@ def evaluate_model(config: Any, bundle: Any, data: Any, split: str = "test", *, 
     return report
 
 
-def stop_training(session: Any, wait: float | None = None) -> bool:
+def stop_training(session: Session, wait: float | None = None) -> bool:
     """Ask the run in progress to stop after its current step; True if one was running.
 
     ``wait`` seconds (None: don't wait) to let a background run finish writing its checkpoint.
@@ -407,6 +424,6 @@ def stop_training(session: Any, wait: float | None = None) -> bool:
     return True
 
 
-def status(session: Any) -> Any:
+def status(session: Session) -> TrainingStatus:
     """A :class:`~llm_magic.runtime.training.status.TrainingStatus` of the current or last run."""
     return TrainingStatus.of(training_state(session))

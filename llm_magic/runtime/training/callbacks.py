@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -219,7 +219,7 @@ class ClipCallback(TrainerCallback):
 class SampleCallback(TrainerCallback):
     """Every ``every`` steps, logs the model's greedy answers to fixed validation prompts."""
 
-    def __init__(self, every: int, examples: Sequence[dict], generate: Callable[[Any, list[str]], list[str]],
+    def __init__(self, every: int, examples: Sequence[dict], generate: Callable[[torch.nn.Module, list[str]], list[str]],
                  emit: Callable[[list[dict], int], None]) -> None:
         self.every = every
         self.examples = list(examples)
@@ -247,7 +247,7 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def _any_process(flag: bool, device: Any) -> bool:
+def _any_process(flag: bool, device: torch.device) -> bool:
     """True on every process when ``flag`` is true on any of them (a MAX all-reduce)."""
     value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)

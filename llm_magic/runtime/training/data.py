@@ -106,7 +106,7 @@ def from_prepared(prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
                 parts[name].rejected = target_texts(source[column], config.output_feature)
             else:
                 parts[name].desirable = desirable_flags(source[column], column)
-    if parts["train"] is None:  # evaluation needs no train rows; run_finetune refuses an empty split
+    if parts["train"] is None:  # evaluation needs no train rows; run_job refuses an empty split
         parts["train"] = SplitData([], [], [])
     notes = prepared.summary().splitlines()[1:]
     return TrainingData(parts["train"], parts["validation"], parts["test"], make_data_collator(tokenizer),

@@ -46,7 +46,7 @@ class FinetuneJob:
     frozen copy (:func:`dataclasses.replace`).
     """
 
-    #: The validated config (``LLMConfig``); None only for :func:`~.runner.run_finetune` without a session.
+    #: The validated config (``LLMConfig``); None only for a job built from loose pieces (the runner's tests).
     config: LLMConfig | None
     settings: TrainerSettings
     #: The user's data (a DataFrame, a file, ...); a multi-process job's processes read it from its folder.
@@ -112,7 +112,7 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
     data = resolve_data(session, data)
     run_data = (_check_preference_data(settings.preference.kind, config, data)
                 if settings.preference is not None else None)
-    adapter = getattr(config, "adapter", None)
+    adapter = config.adapter
     return FinetuneJob(
         config, settings, data, seed=seed, previous=previous,
         # Absolute: a multi-process job's train.py runs in another folder than the notebook.
@@ -123,15 +123,9 @@ def plan_job(session: Session, data: DataSource | None, *, resume: bool | str,
     )
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    """``config`` as a plain dict (the run record's copy)."""
-    for method in ("to_dict", "model_dump"):
-        if hasattr(config, method):
-            try:
-                return dict(getattr(config, method)())
-            except TypeError:
-                continue
-    return dict(config) if isinstance(config, dict) else {}
+def config_dict(config: LLMConfig | None) -> dict[str, Any]:
+    """``config`` as a plain dict (the run record's copy); empty for a job without a config."""
+    return config.to_dict() if config is not None else {}
 
 
 def resolve_data(session: Session, data: DataSource | None) -> DataSource:

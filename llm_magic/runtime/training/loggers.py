@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any, Iterable, Mapping, Protocol, Sequence, TextIO, runtime_checkable
 
-__all__ = ["BaseLogger", "EVENTS", "MetricLogger", "RecordingLogger", "TextLogger", "metric_loggers"]
+__all__ = ["BaseLogger", "EVENTS", "MetricLogger", "RecordingLogger", "ScalarLogger", "TextLogger", "metric_loggers"]
 
 #: Each event's name (in the earlier protocol, and in a multi-process job's JSON lines) -> its method.
 EVENTS = {"max_steps": "on_max_steps", "best_step": "on_best_step", "samples": "on_samples",
@@ -88,7 +88,7 @@ class BaseLogger:
         """Nothing to flush."""
 
 
-def route_event(logger: Any, name: str, value: Any, step: int) -> bool:
+def route_event(logger: MetricLogger, name: str, value: Any, step: int) -> bool:
     """Send an event logged by name (the earlier protocol) to ``logger``'s typed method; True if it was one."""
     method = EVENTS.get(name)
     if method is None:
@@ -97,11 +97,25 @@ def route_event(logger: Any, name: str, value: Any, step: int) -> bool:
     return True
 
 
-class _NamedEvents:
-    """A logger of the earlier protocol (``log``, ``log_dict``, ``close`` only): it gets events
-    through ``log`` under their names, as it did before."""
+class ScalarLogger(Protocol):
+    """A logger of the earlier protocol: ``log``, ``log_dict`` and ``close`` only; events come
+    through ``log`` under their names, with their value (a number, a status, a list of samples)."""
 
-    def __init__(self, inner: Any) -> None:
+    def log(self, name: str, value: Any, step: int) -> None:
+        """Record one number, or an event under its name."""
+
+    def log_dict(self, values: Mapping[str, float], step: int) -> None:
+        """Record several numbers logged together."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class _NamedEvents:
+    """A :class:`ScalarLogger` wrapped as a :class:`MetricLogger`: it gets events through ``log``
+    under their names, as it did before."""
+
+    def __init__(self, inner: ScalarLogger) -> None:
         self.inner = inner
 
     def log(self, name: str, value: float, step: int) -> None:
@@ -133,7 +147,7 @@ class _NamedEvents:
         self.inner.close()
 
 
-def metric_loggers(loggers: Iterable[Any]) -> list[MetricLogger]:
+def metric_loggers(loggers: Iterable[MetricLogger | ScalarLogger]) -> list[MetricLogger]:
     """``loggers`` as :class:`MetricLogger` s: one without the typed event methods is wrapped."""
     return [logger if all(hasattr(logger, method) for method in EVENTS.values()) else _NamedEvents(logger)
             for logger in loggers]

@@ -1,7 +1,8 @@
 """One fine-tuning run: ``trainer:`` settings -> ``TrainingArguments`` + callbacks -> HF ``Trainer``.
 
 :func:`run_job` trains a loaded model in place on a :class:`~.job.FinetuneJob` and returns a
-:class:`RunResult` (:func:`run_finetune` does the same from loose pieces, without a session). It:
+:class:`RunResult`; both executors call it (the kernel's ``training.api``, and ``Session.train``
+inside each process of a multi-process job). It:
 
 - validates on the validation split at the configured cadence and keeps the best weights by
   ``trainer.validation_metric`` (HF ``load_best_model_at_end``), with early stopping;
@@ -19,10 +20,17 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Callable, Sequence
 
 import torch
-from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+from transformers import (
+    EarlyStoppingCallback,
+    PreTrainedTokenizerBase,
+    PrinterCallback,
+    TrainerCallback,
+    TrainingArguments,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from llm_magic.errors import DataError, LlmMagicError
@@ -39,15 +47,14 @@ from llm_magic.runtime.training.callbacks import (
 )
 from llm_magic.runtime.training import packing
 from llm_magic.runtime.training import preference as preference_tuning
-from llm_magic.runtime.training.data import SplitData, TrainingData
+from llm_magic.runtime.training.data import SplitData
 from llm_magic.runtime.training.job import FinetuneJob
 from llm_magic.runtime.training.loggers import MetricLogger
 from llm_magic.runtime.training.runs import TrainingState
 from llm_magic.runtime.training.settings import TrainerSettings
 from llm_magic.runtime.training.trainer import LlmTrainer
 
-__all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_finetune",
-           "run_job"]
+__all__ = ["NAN_CAUSES", "RunResult", "SAMPLE_MAX_NEW_TOKENS", "SigintToStop", "latest_checkpoint", "run_job"]
 
 #: Length of the answers ``--sample-every`` generates (for the rows it shows).
 SAMPLE_MAX_NEW_TOKENS = 16
@@ -102,7 +109,7 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 
 
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
-                    notes: list[str], seed: int = 42, padding_free: bool = False) -> Any:
+                    notes: list[str], seed: int = 42, padding_free: bool = False) -> TrainingArguments:
     """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
@@ -160,7 +167,7 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
     return TrainingArguments(**kwargs)
 
 
-def _freeze(model: Any, pattern: str | None) -> dict[str, bool]:
+def _freeze(model: torch.nn.Module, pattern: str | None) -> dict[str, bool]:
     """Freeze parameters whose name matches ``pattern``; return the flags to restore later."""
     if not pattern:
         return {}
@@ -178,12 +185,12 @@ def _freeze(model: Any, pattern: str | None) -> dict[str, bool]:
     return changed
 
 
-def _snapshot(model: Any) -> dict[str, Any]:
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the trainable weights, to roll back a run that diverged."""
     return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _restore(model: Any, snapshot: dict[str, Any]) -> None:
+def _restore(model: torch.nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name in snapshot:
@@ -201,7 +208,8 @@ class SigintToStop:
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
-        self.previous: Any = None
+        # What SIGINT did before (a handler, or SIG_DFL / SIG_IGN), put back on exit.
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
         self.active = False
         self.told = False
 
@@ -211,7 +219,7 @@ class SigintToStop:
             self.active = True
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             if not self.told:
                 self.told = True
@@ -220,50 +228,14 @@ class SigintToStop:
             return
         self.event.set()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.active:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def run_finetune(
-    model: Any,
-    tokenizer: Any,
-    settings: TrainerSettings,
-    data: TrainingData,
-    *,
-    output_dir: str,
-    run_id: str,
-    loggers: Sequence[MetricLogger] = (),
-    history: list[dict] | None = None,
-    stop_event: threading.Event | None = None,
-    resume_from: str | None = None,
-    sample_every: int | None = None,
-    sample_generate: Callable[[Any, list[str]], list[str]] | None = None,
-    loraplus_lr_ratio: float | None = None,
-    seed: int = 42,
-    tracking: Any = None,
-) -> RunResult:
-    """Fine-tune ``model`` in place on ``data`` as ``settings`` say, without a session or a config.
-
-    The same run as :func:`run_job` (which the session's executors call with their
-    :class:`~.job.FinetuneJob`), for scripts and tests that hold only the pieces: this builds the
-    job from them. ``tracking`` (a :class:`~llm_magic.runtime.training.tracking.Tracking`) adds
-    its trackers' callbacks; their runs stay open for the caller's test metrics and artifacts.
-    """
-    job = FinetuneJob(None, settings, None, seed=seed, resume_from=resume_from, sample_every=sample_every,
-                      loraplus_lr_ratio=loraplus_lr_ratio, run_id=run_id, output_dir=output_dir, prepared=data)
-    state = TrainingState()
-    if history is not None:
-        state.history = history
-    if stop_event is not None:
-        state.stop_event = stop_event
-    return run_job(job, model, tokenizer, state, loggers=loggers,
-                   callbacks=tracking.callbacks if tracking else (), sample_generate=sample_generate)
-
-
-def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, *,
-            loggers: Sequence[MetricLogger] = (), callbacks: Sequence[Any] = (),
-            sample_generate: Callable[[Any, list[str]], list[str]] | None = None) -> RunResult:
+def run_job(job: FinetuneJob, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, state: TrainingState, *,
+            loggers: Sequence[MetricLogger] = (), callbacks: Sequence[TrainerCallback] = (),
+            sample_generate: Callable[[torch.nn.Module, list[str]], list[str]] | None = None) -> RunResult:
     """Fine-tune ``model`` in place on ``job.prepared`` as ``job.settings`` say; see the module docstring.
 
     ``state`` gives the run its stop event and the history its logged steps go to; ``callbacks``
@@ -299,7 +271,7 @@ def run_job(job: FinetuneJob, model: Any, tokenizer: Any, state: TrainingState, 
 
     metrics_cb = MetricsCallback(run_id, loggers, history)
     stop_cb, nan_cb = StopCallback(stop_event), NanGuardCallback()
-    trainer_callbacks: list[Any] = [metrics_cb, stop_cb, nan_cb]
+    trainer_callbacks: list[TrainerCallback] = [metrics_cb, stop_cb, nan_cb]
     if evaluating and settings.early_stop > 0:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
     if settings.clip_norm or settings.clip_value:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence, TypeVar
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.secrets import redact
 from llm_magic.runtime.settings import DEFAULT_OUTPUT_ROOT
-from llm_magic.runtime.training.loggers import format_duration
+from llm_magic.runtime.training.loggers import MetricLogger, format_duration
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import pandas as pd
 
+    from llm_magic.runtime.evaluation.report import EvalComparison, EvalReport
     from llm_magic.runtime.session import Session
 
 __all__ = ["OWNER", "RunRecord", "RunsTable", "TrainingState", "recorded", "training_state", "unique_runs"]
@@ -49,7 +50,8 @@ class RunRecord:
     checkpoint: str | None = None
     train_rows: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    report: Any = None
+    #: The test (or ``%llm_eval``) report; a comparison with the base model for ``--compare``.
+    report: EvalReport | EvalComparison | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     #: Experiment trackers this run reported to: name -> where (log folder, MLflow run id and URI).
@@ -62,7 +64,7 @@ class RunRecord:
 
 
 @contextlib.contextmanager
-def recorded(record: RunRecord, loggers: Sequence[Any]) -> Iterator[RunRecord]:
+def recorded(record: RunRecord, loggers: Sequence[MetricLogger]) -> Iterator[RunRecord]:
     """Run a training job's body so that ``record`` always ends up finished.
 
     A user-level failure (:class:`~llm_magic.errors.LlmMagicError`) becomes ``status: failed``
@@ -118,7 +120,7 @@ class TrainingState:
         self.thread: threading.Thread | None = None
         self.current: RunRecord | None = None
         #: The live loggers of the run in progress (``%llm_status`` reads the last values).
-        self.loggers: list[Any] = []
+        self.loggers: list[MetricLogger] = []
         #: Where run folders go (``<output_root>/<run-id>/checkpoint-N``; ``Settings.output_root``).
         self.output_root = output_root
         #: When set, every run gets this id: the processes of a multi-process job each have their

@@ -9,6 +9,7 @@ computed); it has no defaults and no checks of its own. Nothing here imports tor
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -197,19 +198,20 @@ def _accumulation(t: FinetuneTrainer, batch_size: int) -> int:
 LEARNING_RATE_SCALING = {"constant": lambda n: 1.0, "sqrt": math.sqrt, "linear": float}
 
 
-def scale_for_processes(settings: TrainerSettings, processes: int) -> str | None:
-    """Apply ``trainer.learning_rate_scaling`` for a run on ``processes`` processes, as Ludwig does
-    for its distributed workers (default ``linear``: N processes take an N-times larger step, since
-    each step sees N times the rows). Returns a note for the run, or None when nothing changed.
+def scale_for_processes(settings: TrainerSettings, processes: int) -> tuple[TrainerSettings, str | None]:
+    """``settings`` with ``trainer.learning_rate_scaling`` applied for a run on ``processes`` processes,
+    as Ludwig does for its distributed workers (default ``linear``: N processes take an N-times
+    larger step, since each step sees N times the rows), and a note for the run (None when nothing
+    changed). ``settings`` itself is left as it is: it belongs to a frozen ``FinetuneJob``.
     """
     if processes <= 1:
-        return None
+        return settings, None
     rule = settings.learning_rate_scaling
     factor = LEARNING_RATE_SCALING[rule](processes)
     if factor == 1.0:
-        return None
+        return settings, None
     base = settings.learning_rate
-    settings.learning_rate = base * factor
-    return (f"learning_rate_scaling: {rule}: the learning rate is {base:g} x {factor:g} = "
-            f"{settings.learning_rate:g} on {processes} processes (Ludwig's multi-worker rule; "
-            f"learning_rate_scaling: constant keeps {base:g}).")
+    scaled = dataclasses.replace(settings, learning_rate=base * factor)
+    return scaled, (f"learning_rate_scaling: {rule}: the learning rate is {base:g} x {factor:g} = "
+                    f"{scaled.learning_rate:g} on {processes} processes (Ludwig's multi-worker rule; "
+                    f"learning_rate_scaling: constant keeps {base:g}).")

@@ -7,9 +7,10 @@ import torch
 from llm_magic.runtime.training import loss as loss_module
 from llm_magic.runtime.training.loggers import RecordingLogger
 from llm_magic.runtime.training.loss import label_only_loss, loss_parts
-from llm_magic.runtime.training.runner import run_finetune
+from llm_magic.runtime.training.runner import run_job
 from llm_magic.runtime.training.settings import settings_from_config
 from llm_magic.runtime.training.trainer import LlmTrainer
+from tests.runtime.training.training_helpers import make_job, make_state
 from tests.tiny_models import tiny_config
 
 
@@ -120,8 +121,9 @@ def test_training_runs_match_the_full_logits_path(lora_model, tokenizer, task, t
     for fast in (True, False):
         monkeypatch.setattr(LlmTrainer, "label_only_loss", fast)
         log = RecordingLogger()
-        run_finetune(lora_model(), tokenizer, settings, task(validation=None, test=None),
-                     output_dir=str(tmp_path / str(fast)), run_id=str(fast), loggers=[log])
+        run_job(make_job(settings, task(validation=None, test=None), output_dir=str(tmp_path / str(fast)),
+                         run_id=str(fast)),
+                lora_model(), tokenizer, make_state(), loggers=[log])
         runs[fast] = [v for _, v in log.series("loss")]
     assert calls and all(calls)  # the fast path ran, and only in the first run
     assert len(runs[True]) == len(runs[False]) >= 2

@@ -7,9 +7,9 @@ import torch
 from llm_magic.runtime.training import packing
 from llm_magic.runtime.training.loggers import RecordingLogger
 from llm_magic.runtime.training.loss import label_only_loss
-from llm_magic.runtime.training.runner import run_finetune
+from llm_magic.runtime.training.runner import run_job
 from llm_magic.runtime.training.settings import settings_from_config
-from tests.runtime.training.training_helpers import WORDS
+from tests.runtime.training.training_helpers import WORDS, make_job, make_state
 
 
 def _rows(tokenizer, n=5):
@@ -60,8 +60,9 @@ def test_training_with_padding_free_batches_matches_padded(lora_model, tokenizer
     for flat in (True, False):
         monkeypatch.setattr(packing, "padding_free_applies", lambda model, flat=flat: flat)
         log = RecordingLogger()
-        run_finetune(lora_model(), tokenizer, settings, task(validation=None, test=None),
-                     output_dir=str(tmp_path / str(flat)), run_id=str(flat), loggers=[log])
+        run_job(make_job(settings, task(validation=None, test=None), output_dir=str(tmp_path / str(flat)),
+                         run_id=str(flat)),
+                lora_model(), tokenizer, make_state(), loggers=[log])
         losses[flat] = [v for _, v in log.series("loss")]
     assert collated == [4, 4, 4]  # the flattening collator built every training batch
     assert losses[True] == pytest.approx(losses[False], abs=1e-5) and len(losses[True]) == 3

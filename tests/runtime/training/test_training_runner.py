@@ -1,4 +1,4 @@
-"""run_finetune on a tiny LoRA Llama: learning, best checkpoint, early stop, accumulation, NaN guard."""
+"""run_job on a tiny LoRA Llama: learning, best checkpoint, early stop, accumulation, NaN guard."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,9 +9,9 @@ import torch
 
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.training.loggers import RecordingLogger
-from llm_magic.runtime.training.runner import run_finetune
+from llm_magic.runtime.training.runner import run_job
 from llm_magic.runtime.training.settings import settings_from_config
-from tests.runtime.training.training_helpers import WORDS, pairs, trainable_state
+from tests.runtime.training.training_helpers import WORDS, make_job, make_state, pairs, trainable_state
 
 
 def settings(**trainer):
@@ -21,9 +21,10 @@ def settings(**trainer):
 def test_loss_goes_down_and_validation_keeps_the_best(lora_model, tokenizer, task, tmp_path):
     model, log = lora_model(), RecordingLogger()
     history: list[dict] = []
-    result = run_finetune(
-        model, tokenizer, settings(learning_rate=0.01, epochs=4, batch_size=4, early_stop=-1),
-        task(), output_dir=str(tmp_path / "run"), run_id="r1", loggers=[log], history=history,
+    result = run_job(
+        make_job(settings(learning_rate=0.01, epochs=4, batch_size=4, early_stop=-1),
+                 task(), output_dir=str(tmp_path / "run"), run_id="r1"),
+        model, tokenizer, make_state(history=history), loggers=[log],
     )
     losses = [v for _, v in log.series("loss")]
     evals = [v for _, v in log.series("eval_loss")]
@@ -47,10 +48,10 @@ def test_loss_goes_down_and_validation_keeps_the_best(lora_model, tokenizer, tas
 def test_early_stopping_after_evaluations_without_improvement(lora_model, tokenizer, task, tmp_path):
     # With a zero learning rate the validation loss cannot improve after the first evaluation.
     model, log = lora_model(), RecordingLogger()
-    result = run_finetune(
-        model, tokenizer,
-        settings(learning_rate=0.0, epochs=10, batch_size=12, early_stop=2, steps_per_checkpoint=1),
-        task(), output_dir=str(tmp_path / "run"), run_id="es", loggers=[log],
+    result = run_job(
+        make_job(settings(learning_rate=0.0, epochs=10, batch_size=12, early_stop=2, steps_per_checkpoint=1),
+                 task(), output_dir=str(tmp_path / "run"), run_id="es"),
+        model, tokenizer, make_state(), loggers=[log],
     )
     evals = [v for _, v in log.series("eval_loss")]
     assert result.status == "early_stopped"
@@ -64,10 +65,11 @@ def test_gradient_accumulation_matches_a_bigger_batch(lora_model, tokenizer, tas
                   optimizer={"type": "sgd"}, gradient_clipping={"clipglobalnorm": None})
     big, small = lora_model(seed=3), lora_model(seed=3)
     before = trainable_state(big)
-    run_finetune(big, tokenizer, settings(batch_size=4, **common), data,
-                 output_dir=str(tmp_path / "a"), run_id="a")
-    run_finetune(small, tokenizer, settings(batch_size=2, gradient_accumulation_steps=2, **common), data,
-                 output_dir=str(tmp_path / "b"), run_id="b")
+    run_job(make_job(settings(batch_size=4, **common), data, output_dir=str(tmp_path / "a"), run_id="a"),
+            big, tokenizer, make_state())
+    run_job(make_job(settings(batch_size=2, gradient_accumulation_steps=2, **common), data,
+                     output_dir=str(tmp_path / "b"), run_id="b"),
+            small, tokenizer, make_state())
     after_big, after_small = trainable_state(big), trainable_state(small)
     moved = [n for n in after_big if not torch.equal(after_big[n], before[n])]
     assert moved  # the step did something
@@ -95,8 +97,9 @@ def test_nan_loss_stops_the_run_names_causes_and_restores_weights(lora_model, to
     handle = model.base_model.model.model.register_forward_hook(_NanAfter(3))
     try:
         with pytest.raises(LlmMagicError) as info:
-            run_finetune(model, tokenizer, settings(learning_rate=0.01, epochs=3, batch_size=2),
-                         task(), output_dir=str(tmp_path / "run"), run_id="nan", loggers=[log])
+            run_job(make_job(settings(learning_rate=0.01, epochs=3, batch_size=2),
+                             task(), output_dir=str(tmp_path / "run"), run_id="nan"),
+                    model, tokenizer, make_state(), loggers=[log])
     finally:
         handle.remove()
     message = str(info.value)
@@ -116,8 +119,8 @@ def test_exploding_loss_from_a_huge_learning_rate_is_caught(llama_dir, tokenizer
     with pytest.raises(LlmMagicError, match="exploded.*learning rate is too high"):
         # The schema caps learning_rate at 1, so the runner's own guard is reached past validation.
         huge = dataclasses.replace(settings(epochs=2, batch_size=2), learning_rate=10.0)
-        run_finetune(model, tokenizer, huge,
-                     task(validation=None, test=None), output_dir=str(tmp_path / "run"), run_id="lr")
+        run_job(make_job(huge, task(validation=None, test=None), output_dir=str(tmp_path / "run"), run_id="lr"),
+                model, tokenizer, make_state())
     for name, value in trainable_state(model).items():
         assert torch.equal(value, before[name]), name
 
@@ -136,7 +139,8 @@ def test_stop_event_keeps_weights_checkpoints_and_resumes(lora_model, tokenizer,
     model, log = lora_model(), StopAtStep()
     out = str(tmp_path / "run")
     s = settings(learning_rate=0.01, epochs=2, batch_size=2, early_stop=-1)
-    first = run_finetune(model, tokenizer, s, task(), output_dir=out, run_id="s", loggers=[log], stop_event=stop)
+    first = run_job(make_job(s, task(), output_dir=out, run_id="s"), model, tokenizer,
+                    make_state(stop_event=stop), loggers=[log])
     assert first.status == "stopped" and first.global_step == 2
     assert first.checkpoint == os.path.join(out, "checkpoint-2")
     for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json", "adapter_model.safetensors"):
@@ -152,7 +156,7 @@ def test_stop_event_keeps_weights_checkpoints_and_resumes(lora_model, tokenizer,
 
     stop.clear()
     log2 = RecordingLogger()
-    second = run_finetune(model, tokenizer, s, task(), output_dir=out, run_id="s", loggers=[log2],
-                          stop_event=stop, resume_from=first.checkpoint)
+    second = run_job(make_job(s, task(), output_dir=out, run_id="s", resume_from=first.checkpoint),
+                     model, tokenizer, make_state(stop_event=stop), loggers=[log2])
     assert second.status == "finished" and second.global_step == second.max_steps == 12
     assert log2.series("loss")[0][0] == 3  # continued after step 2, not from scratch

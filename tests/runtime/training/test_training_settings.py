@@ -122,15 +122,16 @@ def test_training_arguments_follow_the_trainer_keys(tmp_path):
 
 
 def test_layers_to_freeze_and_l2_regularization_apply(lora_model, tokenizer, task, tmp_path):
-    from llm_magic.runtime.training.runner import run_finetune
-    from tests.runtime.training.training_helpers import trainable_state
+    from llm_magic.runtime.training.runner import run_job
+    from tests.runtime.training.training_helpers import make_job, make_state, trainable_state
 
     model = lora_model()
     before = trainable_state(model)
     s = settings_from_config({"type": "finetune", "learning_rate": 0.01, "train_steps": 2, "batch_size": 4,
                               "layers_to_freeze_regex": r"layers\.0\.", "regularization_lambda": 0.1,
                               "gradient_clipping": {"clipglobalnorm": None, "clipvalue": 0.001}})
-    run_finetune(model, tokenizer, s, task(validation=None, test=None), output_dir=str(tmp_path), run_id="f")
+    run_job(make_job(s, task(validation=None, test=None), output_dir=str(tmp_path), run_id="f"),
+            model, tokenizer, make_state())
     after = trainable_state(model)  # requires_grad restored after the run
     assert set(after) == set(before)
     frozen = [n for n in after if "layers.0." in n]
@@ -138,8 +139,9 @@ def test_layers_to_freeze_and_l2_regularization_apply(lora_model, tokenizer, tas
     assert frozen and all(torch.equal(after[n], before[n]) for n in frozen)
     assert all(not torch.equal(after[n], before[n]) for n in trained)
     with pytest.raises(LlmMagicError, match="matches no trainable parameter"):
-        run_finetune(model, tokenizer, settings_from_config({"type": "finetune", "layers_to_freeze_regex": "nope"}),
-                     task(validation=None, test=None), output_dir=str(tmp_path), run_id="g")
+        run_job(make_job(settings_from_config({"type": "finetune", "layers_to_freeze_regex": "nope"}),
+                         task(validation=None, test=None), output_dir=str(tmp_path), run_id="g"),
+                model, tokenizer, make_state())
 
 
 @pytest.mark.parametrize("rule, factor", [("linear", 4.0), ("sqrt", 2.0), ("constant", 1.0)])
@@ -147,8 +149,37 @@ def test_learning_rate_scales_with_the_processes_as_in_ludwig(rule, factor):
     from llm_magic.runtime.training.settings import scale_for_processes
 
     settings = settings_from_config({"type": "finetune", "learning_rate": 0.001, "learning_rate_scaling": rule})
-    note = scale_for_processes(settings, 4)
-    assert settings.learning_rate == pytest.approx(0.001 * factor)
+    scaled, note = scale_for_processes(settings, 4)
+    assert scaled.learning_rate == pytest.approx(0.001 * factor)
     assert (note is None) == (factor == 1.0)
+    assert settings.learning_rate == 0.001  # a new settings object; the given one is unchanged
     one = settings_from_config({"type": "finetune", "learning_rate": 0.001, "learning_rate_scaling": rule})
-    assert scale_for_processes(one, 1) is None and one.learning_rate == 0.001
+    same, note = scale_for_processes(one, 1)
+    assert note is None and same.learning_rate == 0.001 and one.learning_rate == 0.001
+
+
+def test_a_multi_process_run_scales_a_copy_and_leaves_the_jobs_settings(monkeypatch, tmp_path):
+    # In each process of a multi-process job, the kernel executor trains on the scaled learning
+    # rate while the FinetuneJob it was given (frozen) keeps the planned settings.
+    from types import SimpleNamespace
+
+    from llm_magic.runtime.training import api, runner
+    from llm_magic.runtime.training.runs import RunRecord
+    from tests.runtime.training.training_helpers import make_job, make_state
+
+    settings = settings_from_config({"type": "finetune", "learning_rate": 0.001, "learning_rate_scaling": "linear"})
+    job = make_job(settings, None, output_dir=str(tmp_path), run_id="scaled")
+    job = job.replace(config=SimpleNamespace(without_effect=lambda: []))
+    seen = []
+
+    def fake_run_job(ran, model, tokenizer, state, **kwargs):
+        seen.append(ran)
+        return runner.RunResult(ran.run_id, ran.output_dir, "stopped", 0, 1, 0.0)
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    record = RunRecord(run_id="scaled", kind="finetune", config={})
+    api._execute_finetune(job, SimpleNamespace(model=None, tokenizer=None), record, make_state(), [])
+    assert seen[0].settings.learning_rate == pytest.approx(0.004)
+    assert job.settings.learning_rate == 0.001 and job.settings is settings
+    assert any("0.001 x 4 = 0.004" in note for note in record.notes)

@@ -239,6 +239,11 @@ class DPOTrainerConfig(_PreferenceTrainer):
     dpo_label_smoothing: float = F(0.0, "Conservative DPO: assumed probability that a label is flipped.",
                                    ge=0, le=0.5)
 
+    @property
+    def beta(self) -> float:
+        """TRL's ``beta``: ``dpo_beta``."""
+        return self.dpo_beta
+
 
 class KTOTrainerConfig(_PreferenceTrainer):
     """Kahneman-Tversky Optimization (TRL's ``KTOTrainer``), from paired or unpaired feedback."""
@@ -249,12 +254,22 @@ class KTOTrainerConfig(_PreferenceTrainer):
                           "the row's answer is desirable.",
                           diverges="llm_magic addition: Ludwig's KTO reads paired data only.")
 
+    @property
+    def beta(self) -> float:
+        """TRL's ``beta``: ``kto_beta``."""
+        return self.kto_beta
+
 
 class ORPOTrainerConfig(_PreferenceTrainer):
     """Odds Ratio Preference Optimization (TRL's ``ORPOTrainer``): no reference model."""
 
     type: Literal["orpo"] = F("orpo", "Odds Ratio Preference Optimization.")
     orpo_beta: float = F(0.1, "Weight of the odds-ratio term beside the fine-tuning loss (TRL's `beta`).", gt=0)
+
+    @property
+    def beta(self) -> float:
+        """TRL's ``beta``: ``orpo_beta``."""
+        return self.orpo_beta
 
 
 PreferenceTrainer = Union[DPOTrainerConfig, KTOTrainerConfig, ORPOTrainerConfig]
