@@ -68,11 +68,18 @@ def _classes(kind: str) -> tuple[type, type]:
 
 def preference_arguments(preference: PreferenceSettings, kwargs: dict[str, Any]) -> TrainingArguments:
     """TRL's ``DPOConfig`` / ``KTOConfig`` / ``ORPOConfig`` from the ``TrainingArguments`` keywords
-    a fine-tune would use, plus the preference keys."""
+    a fine-tune would use, plus the preference keys.
+
+    ``kwargs["max_length"]`` (None: no limit) is the token limit of prompt + answer, as
+    ``preprocessing.global_max_sequence_length`` (capped by the model's context) sets it for a
+    fine-tune; TRL cuts the answer's end (DPO's ``truncation_mode: keep_start``).
+    """
     config_class, _ = _classes(preference.kind)
     kwargs = dict(kwargs)
     kwargs.pop("label_names", None)  # TRL's batches have no `labels` column
-    kwargs.update(beta=preference.beta, max_length=None)  # our templates and limits bound the rows
+    # TRL tokenizes the rows itself, so our limits reach it as its max_length (its default, 1024,
+    # would otherwise cut rows a fine-tune of the same config keeps, or keep ones it cuts).
+    kwargs.update(beta=preference.beta, max_length=kwargs.get("max_length"))
     # TRL's configs turn on bf16 autocast and activation checkpointing by default; here they stay
     # what trainer.use_mixed_precision and enable_gradient_checkpointing say, as for finetune.
     kwargs.setdefault("bf16", False)
@@ -154,6 +161,12 @@ def build_preference_trainer(preference: PreferenceSettings, *, model: torch.nn.
     finally:
         trl_logger.setLevel(level)
     _drop_reference_adapter(trainer.model)
+    limit = getattr(args, "max_length", None)
+    if limit is not None and not len(trainer.train_dataset):
+        # TRL drops the rows whose prompt alone fills max_length (nothing would be left to score).
+        raise DataError(
+            f"Every training row's prompt is {limit} tokens or longer, so no row is left to tune on. Raise "
+            f"preprocessing.global_max_sequence_length (now {limit}), or shorten the prompt template.")
     return trainer
 
 

@@ -34,6 +34,8 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from llm_magic.errors import DataError, LlmMagicError
+from llm_magic.runtime.data.prepare import model_context_length
+from llm_magic.runtime.data.tokenize import SequenceLimits
 from llm_magic.runtime.evaluation.evaluate import sample_generator
 from llm_magic.runtime.evaluation.metrics import compute_token_metrics, preprocess_logits_for_metrics
 from llm_magic.runtime.generation.runner import prompt_limits
@@ -109,8 +111,13 @@ def _precision(settings: TrainerSettings, notes: list[str]) -> dict[str, bool]:
 
 
 def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch: int, has_eval: bool,
-                    notes: list[str], seed: int = 42, padding_free: bool = False) -> TrainingArguments:
-    """``TrainingArguments`` for ``settings`` (one process, our own progress display)."""
+                    notes: list[str], seed: int = 42, padding_free: bool = False,
+                    max_length: int | None = None) -> TrainingArguments:
+    """``TrainingArguments`` for ``settings`` (one process, our own progress display).
+
+    ``max_length``: the token limit of a preference row (prompt + answer), which TRL's trainers
+    cut themselves (a fine-tune's rows are cut when they are tokenized, before this).
+    """
     strategy, interval = _eval_schedule(settings, steps_per_epoch)
     evaluate = has_eval and not settings.skip_all_evaluation
     metric = settings.validation_metric
@@ -163,7 +170,7 @@ def build_arguments(settings: TrainerSettings, output_dir: str, steps_per_epoch:
         kwargs[checkpointing] = True
         kwargs[f"{checkpointing}_kwargs"] = {"use_reentrant": False}
     if settings.preference is not None:
-        return preference_tuning.preference_arguments(settings.preference, kwargs)
+        return preference_tuning.preference_arguments(settings.preference, {**kwargs, "max_length": max_length})
     return TrainingArguments(**kwargs)
 
 
@@ -262,8 +269,11 @@ def run_job(job: FinetuneJob, model: torch.nn.Module, tokenizer: PreTrainedToken
         preference_tuning.require_trl(preference.kind)
     # Padding-free batches are ours; TRL's preference trainers collate their own.
     padding_free = preference is None and packing.padding_free_applies(model)
+    max_length = None
+    if preference is not None and job.config is not None:
+        max_length = SequenceLimits.from_config(job.config, model_context_length(tokenizer, model)).max_total
     args = build_arguments(settings, output_dir, steps_per_epoch, eval_rows is not None, notes, seed,
-                           padding_free=padding_free)
+                           padding_free=padding_free, max_length=max_length)
     args.run_name = run_id  # the trackers' run name
     evaluating = args.eval_strategy != "no"
     if not evaluating and settings.early_stop > 0:

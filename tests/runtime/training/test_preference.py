@@ -353,3 +353,40 @@ def test_a_dpo_run_tokenizes_only_its_test_split_for_supervised_scoring(session,
     assert not set(tokenized) & {*train.prompts, *validation.prompts}
     # %llm_eval of the same config still scores the train split teacher-forced.
     assert "loss" in session.evaluate(frame, split="train").metrics
+
+
+@pytest.mark.parametrize("kind", ["dpo", "kto"])
+def test_global_max_sequence_length_bounds_the_rows_trl_trains_on(session, llama_dir, workdir, monkeypatch, kind):
+    """TRL tokenizes preference rows itself: the config's limit must reach it, as it cuts a fine-tune's rows."""
+    from llm_magic.runtime.training import preference
+
+    seen = []
+    original = preference.preference_arguments
+
+    def arguments(settings, kwargs):
+        args = original(settings, kwargs)
+        seen.append(args.max_length)
+        return args
+
+    monkeypatch.setattr(preference, "preference_arguments", arguments)
+    frame = preference_frame()
+    frame["answer"] = [f" a {a} " + "and more " * 20 for a in ANIMALS]  # rows far longer than the limit
+    session.set_config(config(llama_dir, {"type": kind, "epochs": 1},
+                              preprocessing={"global_max_sequence_length": 12,
+                                             "split": {"type": "random", "probabilities": [0.6, 0.2, 0.2]}}))
+    record = session.train(frame, loggers=[RecordingLogger()])
+    assert record.status == "finished" and seen == [12]
+    # Unset, the model's context length bounds the rows (not TRL's own default of 1024).
+    seen.clear()
+    session.set_config(config(llama_dir, {"type": kind, "epochs": 1}))
+    session.train(frame, loggers=[RecordingLogger()])
+    context = session.load_model().model.config.max_position_embeddings
+    assert seen == [context] and context != 1024
+
+
+def test_a_limit_shorter_than_every_prompt_is_one_clear_error(session, llama_dir, workdir):
+    session.set_config(config(llama_dir, {"type": "dpo", "epochs": 1},
+                              preprocessing={"global_max_sequence_length": 2,
+                                             "split": {"type": "random", "probabilities": [0.6, 0.2, 0.2]}}))
+    with pytest.raises(LlmMagicError, match="global_max_sequence_length"):
+        session.train(preference_frame(), loggers=[RecordingLogger()])
