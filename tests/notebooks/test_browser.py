@@ -119,6 +119,15 @@ def _wait_for_server(url: str, process: subprocess.Popen, log: Path, timeout: fl
     raise TimeoutError(f"jupyter lab did not answer on {url} within {timeout:.0f} s")
 
 
+def put_notebook(url: str, name: str, content: dict) -> None:
+    """Write ``content`` as the notebook ``name`` through the server's contents API."""
+    request = urllib.request.Request(f"{url}/api/contents/{name}", method="PUT",
+                                     data=json.dumps({"type": "notebook", "format": "json",
+                                                      "content": content}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+
+
 def _start_kernel_session(url: str, path: str) -> None:
     """Start the notebook's kernel through the REST API, so the page opens without a kernel dialog."""
     body = json.dumps({"path": path, "type": "notebook", "name": path,
@@ -352,11 +361,7 @@ def _check_reopened(page, url: str, saved: Path, reopened: str) -> list[int]:
     """
     body = saved.read_text(encoding="utf-8")
     # The same content under a new name: the same trust, a new kernel session.
-    request = urllib.request.Request(f"{url}/api/contents/{reopened}", method="PUT",
-                                     data=json.dumps({"type": "notebook", "format": "json",
-                                                      "content": json.loads(body)}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=30).close()
+    put_notebook(url, reopened, json.loads(body))
     _start_kernel_session(url, reopened)
     page.goto(f"{url}/lab/tree/{reopened}", timeout=120_000)
     # Only the notebook in front: the workspace keeps the earlier ones open in other tabs.

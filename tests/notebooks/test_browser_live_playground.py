@@ -24,6 +24,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.notebooks.test_browser import (  # noqa: F401 - jupyter_lab is a fixture
     ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, STORY_CONFIG, _start_kernel_session, jupyter_lab,
+    put_notebook,
 )
 
 pytestmark = [
@@ -38,15 +39,6 @@ NAME = "live.ipynb"
 FRONT = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell"
 
 SESSION = "window.jupyterapp.shell.currentWidget.sessionContext"
-
-
-def _put_notebook(url: str, name: str, content: dict) -> None:
-    """Write ``content`` as the notebook ``name`` through the server's contents API."""
-    request = urllib.request.Request(f"{url}/api/contents/{name}", method="PUT",
-                                     data=json.dumps({"type": "notebook", "format": "json",
-                                                      "content": content}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=30).close()
 
 
 def _open(page, url: str, name: str) -> None:
@@ -100,7 +92,7 @@ def _playground_data(path: Path) -> dict:
 
 def _reopen(page, url: str, saved: Path, name: str) -> str:
     """Open ``saved`` under ``name`` with a new kernel; screenshot it; return the playground's text."""
-    _put_notebook(url, name, json.loads(saved.read_text(encoding="utf-8")))
+    put_notebook(url, name, json.loads(saved.read_text(encoding="utf-8")))
     _start_kernel_session(url, name)
     _open(page, url, name)
     page.wait_for_timeout(6_000)  # the widget manager gives up on a missing model after 2 s
@@ -118,7 +110,7 @@ def _notebook() -> dict:
 def test_a_kernel_shutdown_turns_the_live_playground_into_its_static_html(jupyter_lab):
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    _put_notebook(jupyter_lab, NAME, _notebook())
+    put_notebook(jupyter_lab, NAME, _notebook())
     _start_kernel_session(jupyter_lab, NAME)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -166,7 +158,7 @@ def test_with_the_widget_state_setting_a_notebook_saved_live_reopens_with_its_co
     settings = tmp_path / "settings" / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"saveState": True}))
-    _put_notebook(jupyter_lab, NAME, _notebook())
+    put_notebook(jupyter_lab, NAME, _notebook())
     _start_kernel_session(jupyter_lab, NAME)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)

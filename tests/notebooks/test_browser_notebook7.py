@@ -31,7 +31,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from tests.notebooks.refresh_outputs import KERNEL_ENV, ROOT
 from tests.notebooks.test_browser import (
     ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, STORY_CONFIG, _free_port, _start_kernel_session,
-    _wait_for_server,
+    _wait_for_server, put_notebook,
 )
 
 pytestmark = [
@@ -136,15 +136,6 @@ def notebook_server(tmp_path: Path):
                 process.wait(timeout=10)
 
 
-def _put_notebook(url: str, name: str, content: dict) -> None:
-    """Write ``content`` as the notebook ``name`` through the server's contents API."""
-    request = urllib.request.Request(f"{url}/api/contents/{name}", method="PUT",
-                                     data=json.dumps({"type": "notebook", "format": "json",
-                                                      "content": content}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=30).close()
-
-
 def _open(page, url: str, name: str) -> None:
     """Open ``name`` on Notebook 7's notebook page; wait for its kernel (started by the REST API)."""
     page.goto(f"{url}/notebooks/{name}", timeout=120_000)
@@ -170,7 +161,7 @@ def _reopen(page, url: str, saved: Path, name: str) -> list[int]:
     Asserts every output shows a picture or text and none a ``VBox(`` repr; returns the cells
     that show "Error displaying widget".
     """
-    _put_notebook(url, name, json.loads(saved.read_text(encoding="utf-8")))
+    put_notebook(url, name, json.loads(saved.read_text(encoding="utf-8")))
     _start_kernel_session(url, name)
     _open(page, url, name)
     page.wait_for_timeout(4_000)  # the widget manager gives up on a missing model after 2 s
@@ -216,7 +207,7 @@ def test_the_chart_and_the_playground_work_and_survive_saving_in_notebook7(tmp_p
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with notebook_server(tmp_path) as url, sync_api.sync_playwright() as playwright:
-        _put_notebook(url, NAME, json.loads(nbformat.writes(new_notebook(
+        put_notebook(url, NAME, json.loads(nbformat.writes(new_notebook(
             cells=[new_code_cell(source) for source in CELLS],
             metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}))))
         _start_kernel_session(url, NAME)
