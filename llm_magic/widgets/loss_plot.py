@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from IPython.display import DisplayHandle, display
 
-from llm_magic.runtime.training.loggers import BaseLogger, TextLogger, eta_seconds, format_duration, route_event
+from llm_magic.runtime.training.loggers import BaseLogger, TextLogger, eta_seconds, format_duration
 from llm_magic.widgets.frontend import is_notebook
 from llm_magic.widgets.loss_chart import PointSender, chart_widget
 from llm_magic.widgets.loss_picture import render_svg
@@ -88,8 +88,6 @@ class LossPlot(BaseLogger):
     # ------------------------------------------------------------------ metric-logger Protocol
     def log(self, name: str, value: float, step: int) -> None:
         """Record one number; in a notebook, queue it for the page."""
-        if route_event(self, name, value, step):  # an event sent by name (the earlier protocol)
-            return
         self.log_dict({name: value}, step)
 
     def log_dict(self, values: Mapping[str, float], step: int) -> None:

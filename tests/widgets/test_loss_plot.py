@@ -98,7 +98,7 @@ def test_a_real_run_streams_its_points_once_and_leaves_a_static_picture(tiny, no
                                      "early_stop": -1})
     run_job(make_job(settings, data, output_dir=str(tmp_path), run_id="run-1", sample_every=2),
             model, tokenizer, make_state(), loggers=[plot], sample_generate=sample_generator(tokenizer, 3))
-    plot.log("status", "finished", 4)
+    plot.on_status("finished", 4)
 
     assert [s for s, _ in plot.points["loss"]] == [1, 2, 3, 4]
     assert [s for s, _ in plot.points["eval_loss"]] == [2, 4]
@@ -168,8 +168,8 @@ def test_stop_and_history_requests_from_the_page(notebook, wire):
     stops = []
     plot = LossPlot("r", on_stop=lambda: stops.append(True))
     plot.show()
-    plot.log("max_steps", 10, 0)
-    plot.log("status", "running", 0)
+    plot.on_max_steps(10, 0)
+    plot.on_status("running", 0)
     plot.log_dict({"loss": 2.0, "learning_rate": 1e-3, "epoch": 0.1}, 1)
     plot.log_dict({"loss": 1.5, "learning_rate": 1e-3, "epoch": 0.2}, 2)
     # What the page sends: {"k": "history"} from a view opened mid-run, {"k": "stop"} from its button.
@@ -178,7 +178,7 @@ def test_stop_and_history_requests_from_the_page(notebook, wire):
     assert history["loss"] == [[1, 2.0], [2, 1.5]] and history["epoch"] == [[1, 0.1], [2, 0.2]]
     plot.widget._handle_custom_msg({"k": "stop"}, [])
     assert stops == [True]
-    plot.log("status", "stopped", 2)
+    plot.on_status("stopped", 2)
     plot.widget._handle_custom_msg({"k": "stop"}, [])  # a late click on a stopped run does nothing
     assert stops == [True]
 
@@ -188,7 +188,7 @@ def test_a_run_that_fails_says_so_in_its_picture(notebook, wire):
 
     plot = LossPlot("r", outcome=lambda: "failed")
     plot.show()
-    plot.log("status", "running", 0)
+    plot.on_status("running", 0)
     plot.log_dict({"loss": 2.0}, 1)
     plot.close()  # closed without a final status, as after an exception
     final = notebook.events[-1]["data"]
@@ -222,17 +222,17 @@ def test_the_terminal_line_is_rewritten_cleanly_and_ends_once():
 
     stream = io.StringIO()
     text = TextLogger(stream=stream, min_interval=0.0)
-    text.log("max_steps", 12, 0)
-    text.log("status", "running", 0)
+    text.on_max_steps(12, 0)
+    text.on_status("running", 0)
     for step in range(1, 13):
         # Long numbers first, short ones later: a shorter line must blank the rest of the longer.
         text.log_dict({"loss": 123.456789 / step ** 3, "tokens_per_second": 10_000_000 / step ** 4,
                        "learning_rate": 1e-3, "epoch": step / 6}, step)
         if step % 6 == 0:
             text.log_dict({"eval_loss": 0.7}, step)
-    text.log("best_step", 12, 12)
+    text.on_best_step(12, 12)
     text.log_dict({"test_loss": 0.5}, 12)
-    text.log("status", "finished", 12)
+    text.on_status("finished", 12)
     text.close()
     text.close()
     screen = _screen(stream.getvalue())
@@ -247,7 +247,7 @@ def test_terminal_fallback_of_the_plot_prints_the_line(capsys):
     from llm_magic.widgets.loss_plot import LossPlot
 
     plot = LossPlot("r", notebook=False)
-    plot.log("max_steps", 4, 0)
+    plot.on_max_steps(4, 0)
     for step in range(1, 5):
         plot.log_dict({"loss": 2.0 / step, "learning_rate": 1e-3, "epoch": step / 4}, step)
     plot.log_dict({"eval_loss": 0.7}, 4)
@@ -263,12 +263,12 @@ def test_a_preference_run_streams_its_rewards_and_pictures_them(notebook, wire):
 
     plot = LossPlot("r")
     plot.show()
-    plot.log("status", "running", 0)
+    plot.on_status("running", 0)
     for step in range(1, 5):
         plot.log_dict({"loss": 0.7 - 0.1 * step, "rewards/margins": 0.2 * step, "rewards/accuracies": 0.25 * step,
                        "rewards/chosen": 0.1 * step, "rewards/rejected": -0.1 * step}, step)
     plot.log_dict({"eval_loss": 0.4, "eval_rewards/margins": 0.7, "eval_rewards/accuracies": 1.0}, 4)
-    plot.log("status", "finished", 4)
+    plot.on_status("finished", 4)
     plot.close()
     received = wire.received()
     assert [v for _, v in received["rewards/margins"]] == pytest.approx([0.2, 0.4, 0.6, 0.8])

@@ -17,7 +17,7 @@ interchangeable. Numbers and events travel apart:
 :class:`BaseLogger` implements the whole protocol as no-ops, so a logger overrides only what it
 needs. A logger written for the earlier protocol (events sent through ``log`` under the names
 ``status``, ``max_steps``, ``best_step`` and ``samples``) still works: :func:`metric_loggers`
-wraps it so it gets them that way, and the loggers here still accept them through ``log``.
+wraps it so it gets them that way.
 """
 from __future__ import annotations
 
@@ -86,15 +86,6 @@ class BaseLogger:
 
     def close(self) -> None:
         """Nothing to flush."""
-
-
-def route_event(logger: MetricLogger, name: str, value: Any, step: int) -> bool:
-    """Send an event logged by name (the earlier protocol) to ``logger``'s typed method; True if it was one."""
-    method = EVENTS.get(name)
-    if method is None:
-        return False
-    getattr(logger, method)(value, step)
-    return True
 
 
 class ScalarLogger(Protocol):
@@ -228,8 +219,6 @@ class TextLogger(BaseLogger):
 
     def log(self, name: str, value: Any, step: int) -> None:
         """Track a number; draw when the throttle allows."""
-        if route_event(self, name, value, step):  # an event sent by name (the earlier protocol)
-            return
         if not self._at(step):
             return
         if isinstance(value, (int, float)):

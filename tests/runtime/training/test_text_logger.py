@@ -9,10 +9,10 @@ from llm_magic.runtime.training.loggers import TextLogger
 def test_final_line_is_printed_once_and_pads_over_longer_draws():
     out = io.StringIO()
     logger = TextLogger(stream=out, min_interval=0)
-    logger.log("max_steps", 6, 0)
+    logger.on_max_steps(6, 0)
     for step in range(1, 7):
         logger.log_dict({"loss": 1.0 / step, "tokens_per_second": 12345.0 if step < 6 else 5.0}, step)
-    logger.log("status", "finished", 6)
+    logger.on_status("finished", 6)
     logger.close()
     text = out.getvalue()
     # One progress line (redrawn in place with \r) that ends once with the outcome: close() adds
