@@ -38,7 +38,7 @@ from llm_magic.runtime.settings import Settings
 from llm_magic.runtime.training.runs import RunsTable, TrainingState, training_state
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     import pandas as pd
 
