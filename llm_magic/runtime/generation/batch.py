@@ -26,6 +26,7 @@ from llm_magic.runtime.generation.inputs import encode_prompts, left_padded
 from llm_magic.runtime.generation.labels import label_paths, label_prefix_fn
 from llm_magic.runtime.generation.plan import batch_plan
 from llm_magic.runtime.generation.streaming import eval_mode, model_device
+from llm_magic.runtime.threads import fit_threads_to_load
 
 __all__ = ["BatchInterrupted", "generate_batch"]
 
@@ -92,9 +93,11 @@ def generate_batch(
     new_tokens = int(kwargs.get("max_new_tokens") or 0)
     queue = batch_plan([len(r) for r in rows], new_tokens, batch_size=batch_size, model=model, device=device)
     done: dict[int, str] = {}
+    fit_threads_to_load()
     with eval_mode(model), torch.inference_mode():
         try:
             while queue:
+                fit_threads_to_load(wait=False)  # other processes may have started or ended
                 chunk = queue.pop(0)
                 inputs = {k: v.to(device) for k, v in left_padded([rows[i] for i in chunk], pad_id).items()}
                 width = inputs["input_ids"].shape[1]

@@ -119,7 +119,8 @@ def generate_one(
     prediction; see :mod:`.inputs`). After a cut, ``result.prompt`` is the text the model saw. A
     KeyboardInterrupt during generation (the notebook's stop button, or one raised by
     ``on_text``) stops it cleanly: the result then has ``interrupted=True`` and the partial text.
-    The worker thread computes on as many threads as the caller (``torch.get_num_threads()``).
+    The worker thread computes on as many threads as the caller, fitted to the machine's load
+    first (:func:`llm_magic.runtime.threads.fit_threads_to_load`).
     """
     # lazy: pulls torch; %load_ext stays light
     import torch
@@ -127,6 +128,7 @@ def generate_one(
 
     # lazy: pulls torch; %load_ext stays light
     from llm_magic.runtime.generation.inputs import cut_ids
+    from llm_magic.runtime.threads import fit_threads_to_load
 
     if seed is None:
         seed = fresh_seed()
@@ -151,7 +153,7 @@ def generate_one(
         if streams else None
     )
     outcome: dict[str, Any] = {}
-    threads = torch.get_num_threads()  # read in the caller: the count is per-thread state
+    threads = fit_threads_to_load()  # set and read in the caller: the count is per-thread state
 
     def work() -> None:
         try:

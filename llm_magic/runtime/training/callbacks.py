@@ -8,6 +8,7 @@
 - :class:`ClipCallback` applies Ludwig's per-parameter ``clipnorm`` and ``clipvalue``, which HF
   lacks (its ``max_grad_norm`` covers ``clipglobalnorm``).
 - :class:`SampleCallback` shows the model's greedy answers to a few validation prompts.
+- :class:`ThreadsCallback` keeps torch's thread count within the cores other processes leave free.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from llm_magic.runtime.threads import fit_threads_to_load
 from llm_magic.runtime.training.loggers import MetricLogger, metric_loggers
 
-__all__ = ["ClipCallback", "MetricsCallback", "NanGuardCallback", "SampleCallback", "StopCallback"]
+__all__ = ["ClipCallback", "MetricsCallback", "NanGuardCallback", "SampleCallback", "StopCallback",
+           "ThreadsCallback"]
 
 # HF log keys that are bookkeeping, not metrics worth plotting.
 _SKIP_KEYS = {"total_flos", "num_input_tokens_seen", "train_tokens_per_second"}
@@ -259,3 +262,23 @@ def _safe_exp(value: float) -> float:
         return math.exp(value)
     except OverflowError:
         return math.inf
+
+
+class ThreadsCallback(TrainerCallback):
+    """Fits torch's thread count to the machine's load as the run starts and every ``every_s``
+    seconds after (:func:`llm_magic.runtime.threads.fit_threads_to_load`), in the training thread."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.checked = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Measure the load once before the first step."""
+        fit_threads_to_load()
+        self.checked = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Re-check against the previous sample (no waiting) every ``every_s`` seconds."""
+        if time.monotonic() - self.checked >= self.every_s:
+            fit_threads_to_load(wait=False)
+            self.checked = time.monotonic()

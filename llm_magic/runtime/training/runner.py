@@ -46,6 +46,7 @@ from llm_magic.runtime.training.callbacks import (
     NanGuardCallback,
     SampleCallback,
     StopCallback,
+    ThreadsCallback,
 )
 from llm_magic.runtime.training import packing
 from llm_magic.runtime.training import preference as preference_tuning
@@ -281,7 +282,7 @@ def run_job(job: FinetuneJob, model: torch.nn.Module, tokenizer: PreTrainedToken
 
     metrics_cb = MetricsCallback(run_id, loggers, history)
     stop_cb, nan_cb = StopCallback(stop_event), NanGuardCallback()
-    trainer_callbacks: list[TrainerCallback] = [metrics_cb, stop_cb, nan_cb]
+    trainer_callbacks: list[TrainerCallback] = [metrics_cb, stop_cb, nan_cb, ThreadsCallback()]
     if evaluating and settings.early_stop > 0:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
     if settings.clip_norm or settings.clip_value:
