@@ -113,10 +113,15 @@ def usable_cores(root: Path = _CGROUP) -> int:
 
 
 def limit_threads(root: Path = _CGROUP) -> int:
-    """Lower torch's intra-op thread count to :func:`usable_cores` if above; return the count."""
+    """Lower torch's intra-op thread count to :func:`usable_cores` if above; return the count.
+
+    Also notes the machine's CPU counters, so that a command in the next few seconds can fit
+    its threads to the load without waiting for a measurement (:func:`fit_threads_to_load`).
+    """
     cores = usable_cores(root)
     if torch.get_num_threads() > cores:
         torch.set_num_threads(cores)
+    _tracker.note()
     return torch.get_num_threads()
 
 
@@ -185,10 +190,12 @@ class _LoadTracker:
     #: A sample this old or younger is compared with instead of waiting for a fresh one; an
     #: older one describes the past (the minutes a notebook sat idle), so a fresh window is taken.
     STALE_S = 5.0
-    #: The shortest window worth comparing: clock ticks are 10 ms.
-    MIN_WINDOW_S = 0.1
-    #: How long a fresh measurement waits (paid once per command at most).
-    WINDOW_S = 0.15
+    #: The shortest window worth comparing: clock ticks are 10 ms, so 5 ticks per core; one tick
+    #: of error is 0.2 of a core, under the 0.5 that would change the rounded count.
+    MIN_WINDOW_S = 0.05
+    #: How long a fresh measurement waits (paid at most once per command, and not at all when a
+    #: command ran in the last few seconds).
+    WINDOW_S = 0.05
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -203,6 +210,11 @@ class _LoadTracker:
         return current not in (self.initial, self.set_count) and not (
             self.set_count is None and current == usable_cores())
 
+    def note(self) -> None:
+        """Keep the counters now as the start of the next window."""
+        with self.lock:
+            self.last = read_cpu_sample() or self.last
+
     def measure(self, wait: bool) -> float | None:
         """Cores busy elsewhere, over the window since the last sample (or a fresh one)."""
         now = read_cpu_sample()
@@ -213,12 +225,18 @@ class _LoadTracker:
             if not wait:
                 self.last = now
                 return None
+            last = now  # a fresh window
             time.sleep(self.WINDOW_S)
-            last, now = now, read_cpu_sample()
-            if now is None:
-                return None
         elif now.at - last.at < self.MIN_WINDOW_S:
-            return None  # too short to tell; keep the count
+            if not wait:
+                return None  # too short to tell; keep the count
+            time.sleep(self.MIN_WINDOW_S - (now.at - last.at))
+        else:
+            self.last = now
+            return busy_elsewhere(last, now)
+        now = read_cpu_sample()
+        if now is None:
+            return None
         self.last = now
         return busy_elsewhere(last, now)
 
@@ -230,7 +248,7 @@ def fit_threads_to_load(wait: bool = True) -> int:
     """Set torch's thread count for the calling thread to the free usable cores; return it.
 
     Free: :func:`usable_cores` minus the cores other processes kept busy since the last call
-    (rounded; at least 1). ``wait`` lets a first call measure for 0.15 s when it has no recent
+    (rounded; at least 1). ``wait`` lets a first call measure for 0.05 s when it has no recent
     sample; re-checks during a run pass False and compare with the previous call instead. A
     count the user chose is kept (see the module docstring).
     """

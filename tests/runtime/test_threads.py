@@ -150,6 +150,16 @@ def test_fit_threads_leaves_the_cores_others_keep_busy(fresh_tracker, monkeypatc
     assert threads.fit_threads_to_load() == 1
 
 
+def test_a_recent_sample_spares_the_wait(fresh_tracker, monkeypatch):
+    torch.set_num_threads(2)
+    _samples(monkeypatch, elsewhere=1.0)
+    waits = []
+    monkeypatch.setattr(threads.time, "sleep", waits.append)
+    threads.limit_threads()  # a model load notes the counters...
+    assert threads.fit_threads_to_load() == 1 and waits == []  # ...so the next command need not wait
+    assert threads.fit_threads_to_load(wait=False) == 1 and waits == []
+
+
 def test_fit_threads_keeps_a_count_the_user_chose(fresh_tracker, monkeypatch):
     torch.set_num_threads(2)
     _samples(monkeypatch, elsewhere=1.0)
