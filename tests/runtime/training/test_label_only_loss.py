@@ -128,3 +128,40 @@ def test_training_runs_match_the_full_logits_path(lora_model, tokenizer, task, t
     assert calls and all(calls)  # the fast path ran, and only in the first run
     assert len(runs[True]) == len(runs[False]) >= 2
     assert runs[True] == pytest.approx(runs[False], abs=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt_neox", "phi"])
+def test_the_last_mlp_runs_only_where_the_head_scores(arch):
+    """The last layer's MLP sees the scored positions only; loss and gradients stay the model's."""
+    model = _model(arch)
+    batch = _batch(model.config.vocab_size)
+    reference = model(**batch).loss
+    reference.backward()
+    expected = _grads(model)
+    model.zero_grad()
+    decoder = loss_parts(model)[0]
+    mlp = loss_module._last_mlp(decoder)
+    seen = []
+    # A forward hook sees the arguments the MLP ran on (after the pre-hooks).
+    handle = mlp.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
+    try:
+        ours = label_only_loss(model, batch)
+    finally:
+        handle.remove()
+    ours.backward()
+    scored = int((batch["labels"][:, 1:] != -100).sum())
+    assert len(seen) == 1 and seen[0][0] == scored  # rows, not batch x sequence
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+    got = _grads(model)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], atol=1e-5, rtol=1e-5)
+
+
+def test_an_mlp_with_dropout_or_checkpointing_stays_whole():
+    gpt2 = _model("gpt2")  # resid_pdrop 0.1 inside its MLP
+    assert loss_module._last_mlp(loss_parts(gpt2)[0]) is None
+    llama = _model("llama", lora=False)
+    llama.gradient_checkpointing_enable()
+    assert loss_module._last_mlp(loss_parts(llama)[0]) is None
+    llama.gradient_checkpointing_disable()
+    assert loss_module._last_mlp(loss_parts(llama)[0]) is not None
