@@ -202,3 +202,30 @@ def test_prediction_beside_a_busy_process_uses_the_free_core(fresh_tracker, monk
 def _burn(stop):
     while not stop.is_set():
         sum(i * i for i in range(10000))
+
+
+def test_the_thread_count_changes_no_greedy_answer_and_no_loss(monkeypatch, session):
+    """What a load-aware count may change: greedy answers not at all, the loss within 1e-6."""
+    import pandas as pd
+
+    session.set_config({"base_model": "llm-magic/tiny", "input_features": [{"name": "q", "type": "text"}],
+                        "output_features": [{"name": "a", "type": "text"}],
+                        "generation": {"max_new_tokens": 8, "do_sample": False}})
+    bundle = session.load_model()
+    frame = pd.DataFrame({"q": ["Once upon a time", "The cat sat on the", "A big red ball " * 12, "Tom said"]})
+    batch = bundle.tokenizer(["Once upon a time there was a dog named Max " * 8], return_tensors="pt")
+    before = torch.get_num_threads()
+    answers, losses = {}, {}
+    try:
+        for count in (1, 2):
+            monkeypatch.setenv("OMP_NUM_THREADS", str(count))  # the user's count: kept as it is
+            torch.set_num_threads(count)
+            answers[count] = list(session.predict(frame)["a_response"])
+            bundle.model.zero_grad()
+            loss = bundle.model(**batch, labels=batch["input_ids"]).loss
+            loss.backward()
+            losses[count] = loss.item()
+    finally:
+        torch.set_num_threads(before)
+    assert answers[1] == answers[2] and any(a.strip() for a in answers[1])
+    assert losses[1] == pytest.approx(losses[2], rel=1e-6, abs=1e-6)
