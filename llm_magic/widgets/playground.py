@@ -41,7 +41,7 @@ import yaml
 from llm_magic.errors import LlmMagicError
 from llm_magic.runtime.progress import listening
 from llm_magic.widgets.clipboard import copy_button
-from llm_magic.widgets.frontend import display_widget, is_notebook, widget_bundle
+from llm_magic.widgets.frontend import WidgetDisplay, is_notebook
 from llm_magic.widgets.progress import text_line
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -100,7 +100,8 @@ class Playground:
         start = dict(settings or {})
         self.last_result: GenerationResult | None = None
         self.last_prompt = ""
-        self.handle: Any = None
+        #: Where it is shown in a notebook (the live view and its static copy); None until then.
+        self.handle: WidgetDisplay | None = None
         #: True once Done replaced the controls by static HTML.
         self.retired = False
         #: True once the kernel shut down (or restarted) with the playground live; see :meth:`orphan`.
@@ -299,44 +300,45 @@ class Playground:
         if self.retired or self.orphaned:
             # An answer that ends after Done or the kernel's shutdown must not bring the
             # (closed, or soon dead) widget view back into the output: static HTML only.
-            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+            self.handle.freeze(self.render_html(), self.render_text())
             return
-        self.handle.update(widget_bundle(self.widget, self.render_html(), self.render_text()), raw=True)
+        self.handle.refresh(self.render_html(), self.render_text())
 
     def retire(self) -> None:
-        """What Done does: replace the controls by the static fallback and close the widgets.
+        """What Done does: replace the controls by the static copy and close the widgets.
 
-        JupyterLab draws a widget view in preference to any fallback, so a notebook saved while
-        the playground is live shows "Error displaying widget" once the kernel is gone; after
-        Done its output is plain HTML.
+        A notebook saved while the playground is live shows its static copy once reopened
+        anyway (:class:`~llm_magic.widgets.frontend.WidgetDisplay`); after Done its outputs hold
+        no widget view at all, in any frontend.
         """
         self.stop()
         self.wait(30)
         self.retired = True
         if self.handle is not None:
-            self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+            self.handle.freeze(self.render_html(), self.render_text())
         _close_tree(self.widget)
 
     def orphan(self) -> None:
         """What a kernel shutdown or restart does to a live playground: its output becomes static HTML.
 
-        The widget models die with the kernel, and JupyterLab draws the (missing) widget in
-        preference to the fallback of a trusted output: replacing the output while the kernel
-        still can (the shutdown request arrives before the kernel exits) leaves the page, and
-        the notebook once saved again, showing the last state instead of "Error displaying
-        widget". JupyterLab 4.6 does not apply this update on a *restart* (it has let go
-        of the old kernel's displays by then); after a shutdown it does. The widgets are left open:
-        the kernel's exit ends them.
+        The widget models die with the kernel. Where the static copy is its own output (JupyterLab,
+        Notebook 7) the page shows it as soon as the view is gone anyway; where it is the view's
+        fallback (VS Code, Colab) replacing the output while the kernel still can (the shutdown
+        request arrives before the kernel exits) is what keeps the last state on the page and in
+        the notebook saved after. Both ways the saved outputs then hold no widget view.
+        JupyterLab 4.6 does not apply this update on a *restart* (it has let go of the old
+        kernel's displays by then); after a shutdown it does. The widgets are left open: the
+        kernel's exit ends them.
         """
         if self.retired or self.orphaned or self.handle is None:
             return
         self.orphaned = True
         self.stop()
-        self.handle.update({"text/plain": self.render_text(), "text/html": self.render_html()}, raw=True)
+        self.handle.freeze(self.render_html(), self.render_text())
 
     def _ipython_display_(self) -> None:
         if self.notebook:
-            self.handle = display_widget(self.widget, self.render_html(), self.render_text())
+            self.handle = WidgetDisplay(self.widget, self.render_html(), self.render_text())
             _orphan_at_shutdown(self)
         else:
             print(self.render_text())

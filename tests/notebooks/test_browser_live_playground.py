@@ -1,13 +1,13 @@
-"""A notebook saved while the playground is live, in JupyterLab: what the kernel's shutdown leaves.
+"""A notebook saved while the playground is live, in JupyterLab: what a reopened copy shows.
 
-JupyterLab draws a widget view in preference to the static fallback of the same (trusted)
-output, so an output that still holds the playground's widget view shows "Error displaying
-widget: model not found" once reopened with a new kernel. The kernel replaces the playground's
-output by its static HTML when it is shut down (:meth:`Playground.orphan`), so the page shows the
-last state at once, and the notebook saved after that reopens showing it. A notebook saved while
-the kernel still runs holds the live view (the error once reopened, checked here too): Done, or
-JupyterLab's widget-state setting (the second test), keeps that one readable; see
-``docs/troubleshooting.md``.
+JupyterLab draws a widget view in preference to any fallback in the same (trusted) output, so
+the playground is two outputs: its view, then its static copy, and the copy's style shows one
+of them (``widgets/frontend.py``, :class:`WidgetDisplay`). Live, the page shows the controls
+and hides the copy; a notebook saved while the kernel still runs reopens with a new kernel
+showing the copy (the last prompt, answer and settings), not "Error displaying widget". A
+kernel shutdown also turns the outputs into the copy alone (:meth:`Playground.orphan`), so the
+notebook saved after it holds no widget view. With JupyterLab's widget-state setting (the second
+test) a reopened copy shows its controls.
 
 Skipped without Debian's chromium, like ``test_browser.py`` (whose JupyterLab fixture it uses).
 Screenshots go to ``test-artifacts/browser/live-playground-*.png``.
@@ -83,11 +83,12 @@ def _save(page, url: str, name: str, copy: str) -> Path:
     return path
 
 
-def _playground_data(path: Path) -> dict:
+def _playground_data(path: Path) -> tuple[dict, dict]:
+    """The playground's two saved outputs: the view's, then the static copy's."""
     notebook = nbformat.read(path, as_version=4)
     outputs = notebook.cells[PLAYGROUND].outputs
-    assert len(outputs) == 1, outputs
-    return outputs[0]["data"]
+    assert len(outputs) == 2, outputs
+    return outputs[0]["data"], outputs[1]["data"]
 
 
 def _reopen(page, url: str, saved: Path, name: str) -> str:
@@ -122,8 +123,13 @@ def test_a_kernel_shutdown_turns_the_live_playground_into_its_static_html(jupyte
             assert answer.strip(), "the playground gave no answer"
             cell = page.locator(FRONT).nth(PLAYGROUND)
             cell.screenshot(path=str(ARTIFACTS / "live-playground-running.png"))
+            # Live: the controls show, the static copy beside them does not.
+            assert cell.locator(".llm-magic-static").count() == 1 and cell.locator(".llm-magic-static").is_hidden()
+            assert cell.locator(".widget-hslider").first.is_visible()
+            assert "Prompt playground" not in cell.locator(".jp-OutputArea").inner_text()
             live = _save(page, jupyter_lab, NAME, "live-playground-saved-live.ipynb")
-            assert "application/vnd.jupyter.widget-view+json" in _playground_data(live)
+            view, copy = _playground_data(live)
+            assert "application/vnd.jupyter.widget-view+json" in view and answer in copy["text/html"]
 
             # Kernel > Shut Down Kernel (without its confirmation dialog): the page shows the static
             # HTML at once, and the notebook is modified, so JupyterLab saves it (autosave) or asks to.
@@ -135,16 +141,17 @@ def test_a_kernel_shutdown_turns_the_live_playground_into_its_static_html(jupyte
             assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
             cell.screenshot(path=str(ARTIFACTS / "live-playground-shut-down.png"))
             after = _save(page, jupyter_lab, NAME, "live-playground-saved-after-shutdown.ipynb")
-            data = _playground_data(after)
-            assert "application/vnd.jupyter.widget-view+json" not in data, list(data)
-            assert answer in data["text/html"]
+            view, copy = _playground_data(after)
+            assert "application/vnd.jupyter.widget-view+json" not in view, list(view)
+            assert answer in copy["text/html"]
 
             shown = _reopen(page, jupyter_lab, after, "reopened-after-shutdown.ipynb")
             assert "Error displaying widget" not in shown, shown
             assert "Prompt playground" in shown and answer in shown and "max_new_tokens: 6" in shown
-            # Saved while the kernel ran: the live view is what JupyterLab draws, and its model is gone.
+            # Saved while the kernel ran: the view's model is gone, so the page shows the copy.
             shown = _reopen(page, jupyter_lab, live, "reopened-saved-live.ipynb")
-            assert "Error displaying widget" in shown, shown
+            assert "Error displaying widget" not in shown, shown
+            assert "Prompt playground" in shown and answer in shown and "max_new_tokens: 6" in shown
         finally:
             page.screenshot(path=str(ARTIFACTS / "live-playground-last-page.png"))
             browser.close()

@@ -1,8 +1,8 @@
 """A notebook saved while the playground is still live (no Done), as a real kernel wrote it.
 
 The notebook runs in a fresh kernel through nbclient without storing widget state (JupyterLab's
-default), so its playground output is the widget view and its fallback, as a notebook saved
-mid-session holds it. Its nbconvert HTML (what GitHub and a static export show) must show the
+default), so its playground outputs are the widget view and its static copy, as a notebook saved
+mid-session holds them. Its nbconvert HTML (what GitHub and a static export show) must show the
 prompt and the settings, and no "Error displaying widget" nor a ``VBox(`` repr. The browser
 half (JupyterLab reopening it) is in ``test_browser.py``.
 """
@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+from llm_magic.widgets.frontend import STATIC_CLASS, WIDGET_VIEW_MIME
 from tests.notebooks.refresh_outputs import KERNEL_ENV, environ, notebook_workdir
 from tests.notebooks.test_browser import STORY_CONFIG, _check_saved_outputs
 
@@ -34,9 +34,10 @@ def test_nbconvert_html_of_a_notebook_saved_with_the_live_playground(tmp_path):
     nbformat.write(notebook, path)
 
     outputs = notebook.cells[-1].outputs
-    assert [o.output_type for o in outputs] == ["display_data"], outputs
-    data = outputs[0].data
-    assert WIDGET_VIEW_MIME in data and data[WIDGET_VIEW_MIME]["model_id"], "not a live widget output"
+    assert [o.output_type for o in outputs] == ["display_data", "display_data"], outputs
+    view, copy = outputs[0].data, outputs[1].data
+    assert WIDGET_VIEW_MIME in view and view[WIDGET_VIEW_MIME]["model_id"], "not a live widget output"
+    assert WIDGET_VIEW_MIME not in copy and STATIC_CLASS in copy["text/html"]
     assert "widgets" not in notebook.metadata  # no widget state: the view has no model once saved
     _check_saved_outputs(path)
 

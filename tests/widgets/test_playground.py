@@ -144,12 +144,15 @@ def test_copy_button_holds_the_current_yaml_and_shows_it_when_the_browser_refuse
     assert pg.yaml_box.layout.display is None and pg.yaml_box.value == pg.to_yaml()
 
 
-def test_notebook_display_carries_a_static_fallback_updated_after_each_answer(monkeypatch):
+def test_notebook_display_carries_a_static_copy_updated_after_each_answer(monkeypatch):
+    """Two outputs: the live view, then its static copy (which a saved notebook shows once the
+    view is gone); each answer refreshes the copy."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
+    from llm_magic.widgets.frontend import LIVE_CLASS, STATIC_CLASS, WIDGET_VIEW_MIME
     from tests.display_recorder import RecordingPublisher
 
+    monkeypatch.delenv("VSCODE_PID", raising=False)
     shell = InteractiveShell.instance()
     recorder = RecordingPublisher()
     monkeypatch.setattr(shell, "display_pub", recorder)
@@ -157,13 +160,41 @@ def test_notebook_display_carries_a_static_fallback_updated_after_each_answer(mo
     from IPython.display import display
 
     display(pg)
-    first = recorder.events[-1]["data"]
-    assert first[WIDGET_VIEW_MIME]["model_id"] == pg.widget.model_id
-    assert "VBox(" not in first["text/plain"] and "Prompt playground" in first["text/html"]
+    view, copy = (e["data"] for e in recorder.events[-2:])
+    assert view[WIDGET_VIEW_MIME]["model_id"] == pg.widget.model_id and LIVE_CLASS in pg.widget._dom_classes
+    assert "VBox(" not in view["text/plain"] and "Prompt playground" not in view["text/html"]
+    assert WIDGET_VIEW_MIME not in copy and "VBox(" not in copy["text/plain"]
+    assert f"class='{STATIC_CLASS}'" in copy["text/html"] and "Prompt playground" in copy["text/html"]
+    assert "<style>" in copy["text/html"] and "<script" not in copy["text/html"]
     pg.run()
     update = recorder.events[-1]
-    assert update["update"] and update["display_id"] == recorder.events[0]["display_id"]
+    assert update["update"] and update["display_id"] == recorder.events[1]["display_id"]
     assert "one two three" in update["data"]["text/html"] and "Hello" in update["data"]["text/html"]
+    assert WIDGET_VIEW_MIME not in update["data"]
+
+
+def test_in_vs_code_the_copy_stays_the_fallback_of_the_view(monkeypatch):
+    """Where the page's classes are not JupyterLab's, one output holds the view and the copy."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+
+    from llm_magic.widgets.frontend import LIVE_CLASS, WIDGET_VIEW_MIME
+    from tests.display_recorder import RecordingPublisher
+
+    monkeypatch.setenv("VSCODE_PID", "123")
+    shell = InteractiveShell.instance()
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(shell, "display_pub", recorder)
+    pg = Playground(Recorder(), {}, text="Hello", notebook=True)
+    display(pg)
+    assert len(recorder.events) == 1 and LIVE_CLASS not in pg.widget._dom_classes
+    shown = recorder.events[0]["data"]
+    assert shown[WIDGET_VIEW_MIME]["model_id"] == pg.widget.model_id and "Prompt playground" in shown["text/html"]
+    pg.run()
+    assert recorder.events[-1]["display_id"] == recorder.events[0]["display_id"]
+    assert WIDGET_VIEW_MIME in recorder.events[-1]["data"] and "one two three" in recorder.events[-1]["data"]["text/html"]
+    pg.retire()
+    assert WIDGET_VIEW_MIME not in recorder.events[-1]["data"] and "closed with Done" in recorder.events[-1]["data"]["text/html"]
 
 
 def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
@@ -173,6 +204,7 @@ def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
     from llm_magic.widgets.frontend import WIDGET_VIEW_MIME
     from tests.display_recorder import RecordingPublisher
 
+    monkeypatch.delenv("VSCODE_PID", raising=False)
     shell = InteractiveShell.instance()
     recorder = RecordingPublisher()
     monkeypatch.setattr(shell, "display_pub", recorder)
@@ -180,10 +212,12 @@ def test_done_leaves_static_html_and_closes_the_widgets(monkeypatch):
     display(pg)
     pg.run()
     pg.done_button.click()
-    last = recorder.events[-1]
-    assert last["update"] and last["display_id"] == recorder.events[0]["display_id"]
-    assert WIDGET_VIEW_MIME not in last["data"] and "one two three" in last["data"]["text/html"]
-    assert "closed with Done" in last["data"]["text/html"]
+    view, copy = recorder.events[-2:]
+    assert view["update"] and view["display_id"] == recorder.events[0]["display_id"]
+    assert WIDGET_VIEW_MIME not in view["data"] and not view["data"]["text/plain"]  # no view left to miss
+    assert copy["update"] and copy["display_id"] == recorder.events[1]["display_id"]
+    assert WIDGET_VIEW_MIME not in copy["data"] and "one two three" in copy["data"]["text/html"]
+    assert "closed with Done" in copy["data"]["text/html"]
     assert pg.widget.comm is None and pg.generate_button.comm is None  # closed: no model left to miss
 
 
@@ -241,11 +275,11 @@ def test_a_kernel_shutdown_replaces_a_live_playground_by_its_static_html(monkeyp
     finally:
         shell.exit_now = False
     # (Playgrounds of earlier tests, still referenced, are updated too: only these two are checked.)
-    updates = [e for e in recorder.events[before:] if e["display_id"] == live.handle.display_id]
-    assert not [e for e in recorder.events[before:] if e["display_id"] == done.handle.display_id]
-    assert len(updates) == 1 and updates[0]["update"]
-    assert WIDGET_VIEW_MIME not in updates[0]["data"]
-    assert "its kernel shut down" in updates[0]["data"]["text/html"] and "one two three" in updates[0]["data"]["text/html"]
+    updates = [e for e in recorder.events[before:] if e["display_id"] in live.handle.display_ids]
+    assert not [e for e in recorder.events[before:] if e["display_id"] in done.handle.display_ids]
+    assert len(updates) == 2 and all(e["update"] and WIDGET_VIEW_MIME not in e["data"] for e in updates)
+    copy = updates[-1]["data"]["text/html"]
+    assert "its kernel shut down" in copy and "one two three" in copy
     assert live.orphaned and not done.orphaned
     after = len(recorder.events)
     shell.exit_now = True  # a second shutdown signal: nothing left to replace
@@ -280,5 +314,5 @@ def test_an_answer_ending_after_the_shutdown_leaves_the_output_static(monkeypatc
     pg.orphan()
     release.set()
     pg.wait(30)
-    last = [e for e in recorder.events if e.get("display_id") == pg.handle.display_id][-1]
+    last = [e for e in recorder.events if e.get("display_id") in pg.handle.display_ids][-1]
     assert WIDGET_VIEW_MIME not in last["data"] and " late" in last["data"]["text/html"]
